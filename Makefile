@@ -1,0 +1,97 @@
+# secho - a TLS-capable secure echo service.
+#
+#   make            libsecho.a, bin/secho-server, bin/secho-client
+#   make run        deps + build + certs, then start a tcp/tls/udp server
+#   make test       deps + build + the Check suite, then again under SAN=1
+#   make SAN=1      the same build with ASan+UBSan into build/san/
+#   make certs      mint the local CA and certificates into certs/
+#   make deps       install missing Debian packages (as root)
+
+CC      ?= cc
+PYTHON  ?= $(shell for p in python3 /usr/bin/python3; do \
+	     $$p -c 'import cryptography' 2>/dev/null && echo $$p && break; \
+	   done)
+WARN     = -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CPPFLAGS = -Iinclude -D_GNU_SOURCE
+LIBS     = $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) -pthread
+CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
+
+ifeq ($(SAN),1)
+O        = build/san
+BIN      = build/san/bin
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=all
+else
+O        = build/obj
+BIN      = bin
+SANFLAGS =
+endif
+ALLCFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
+
+LIBSRC  = src/util.c src/net.c src/plain.c src/tls.c src/loop.c \
+	  src/server.c src/server_opts.c src/client.c
+LIBOBJ  = $(LIBSRC:src/%.c=$(O)/%.o)
+LIB     = $(O)/libsecho.a
+PROGS   = $(BIN)/secho-server $(BIN)/secho-client
+TESTSRC = $(wildcard tests/check_*.c)
+TESTOBJ = $(TESTSRC:tests/%.c=$(O)/tests/%.o)
+TESTBIN = $(O)/tests/check_secho
+
+.PHONY: all clean certs deps run test test-unit test-san check
+all: $(LIB) $(PROGS)
+
+$(O)/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c $< -o $@
+
+$(O)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(ALLCFLAGS) -c $< -o $@
+
+$(LIB): $(LIBOBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN)/secho-%: $(O)/cmd/secho-%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $^ -o $@ $(LIBS)
+
+$(TESTBIN): $(TESTOBJ) $(LIB)
+	$(CC) $(ALLCFLAGS) $^ -o $@ $(CHECKLIBS) $(LIBS)
+
+deps:
+	@bash scripts/deps.sh
+
+certs:
+	@test -n "$(PYTHON)" || { echo "make: no python3 with the" \
+	    "'cryptography' module; run 'make deps'" >&2; exit 1; }
+	@$(PYTHON) scripts/mkcerts.py --out certs
+
+# The quick start: everything needed, then a server on every transport.
+run: deps
+	@$(MAKE) --no-print-directory all certs
+	exec $(BIN)/secho-server --tcp --tls --udp -v
+
+# The Check suite against this build's binaries.  CK_DEFAULT_TIMEOUT is
+# a backstop; cases set their own limits.
+test-unit: all $(TESTBIN)
+	SECHO_BIN=$(CURDIR)/$(BIN) SECHO_ROOT=$(CURDIR) \
+	SECHO_PYTHON="$(PYTHON)" CK_DEFAULT_TIMEOUT=120 \
+	$(TESTBIN)
+
+test-san:
+	@$(MAKE) --no-print-directory SAN=1 test-unit
+
+test: deps
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-san
+
+check: test
+
+clean:
+	rm -rf build bin
+
+-include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d) $(O)/cmd/secho-server.d \
+	$(O)/cmd/secho-client.d

@@ -1,0 +1,80 @@
+/*
+ * net.h - the plain socket layer: address parsing, resolve, listen,
+ * accept and connect for IPv4 and IPv6, always non-blocking and
+ * close-on-exec.  Nothing here knows about TLS.
+ */
+#ifndef SECHO_NET_H
+#define SECHO_NET_H
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "secho/secho.h"
+
+#define SECHO_HOST_MAX 256
+/* Room for "[ffff:...:ffff%ifname]:65535". */
+#define SECHO_ADDRSTR_MAX 80
+
+struct secho_sockaddr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+/* A listen or connect target: "tls://[::]:7443", "127.0.0.1:7007", ... */
+struct secho_endpoint {
+	enum secho_proto proto;
+	char host[SECHO_HOST_MAX];	/* "" means every address */
+	int port;			/* -1 when the spec gave none */
+};
+
+/*
+ * Parses "[PROTO://]HOST[:PORT]", "[PROTO://][V6]:PORT", "[PROTO://]:PORT"
+ * or "[PROTO://]PORT".  A missing proto leaves ep->proto untouched, a
+ * missing port sets ep->port to -1.  Returns 0, or -1 with the reason.
+ */
+int secho_endpoint_parse(const char *spec, struct secho_endpoint *ep);
+
+/* Parses a port number 0..65535; returns -1 with a message otherwise. */
+int secho_port_parse(const char *s, int *port);
+
+/*
+ * Formats an address as "127.0.0.1:7007" or "[::1]:7443" into buf
+ * (SECHO_ADDRSTR_MAX bytes) and returns buf.
+ */
+char *secho_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
+
+/*
+ * Creates a bound, non-blocking socket.  An empty host or "::" binds the
+ * IPv6 wildcard with IPV6_V6ONLY off, so one socket takes IPv4 too (falls
+ * back to 0.0.0.0 where IPv6 is disabled).  Streams listen with backlog;
+ * reuseport adds SO_REUSEPORT so several workers can bind the same port.
+ * Returns the fd and fills *bound with the actual address (port 0 asks the
+ * kernel for one), or -1 with "cannot bind [::]:7443: Address already in
+ * use".
+ */
+int secho_net_listen(const char *host, int port, int dgram, int backlog,
+    int reuseport, struct secho_sockaddr *bound);
+
+/*
+ * Accepts one connection: non-blocking, close-on-exec, TCP_NODELAY.
+ * Returns the fd, or -1 with errno set (EAGAIN when nothing is waiting).
+ */
+int secho_net_accept(int lfd, struct secho_sockaddr *peer);
+
+/*
+ * Resolves host and connects, trying each address in turn until one
+ * succeeds or timeout_ms runs out (<= 0: no limit).  Datagram sockets are
+ * connect()ed so send/recv reach only that peer.  Returns a non-blocking
+ * fd and the peer address, or -1 with e.g. "cannot connect to
+ * localhost:7443: Connection refused"; *timed_out tells a timeout apart.
+ */
+int secho_net_connect(const char *host, int port, int dgram, int timeout_ms,
+    struct secho_sockaddr *peer, int *timed_out);
+
+/* Sets O_NONBLOCK on or off; returns 0 or -1. */
+int secho_net_set_nonblock(int fd, int on);
+
+/* True if s is a numeric IPv4 or IPv6 address (no brackets). */
+int secho_net_is_ip(const char *s);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * server.h - the echo server: listeners for any mix of transports, one
+ * epoll loop, a per-connection state machine with back-pressure, timeouts
+ * and limits.
+ */
+#ifndef SECHO_SERVER_H
+#define SECHO_SERVER_H
+
+#include <stdio.h>
+
+#include "secho/net.h"
+#include "secho/tls.h"
+
+#define SECHO_MAX_LISTENERS 16
+
+struct secho_server_config {
+	struct secho_endpoint listen[SECHO_MAX_LISTENERS];
+	size_t nlisten;
+	struct secho_tls_opts tls;
+	int handshake_timeout_ms;	/* accept -> handshake done */
+	int idle_timeout_ms;		/* no bytes either way */
+	int drain_timeout_ms;		/* SIGTERM -> forced exit */
+	int max_conns;			/* open connections at once */
+	size_t bufsize;			/* per-connection echo buffer */
+	int backlog;
+	int verbose;
+};
+
+/* Fills cfg with the documented defaults (no listeners). */
+void secho_server_config_init(struct secho_server_config *cfg);
+
+/*
+ * Parses secho-server's command line into cfg.  Returns 0 to run, 1 when
+ * --help / --version printed to out and the program should exit 0, or -1
+ * on a usage error (message in secho_error()).
+ */
+int secho_server_parse_args(struct secho_server_config *cfg, int argc,
+    char **argv, FILE *out);
+
+/*
+ * Binds every listener, prints "listening PROTO ADDR" per listener on
+ * stdout, and serves until SIGINT/SIGTERM, then drains and returns 0.
+ * Returns -1 with secho_error() set if setup fails.
+ */
+int secho_server_run(const struct secho_server_config *cfg);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * tls.h - TLS and DTLS over OpenSSL 3, behind the transport interface.
+ *
+ * A struct secho_tls is built once per process and role from a
+ * struct secho_tls_opts (secure defaults: TLS 1.2 minimum, AEAD ciphers
+ * only, peer verification on for clients), then wraps each new fd into a
+ * struct secho_conn.  This is the only module that includes OpenSSL.
+ */
+#ifndef SECHO_TLS_H
+#define SECHO_TLS_H
+
+#include "secho/transport.h"
+
+struct secho_tls;
+
+struct secho_tls_opts {
+	const char *cert;	/* PEM chain; required for servers */
+	const char *key;	/* PEM private key */
+	const char *ca;		/* CA file; NULL: client uses system store */
+	const char *keylog;	/* NSS key log file, or NULL */
+	int insecure;		/* client: skip all verification */
+	int verify_client;	/* server: 0 off, 1 optional, 2 required */
+};
+
+enum secho_tls_role { SECHO_TLS_CLIENT, SECHO_TLS_SERVER };
+
+/*
+ * Builds a context for one role over TLS (dgram 0) or DTLS (dgram 1).
+ * Fails with a precise message: "cannot read certificate certs/server.pem:
+ * No such file or directory (run 'make certs')", "certificate ... does not
+ * match private key ...".
+ */
+struct secho_tls *secho_tls_new(const struct secho_tls_opts *opts,
+    enum secho_tls_role role, int dgram);
+void secho_tls_free(struct secho_tls *t);
+
+/*
+ * Wraps a connected fd.  For clients, name is the host to verify (a DNS
+ * name gets SNI and host name checks, an IP literal an IP SAN check).
+ * The handshake starts on the first secho_conn_handshake().  Returns 0, or
+ * -1 with secho_error() set (fd is left open then).
+ */
+int secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
+    const char *name);
+
+/* What the client's -v prints; every string is "" when unknown. */
+struct secho_tls_info {
+	char version[16];	/* "TLSv1.3" */
+	char cipher[64];	/* "TLS_AES_256_GCM_SHA384" */
+	char group[32];		/* "X25519" */
+	char subject[256];	/* peer certificate, one-line RFC 2253 */
+	char issuer[256];
+	char not_before[32];	/* "2026-11-21 19:24:00 UTC" */
+	char not_after[32];
+	char san[256];		/* "DNS:localhost, IP:127.0.0.1" */
+	char key[48];		/* "EC prime256v1", "RSA 2048" */
+	char verify[128];	/* "ok" or the verification error */
+	int resumed;
+};
+
+/* Fills info for an established TLS/DTLS connection; -1 if not TLS. */
+int secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *info);
+
+/* True if the conn runs over TLS or DTLS. */
+int secho_conn_is_tls(const struct secho_conn *c);
+
+#endif

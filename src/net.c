@@ -1,0 +1,379 @@
+/*
+ * net.c - resolve, listen, accept and connect for IPv4 and IPv6.
+ *
+ * Every socket made here is non-blocking and close-on-exec from birth, so
+ * no caller has to remember either, and every failure leaves one line
+ * naming the address and the reason in secho_error().
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "secho/net.h"
+
+int
+secho_port_parse(const char *s, int *port)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 65535 ||
+	    !isdigit((unsigned char)*s)) {
+		secho_error_set("invalid port '%s' (expected 0-65535)", s);
+		return -1;
+	}
+	*port = (int)v;
+	return 0;
+}
+
+static int
+copy_host(struct secho_endpoint *ep, const char *s, size_t len)
+{
+	if (len >= sizeof(ep->host)) {
+		secho_error_set("host name too long");
+		return -1;
+	}
+	memcpy(ep->host, s, len);
+	ep->host[len] = '\0';
+	if (strcmp(ep->host, "*") == 0)
+		ep->host[0] = '\0';
+	return 0;
+}
+
+/* "[v6]" or "[v6]:port" */
+static int
+parse_bracketed(const char *s, struct secho_endpoint *ep)
+{
+	const char *close = strchr(s, ']');
+
+	if (close == NULL) {
+		secho_error_set("missing ']' in '%s'", s);
+		return -1;
+	}
+	if (copy_host(ep, s + 1, (size_t)(close - s - 1)) == -1)
+		return -1;
+	if (!secho_net_is_ip(ep->host) || strchr(ep->host, ':') == NULL) {
+		secho_error_set("'%s' in brackets is not an IPv6 address",
+		    ep->host);
+		return -1;
+	}
+	if (close[1] == '\0')
+		return 0;
+	if (close[1] != ':') {
+		secho_error_set("expected ':PORT' after ']' in '%s'", s);
+		return -1;
+	}
+	return secho_port_parse(close + 2, &ep->port);
+}
+
+int
+secho_endpoint_parse(const char *spec, struct secho_endpoint *ep)
+{
+	const char *s = spec, *sep, *colon;
+	char proto[8];
+
+	ep->host[0] = '\0';
+	ep->port = -1;
+	if ((sep = strstr(s, "://")) != NULL) {
+		if ((size_t)(sep - s) >= sizeof(proto)) {
+			secho_error_set("unknown transport in '%s'", spec);
+			return -1;
+		}
+		memcpy(proto, s, (size_t)(sep - s));
+		proto[sep - s] = '\0';
+		if (secho_proto_parse(proto, &ep->proto) == -1)
+			return -1;
+		s = sep + 3;
+	}
+	if (*s == '[')
+		return parse_bracketed(s, ep);
+	if (*s != '\0' && strspn(s, "0123456789") == strlen(s))
+		return secho_port_parse(s, &ep->port);
+	colon = strchr(s, ':');
+	if (colon == NULL || strchr(colon + 1, ':') != NULL)
+		return copy_host(ep, s, strlen(s));	/* name or bare v6 */
+	if (copy_host(ep, s, (size_t)(colon - s)) == -1)
+		return -1;
+	return secho_port_parse(colon + 1, &ep->port);
+}
+
+int
+secho_net_is_ip(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1;
+}
+
+char *
+secho_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	char serv[8];
+
+	if (getnameinfo(sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+	    host, sizeof(host), serv, sizeof(serv),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(buf, len, "?");
+		return buf;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		/* Show v4-mapped peers of a dual-stack socket as plain v4. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
+		    strncmp(host, "::ffff:", 7) == 0) {
+			snprintf(buf, len, "%s:%s", host + 7, serv);
+			return buf;
+		}
+		snprintf(buf, len, "[%s]:%s", host, serv);
+	} else
+		snprintf(buf, len, "%s:%s", host, serv);
+	return buf;
+}
+
+int
+secho_net_set_nonblock(int fd, int on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1 || fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK :
+	    fl & ~O_NONBLOCK) == -1) {
+		secho_error_errno("fcntl");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+resolve(const char *host, int port, int dgram, int passive,
+    struct addrinfo **res)
+{
+	struct addrinfo hints;
+	char serv[8];
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = dgram ? SOCK_DGRAM : SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	snprintf(serv, sizeof(serv), "%d", port);
+	rc = getaddrinfo(host, serv, &hints, res);
+	if (rc != 0) {
+		secho_error_set("cannot resolve %s: %s", host,
+		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+close_keep_errno(int fd)
+{
+	int saved = errno;
+
+	close(fd);
+	errno = saved;
+}
+
+/* Binds one address; returns the fd or -1 with the reason. */
+static int
+bind_one(const struct sockaddr *sa, socklen_t salen, int dgram, int backlog,
+    int reuseport)
+{
+	char addr[SECHO_ADDRSTR_MAX];
+	int fd, one = 1, zero = 0;
+
+	fd = socket(sa->sa_family, (dgram ? SOCK_DGRAM : SOCK_STREAM) |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		secho_error_errno("cannot bind %s: socket",
+		    secho_sockaddr_str(sa, addr, sizeof(addr)));
+		return -1;
+	}
+	/* A restarted server must rebind at once despite TIME_WAIT. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto fail;
+	if (sa->sa_family == AF_INET6)	/* dual-stack unless told a v6 host */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, sa, salen) == -1 ||
+	    (!dgram && listen(fd, backlog) == -1))
+		goto fail;
+	return fd;
+fail:
+	secho_error_errno("cannot bind %s",
+	    secho_sockaddr_str(sa, addr, sizeof(addr)));
+	close_keep_errno(fd);
+	return -1;
+}
+
+static int
+listen_any(int port, int dgram, int backlog, int reuseport)
+{
+	struct sockaddr_in6 s6;
+	struct sockaddr_in s4;
+	int fd;
+
+	memset(&s6, 0, sizeof(s6));
+	s6.sin6_family = AF_INET6;
+	s6.sin6_addr = in6addr_any;
+	s6.sin6_port = htons((uint16_t)port);
+	fd = bind_one((struct sockaddr *)&s6, sizeof(s6), dgram, backlog,
+	    reuseport);
+	if (fd != -1 || errno != EAFNOSUPPORT)
+		return fd;
+	memset(&s4, 0, sizeof(s4));
+	s4.sin_family = AF_INET;
+	s4.sin_addr.s_addr = htonl(INADDR_ANY);
+	s4.sin_port = htons((uint16_t)port);
+	return bind_one((struct sockaddr *)&s4, sizeof(s4), dgram, backlog,
+	    reuseport);
+}
+
+int
+secho_net_listen(const char *host, int port, int dgram, int backlog,
+    int reuseport, struct secho_sockaddr *bound)
+{
+	struct addrinfo *res, *ai;
+	int fd = -1;
+
+	if (host == NULL || *host == '\0' || strcmp(host, "::") == 0)
+		fd = listen_any(port, dgram, backlog, reuseport);
+	else {
+		if (resolve(host, port, dgram, 1, &res) == -1)
+			return -1;
+		for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next)
+			fd = bind_one(ai->ai_addr, ai->ai_addrlen, dgram,
+			    backlog, reuseport);
+		freeaddrinfo(res);
+	}
+	if (fd == -1)
+		return -1;
+	bound->len = sizeof(bound->ss);
+	if (getsockname(fd, (struct sockaddr *)&bound->ss, &bound->len) == -1) {
+		secho_error_errno("getsockname");
+		close_keep_errno(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+secho_net_accept(int lfd, struct secho_sockaddr *peer)
+{
+	int fd, one = 1;
+
+	peer->len = sizeof(peer->ss);
+	fd = accept4(lfd, (struct sockaddr *)&peer->ss, &peer->len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	/* Echoes are small and latency-bound: never wait for Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* Waits for a non-blocking connect; returns 0, or -1 with errno. */
+static int
+wait_connect(int fd, int timeout_ms, int *timed_out)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int rc, soerr = 0;
+
+	do
+		rc = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
+	while (rc == -1 && errno == EINTR);
+	if (rc == 0) {
+		*timed_out = 1;
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (rc == -1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+		return -1;
+	if (soerr != 0) {
+		errno = soerr;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+connect_one(const struct addrinfo *ai, int timeout_ms, int *timed_out)
+{
+	int fd, one = 1;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1)
+		return -1;
+	if (ai->ai_socktype == SOCK_STREAM)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return fd;
+	if (errno == EINPROGRESS && wait_connect(fd, timeout_ms,
+	    timed_out) == 0)
+		return fd;
+	close_keep_errno(fd);
+	return -1;
+}
+
+int
+secho_net_connect(const char *host, int port, int dgram, int timeout_ms,
+    struct secho_sockaddr *peer, int *timed_out)
+{
+	unsigned long long deadline;
+	struct addrinfo *res, *ai;
+	char addr[SECHO_ADDRSTR_MAX];
+	int fd = -1, left = timeout_ms;
+
+	*timed_out = 0;
+	deadline = secho_now_us() + (unsigned long long)timeout_ms * 1000;
+	if (resolve(host, port, dgram, 0, &res) == -1)
+		return -1;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (timeout_ms > 0) {
+			long long us = (long long)(deadline - secho_now_us());
+
+			left = us > 0 ? (int)((us + 999) / 1000) : 0;
+			if (left == 0) {
+				*timed_out = 1;
+				errno = ETIMEDOUT;
+				break;
+			}
+		}
+		fd = connect_one(ai, left, timed_out);
+		if (fd != -1) {
+			memcpy(&peer->ss, ai->ai_addr, ai->ai_addrlen);
+			peer->len = ai->ai_addrlen;
+			break;
+		}
+		secho_sockaddr_str(ai->ai_addr, addr, sizeof(addr));
+		if (secho_net_is_ip(host))
+			secho_error_errno("cannot connect to %s", addr);
+		else
+			secho_error_errno("cannot connect to %s (%s)", host,
+			    addr);
+		if (*timed_out)
+			break;
+	}
+	freeaddrinfo(res);
+	return fd;
+}

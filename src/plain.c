@@ -1,0 +1,173 @@
+/*
+ * plain.c - the clear-text transports: a TCP stream and UDP datagrams.
+ *
+ * They map errno onto the same done / want / EOF / error results the TLS
+ * transport gives, so the echo logic has one code path for all four.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "secho/transport.h"
+
+void
+secho_conn_set_error(struct secho_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+}
+
+static ssize_t
+io_result(struct secho_conn *c, ssize_t n, const char *what)
+{
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return *what == 'r' ? SECHO_WANT_READ : SECHO_WANT_WRITE;
+	if (errno == EINTR)	/* let the loop come back to it */
+		return *what == 'r' ? SECHO_WANT_READ : SECHO_WANT_WRITE;
+	secho_conn_set_error(c, "%s: %s", what, strerror(errno));
+	return SECHO_IO_ERR;
+}
+
+static int
+plain_handshake(struct secho_conn *c)
+{
+	c->flags |= SECHO_CONN_HS_DONE;
+	return 0;
+}
+
+static ssize_t
+tcp_read(struct secho_conn *c, void *buf, size_t len)
+{
+	ssize_t n = recv(c->fd, buf, len, 0);
+
+	if (n == 0)
+		return SECHO_IO_EOF;
+	return io_result(c, n, "read");
+}
+
+static ssize_t
+tcp_write(struct secho_conn *c, const void *buf, size_t len)
+{
+	/* MSG_NOSIGNAL: a vanished peer is an error to report, not a kill. */
+	return io_result(c, send(c->fd, buf, len, MSG_NOSIGNAL), "write");
+}
+
+static size_t
+plain_pending(const struct secho_conn *c)
+{
+	(void)c;
+	return 0;
+}
+
+static int
+tcp_shutdown(struct secho_conn *c)
+{
+	if (shutdown(c->fd, SHUT_WR) == -1 && errno != ENOTCONN) {
+		secho_conn_set_error(c, "shutdown: %s", strerror(errno));
+		return SECHO_IO_ERR;
+	}
+	return 0;
+}
+
+static void
+plain_close(struct secho_conn *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static char *
+plain_describe(const struct secho_conn *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", c->ops->name);
+	return buf;
+}
+
+static ssize_t
+udp_read(struct secho_conn *c, void *buf, size_t len)
+{
+	ssize_t n;
+
+	c->peer.len = sizeof(c->peer.ss);
+	n = recvfrom(c->fd, buf, len, MSG_TRUNC,
+	    (struct sockaddr *)&c->peer.ss, &c->peer.len);
+	if (n > (ssize_t)len) {
+		/* Echoing a cut datagram would be a silent corruption. */
+		secho_conn_set_error(c, "datagram of %zd bytes is larger "
+		    "than the %zu-byte buffer", n, len);
+		return SECHO_IO_ERR;
+	}
+	return io_result(c, n, "read");
+}
+
+static ssize_t
+udp_write(struct secho_conn *c, const void *buf, size_t len)
+{
+	const struct sockaddr *to = NULL;
+	socklen_t tolen = 0;
+
+	if (c->flags & SECHO_CONN_SERVER) {
+		to = (const struct sockaddr *)&c->peer.ss;
+		tolen = c->peer.len;
+	}
+	return io_result(c, sendto(c->fd, buf, len, MSG_NOSIGNAL, to, tolen),
+	    "write");
+}
+
+static int
+udp_shutdown(struct secho_conn *c)
+{
+	(void)c;
+	return 0;
+}
+
+static const struct secho_transport_ops tcp_ops = {
+	.name = "tcp",
+	.handshake = plain_handshake,
+	.read = tcp_read,
+	.write = tcp_write,
+	.pending = plain_pending,
+	.shutdown = tcp_shutdown,
+	.close = plain_close,
+	.describe = plain_describe,
+};
+
+static const struct secho_transport_ops udp_ops = {
+	.name = "udp",
+	.handshake = plain_handshake,
+	.read = udp_read,
+	.write = udp_write,
+	.pending = plain_pending,
+	.shutdown = udp_shutdown,
+	.close = plain_close,
+	.describe = plain_describe,
+};
+
+static void
+conn_init(struct secho_conn *c, const struct secho_transport_ops *ops, int fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->ops = ops;
+	c->fd = fd;
+}
+
+void
+secho_conn_init_tcp(struct secho_conn *c, int fd)
+{
+	conn_init(c, &tcp_ops, fd);
+}
+
+void
+secho_conn_init_udp(struct secho_conn *c, int fd)
+{
+	conn_init(c, &udp_ops, fd);
+}

@@ -1,0 +1,693 @@
+/*
+ * server.c - the echo server: listeners, the per-connection state machine
+ * and the signal-driven drain.
+ *
+ * A connection is accept -> handshake -> echo -> shutdown -> close.  Echo
+ * reads only while nothing is waiting to be written, so a client that
+ * never reads stalls only itself and costs one buffer at most; a buffer is
+ * held only while bytes are in flight and goes back to a pool when the
+ * connection is idle.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "secho/loop.h"
+#include "secho/server.h"
+
+#define container_of(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+#define ACCEPT_BATCH	64	/* accepts per readiness, then yield */
+#define ECHO_BUDGET	16	/* read/write rounds per turn, then yield */
+#define DGRAM_BUDGET	64
+#define DGRAM_MAX	65536	/* > 65507, the largest UDP payload */
+#define POOL_KEEP	256	/* idle buffers kept for reuse */
+#define EMFILE_PAUSE_MS	100
+
+enum conn_state { CS_HANDSHAKE, CS_ECHO, CS_SHUTDOWN };
+
+struct server;
+
+struct listener {
+	struct server *srv;
+	struct secho_event ev;
+	enum secho_proto proto;
+	struct secho_sockaddr addr;
+	struct secho_timer resume;	/* accept paused by EMFILE */
+	struct secho_conn udp;		/* datagram listeners */
+	unsigned char *dgram;
+	size_t dgram_len;
+	int dgram_held;			/* a datagram awaits sending */
+};
+
+struct conn {
+	struct secho_conn c;
+	struct secho_event ev;
+	struct secho_timer timer;
+	struct server *srv;
+	struct conn *prev, *next;
+	unsigned char *buf;
+	size_t off, len;
+	unsigned long long echoed;
+	uint64_t last_ms;
+	enum secho_proto proto;
+	enum conn_state state;
+	int draining;
+};
+
+struct server {
+	const struct secho_server_config *cfg;
+	struct secho_loop *loop;
+	struct listener ls[SECHO_MAX_LISTENERS];
+	size_t nls;
+	struct secho_tls *tls;
+	struct conn *conns;
+	size_t nconns;
+	void *pool;			/* free buffers, linked through word 0 */
+	size_t npool;
+	int sigfd;
+	struct secho_event sigev;
+	struct secho_timer drain_timer;
+	int draining;
+};
+
+static void conn_io(struct secho_loop *, struct secho_event *, int);
+static void conn_close(struct conn *, const char *);
+
+static void
+logmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("secho-server: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+#define logv(srv, ...) do { \
+	if ((srv)->cfg->verbose > 0) \
+		logmsg(__VA_ARGS__); \
+} while (0)
+
+static const char *
+peer_str(const struct conn *cn, char *buf, size_t len)
+{
+	return secho_sockaddr_str((const struct sockaddr *)&cn->c.peer.ss,
+	    buf, len);
+}
+
+/* --- buffer pool: echo buffers exist only while bytes are in flight --- */
+
+static void *
+pool_get(struct server *s)
+{
+	void *b = s->pool;
+
+	if (b != NULL) {
+		memcpy(&s->pool, b, sizeof(void *));
+		s->npool--;
+		return b;
+	}
+	return malloc(s->cfg->bufsize);
+}
+
+static void
+pool_put(struct server *s, void *b)
+{
+	if (b == NULL)
+		return;
+	if (s->npool >= POOL_KEEP) {
+		free(b);
+		return;
+	}
+	memcpy(b, &s->pool, sizeof(void *));
+	s->pool = b;
+	s->npool++;
+}
+
+static void
+pool_free(struct server *s)
+{
+	while (s->pool != NULL) {
+		void *b = s->pool;
+
+		memcpy(&s->pool, b, sizeof(void *));
+		free(b);
+	}
+	s->npool = 0;
+}
+
+/* --- connections --- */
+
+static void
+touch(struct conn *cn)
+{
+	cn->last_ms = secho_loop_now(cn->srv->loop);
+}
+
+static void
+conn_close(struct conn *cn, const char *why)
+{
+	struct server *s = cn->srv;
+	char addr[SECHO_ADDRSTR_MAX];
+
+	if (why != NULL)
+		logv(s, "%s %s: closed (%s, %llu bytes echoed)",
+		    secho_proto_name(cn->proto), peer_str(cn, addr,
+		    sizeof(addr)), why, cn->echoed);
+	secho_loop_forget(s->loop, &cn->ev);
+	secho_loop_timer_del(s->loop, &cn->timer);
+	secho_conn_close(&cn->c);
+	pool_put(s, cn->buf);
+	if (cn->prev != NULL)
+		cn->prev->next = cn->next;
+	else
+		s->conns = cn->next;
+	if (cn->next != NULL)
+		cn->next->prev = cn->prev;
+	s->nconns--;
+	free(cn);
+	if (s->draining && s->nconns == 0)
+		secho_loop_stop(s->loop);
+}
+
+static void
+conn_fail(struct conn *cn, int rc)
+{
+	if (rc == SECHO_IO_EOF)
+		conn_close(cn, (cn->c.flags & SECHO_CONN_UNCLEAN) &&
+		    secho_conn_is_tls(&cn->c) ?
+		    "peer closed without close_notify" : "peer closed");
+	else
+		conn_close(cn, secho_conn_error(&cn->c));
+}
+
+static void
+conn_watch(struct conn *cn, int want)
+{
+	int mask = want == SECHO_WANT_WRITE ? SECHO_EV_WRITE : SECHO_EV_READ;
+
+	if (secho_loop_watch(cn->srv->loop, &cn->ev, mask) == -1)
+		conn_close(cn, secho_error());
+}
+
+static void
+conn_shutdown(struct conn *cn)
+{
+	int rc;
+
+	cn->state = CS_SHUTDOWN;
+	rc = secho_conn_shutdown(&cn->c);
+	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE)
+		conn_watch(cn, rc);
+	else
+		conn_close(cn, cn->draining ? "server shutting down" :
+		    "done");
+}
+
+/*
+ * One write of the pending bytes or, when none are pending, one read into
+ * the buffer.  Returns the bytes moved or an enum secho_io value.
+ */
+static ssize_t
+echo_step(struct conn *cn)
+{
+	struct server *s = cn->srv;
+	ssize_t n;
+
+	if (cn->off < cn->len) {
+		/* A retried write repeats the same bytes, as TLS requires. */
+		n = secho_conn_write(&cn->c, cn->buf + cn->off,
+		    cn->len - cn->off);
+		if (n > 0) {
+			cn->off += (size_t)n;
+			cn->echoed += (unsigned long long)n;
+			if (cn->off == cn->len)
+				cn->off = cn->len = 0;
+		}
+		return n;
+	}
+	if (cn->buf == NULL && (cn->buf = pool_get(s)) == NULL) {
+		secho_conn_set_error(&cn->c, "no memory for an echo buffer");
+		return SECHO_IO_ERR;
+	}
+	n = secho_conn_read(&cn->c, cn->buf, s->cfg->bufsize);
+	if (n > 0)
+		cn->len = (size_t)n;
+	return n;
+}
+
+static void
+conn_run_echo(struct conn *cn)
+{
+	struct server *s = cn->srv;
+	ssize_t rc = 0;
+
+	for (int round = 0; round < ECHO_BUDGET; round++) {
+		if ((rc = echo_step(cn)) < 0)
+			break;
+		touch(cn);
+	}
+	if (rc >= 0) {
+		/* Out of budget: let the others run, come back next round. */
+		secho_loop_defer(s->loop, &cn->ev, SECHO_EV_READ);
+		return;
+	}
+	if (rc == SECHO_WANT_READ && cn->len == 0) {
+		pool_put(s, cn->buf);	/* idle: no buffer held */
+		cn->buf = NULL;
+		if (cn->draining) {
+			conn_shutdown(cn);
+			return;
+		}
+	}
+	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE)
+		conn_watch(cn, (int)rc);
+	else if (rc == SECHO_IO_EOF && !(cn->c.flags & SECHO_CONN_UNCLEAN))
+		conn_shutdown(cn);	/* all echoed: reads stop at EOF */
+	else
+		conn_fail(cn, (int)rc);
+}
+
+static void
+conn_handshake(struct conn *cn)
+{
+	struct server *s = cn->srv;
+	char addr[SECHO_ADDRSTR_MAX], desc[128];
+	int rc;
+
+	rc = secho_conn_handshake(&cn->c);
+	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE) {
+		conn_watch(cn, rc);
+		return;
+	}
+	if (rc != 0) {
+		conn_fail(cn, rc);
+		return;
+	}
+	cn->state = CS_ECHO;
+	touch(cn);
+	secho_loop_timer_set(s->loop, &cn->timer,
+	    (uint64_t)s->cfg->idle_timeout_ms);
+	if (secho_conn_is_tls(&cn->c))
+		logv(s, "%s %s: handshake done: %s",
+		    secho_proto_name(cn->proto), peer_str(cn, addr,
+		    sizeof(addr)), secho_conn_describe(&cn->c, desc,
+		    sizeof(desc)));
+	conn_run_echo(cn);
+}
+
+static void
+conn_io(struct secho_loop *l, struct secho_event *ev, int mask)
+{
+	struct conn *cn = container_of(ev, struct conn, ev);
+
+	(void)l;
+	(void)mask;
+	switch (cn->state) {
+	case CS_HANDSHAKE:
+		conn_handshake(cn);
+		break;
+	case CS_ECHO:
+		conn_run_echo(cn);
+		break;
+	case CS_SHUTDOWN:
+		conn_shutdown(cn);
+		break;
+	}
+}
+
+/*
+ * One timer per connection serves both limits.  Activity only stores the
+ * loop's clock; the timer notices it when it fires and re-arms for the
+ * rest, so the echo path never touches the heap.
+ */
+static void
+conn_timeout(struct secho_loop *l, struct secho_timer *t)
+{
+	struct conn *cn = container_of(t, struct conn, timer);
+	uint64_t idle = (uint64_t)cn->srv->cfg->idle_timeout_ms;
+	uint64_t now = secho_loop_now(l);
+
+	if (cn->state == CS_HANDSHAKE) {
+		conn_close(cn, "handshake timeout");
+		return;
+	}
+	if (cn->draining) {
+		conn_close(cn, "drain deadline");
+		return;
+	}
+	if (now - cn->last_ms >= idle) {
+		conn_close(cn, "idle timeout");
+		return;
+	}
+	secho_loop_timer_set(l, t, idle - (now - cn->last_ms));
+}
+
+static int
+conn_setup(struct conn *cn, struct listener *ls, int fd)
+{
+	if (ls->proto == SECHO_TLS)
+		return secho_tls_conn_init(ls->srv->tls, &cn->c, fd, NULL);
+	secho_conn_init_tcp(&cn->c, fd);
+	cn->c.flags |= SECHO_CONN_SERVER;
+	return 0;
+}
+
+static void
+conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
+{
+	struct server *s = ls->srv;
+	char addr[SECHO_ADDRSTR_MAX];
+	struct conn *cn;
+
+	if ((cn = calloc(1, sizeof(*cn))) == NULL ||
+	    conn_setup(cn, ls, fd) == -1) {
+		logmsg("cannot accept %s: %s", secho_sockaddr_str(
+		    (const struct sockaddr *)&peer->ss, addr, sizeof(addr)),
+		    cn == NULL ? "out of memory" : secho_error());
+		free(cn);
+		close(fd);
+		return;
+	}
+	cn->c.peer = *peer;
+	cn->srv = s;
+	cn->proto = ls->proto;
+	cn->state = CS_HANDSHAKE;
+	cn->next = s->conns;
+	if (s->conns != NULL)
+		s->conns->prev = cn;
+	s->conns = cn;
+	s->nconns++;
+	secho_event_init(&cn->ev, fd, conn_io);
+	secho_timer_init(&cn->timer, conn_timeout);
+	secho_loop_timer_set(s->loop, &cn->timer,
+	    (uint64_t)s->cfg->handshake_timeout_ms);
+	logv(s, "%s %s: accepted (%zu open)", secho_proto_name(ls->proto),
+	    peer_str(cn, addr, sizeof(addr)), s->nconns);
+	/* Clients speak first: wait for their bytes. */
+	conn_watch(cn, SECHO_WANT_READ);
+}
+
+/* --- listeners --- */
+
+static void
+accept_resume(struct secho_loop *l, struct secho_timer *t)
+{
+	struct listener *ls = container_of(t, struct listener, resume);
+
+	if (!ls->srv->draining)
+		secho_loop_watch(l, &ls->ev, SECHO_EV_READ);
+}
+
+static void
+accept_pause(struct listener *ls)
+{
+	struct server *s = ls->srv;
+	char addr[SECHO_ADDRSTR_MAX];
+
+	/* Level-triggered accept would spin on EMFILE: step back a while. */
+	logmsg("%s %s: accept paused for %d ms: %s",
+	    secho_proto_name(ls->proto), secho_sockaddr_str(
+	    (struct sockaddr *)&ls->addr.ss, addr, sizeof(addr)),
+	    EMFILE_PAUSE_MS, strerror(errno));
+	secho_loop_watch(s->loop, &ls->ev, 0);
+	secho_loop_timer_set(s->loop, &ls->resume, EMFILE_PAUSE_MS);
+}
+
+static void
+accept_io(struct secho_loop *l, struct secho_event *ev, int mask)
+{
+	struct listener *ls = container_of(ev, struct listener, ev);
+	struct server *s = ls->srv;
+	struct secho_sockaddr peer;
+	char addr[SECHO_ADDRSTR_MAX];
+
+	(void)l;
+	(void)mask;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = secho_net_accept(ev->fd, &peer);
+
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(ls);
+			return;	/* EAGAIN, or an aborted connection */
+		}
+		if (s->nconns >= (size_t)s->cfg->max_conns) {
+			/* Refused before any TLS work is spent on it. */
+			logv(s, "%s %s: refused: --max-conns %d reached",
+			    secho_proto_name(ls->proto), secho_sockaddr_str(
+			    (struct sockaddr *)&peer.ss, addr, sizeof(addr)),
+			    s->cfg->max_conns);
+			close(fd);
+			continue;
+		}
+		conn_new(ls, fd, &peer);
+	}
+}
+
+/*
+ * A UDP listener echoes each datagram to its sender.  A datagram the
+ * kernel will not take yet is held and sent when the socket is writable,
+ * so back-pressure reaches the sender instead of dropping echoes.
+ */
+static void
+dgram_io(struct secho_loop *l, struct secho_event *ev, int mask)
+{
+	struct listener *ls = container_of(ev, struct listener, ev);
+	ssize_t n;
+
+	(void)mask;
+	for (int i = 0; i < DGRAM_BUDGET; i++) {
+		if (ls->dgram_held) {
+			n = secho_conn_write(&ls->udp, ls->dgram,
+			    ls->dgram_len);
+			if (n == SECHO_WANT_WRITE) {
+				secho_loop_watch(l, ev, SECHO_EV_WRITE);
+				return;
+			}
+			if (n < 0)
+				logv(ls->srv, "udp: echo dropped: %s",
+				    secho_conn_error(&ls->udp));
+			ls->dgram_held = 0;
+		}
+		n = secho_conn_read(&ls->udp, ls->dgram, DGRAM_MAX);
+		if (n == SECHO_WANT_READ) {
+			secho_loop_watch(l, ev, SECHO_EV_READ);
+			return;
+		}
+		if (n < 0) {	/* e.g. ICMP unreachable from an old peer */
+			logv(ls->srv, "udp: %s", secho_conn_error(&ls->udp));
+			continue;
+		}
+		ls->dgram_len = (size_t)n;
+		ls->dgram_held = 1;
+	}
+	secho_loop_defer(l, ev, SECHO_EV_READ);
+}
+
+static int
+listener_open(struct server *s, const struct secho_endpoint *ep)
+{
+	struct listener *ls = &s->ls[s->nls];
+	int dgram = secho_proto_is_dgram(ep->proto), fd;
+	char addr[SECHO_ADDRSTR_MAX];
+
+	if (ep->proto == SECHO_DTLS) {
+		secho_error_set("dtls is not supported yet");
+		return -1;
+	}
+	fd = secho_net_listen(ep->host, ep->port, dgram, s->cfg->backlog, 0,
+	    &ls->addr);
+	if (fd == -1)
+		return -1;
+	ls->srv = s;
+	ls->proto = ep->proto;
+	secho_timer_init(&ls->resume, accept_resume);
+	secho_event_init(&ls->ev, fd, dgram ? dgram_io : accept_io);
+	if (dgram) {
+		secho_conn_init_udp(&ls->udp, fd);
+		ls->udp.flags |= SECHO_CONN_SERVER;
+		if ((ls->dgram = malloc(DGRAM_MAX)) == NULL) {
+			secho_error_errno("malloc");
+			close(fd);
+			return -1;
+		}
+	}
+	s->nls++;
+	if (secho_loop_watch(s->loop, &ls->ev, SECHO_EV_READ) == -1)
+		return -1;
+	printf("listening %s %s\n", secho_proto_name(ep->proto),
+	    secho_sockaddr_str((struct sockaddr *)&ls->addr.ss, addr,
+	    sizeof(addr)));
+	return 0;
+}
+
+static void
+listener_close(struct server *s, struct listener *ls)
+{
+	if (ls->ev.fd == -1)
+		return;
+	secho_loop_forget(s->loop, &ls->ev);
+	secho_loop_timer_del(s->loop, &ls->resume);
+	close(ls->ev.fd);
+	ls->ev.fd = -1;
+	free(ls->dgram);
+	ls->dgram = NULL;
+}
+
+/*
+ * First SIGINT/SIGTERM: stop accepting and let every connection finish
+ * what it has read, then close with close_notify.  A second signal, or the
+ * drain deadline, ends the loop at once.
+ */
+static void
+drain_start(struct server *s)
+{
+	struct conn *cn, *next;
+
+	s->draining = 1;
+	for (size_t i = 0; i < s->nls; i++)
+		listener_close(s, &s->ls[i]);
+	logmsg("shutting down: draining %zu connection%s", s->nconns,
+	    s->nconns == 1 ? "" : "s");
+	secho_loop_timer_set(s->loop, &s->drain_timer,
+	    (uint64_t)s->cfg->drain_timeout_ms);
+	for (cn = s->conns; cn != NULL; cn = next) {
+		next = cn->next;
+		cn->draining = 1;
+		if (cn->state == CS_HANDSHAKE)
+			conn_close(cn, "server shutting down");
+		else
+			secho_loop_defer(s->loop, &cn->ev, SECHO_EV_READ);
+	}
+	if (s->nconns == 0)
+		secho_loop_stop(s->loop);
+}
+
+static void
+drain_expired(struct secho_loop *l, struct secho_timer *t)
+{
+	struct server *s = container_of(t, struct server, drain_timer);
+
+	logmsg("drain deadline passed: closing %zu connection%s", s->nconns,
+	    s->nconns == 1 ? "" : "s");
+	secho_loop_stop(l);
+}
+
+static void
+signal_io(struct secho_loop *l, struct secho_event *ev, int mask)
+{
+	struct server *s = container_of(ev, struct server, sigev);
+	struct signalfd_siginfo si;
+
+	(void)mask;
+	if (read(ev->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (s->draining) {
+		logmsg("second signal: exiting now");
+		secho_loop_stop(l);
+		return;
+	}
+	drain_start(s);
+}
+
+static int
+signals_open(struct server *s)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	/* Blocked, then read as events: no handler races the loop. */
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+	    (s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		secho_error_errno("signalfd");
+		return -1;
+	}
+	secho_event_init(&s->sigev, s->sigfd, signal_io);
+	return secho_loop_watch(s->loop, &s->sigev, SECHO_EV_READ);
+}
+
+/* Thousands of clients need thousands of fds: take what we may. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int
+server_open(struct server *s, const struct secho_server_config *cfg)
+{
+	s->cfg = cfg;
+	s->sigfd = -1;
+	for (size_t i = 0; i < SECHO_MAX_LISTENERS; i++)
+		s->ls[i].ev.fd = -1;
+	secho_timer_init(&s->drain_timer, drain_expired);
+	if ((s->loop = secho_loop_new()) == NULL)
+		return -1;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].proto == SECHO_TLS && s->tls == NULL &&
+		    (s->tls = secho_tls_new(&cfg->tls, SECHO_TLS_SERVER,
+		    0)) == NULL)
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (listener_open(s, &cfg->listen[i]) == -1)
+			return -1;
+	}
+	fflush(stdout);
+	return signals_open(s);
+}
+
+static void
+server_close(struct server *s)
+{
+	while (s->conns != NULL)
+		conn_close(s->conns, s->draining ? "server shutting down" :
+		    NULL);
+	for (size_t i = 0; i < s->nls; i++)
+		listener_close(s, &s->ls[i]);
+	if (s->sigfd != -1) {
+		secho_loop_forget(s->loop, &s->sigev);
+		close(s->sigfd);
+	}
+	secho_tls_free(s->tls);
+	pool_free(s);
+	secho_loop_free(s->loop);
+}
+
+int
+secho_server_run(const struct secho_server_config *cfg)
+{
+	struct server s;
+	int rc = -1;
+
+	memset(&s, 0, sizeof(s));
+	raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+	if (cfg->tls.keylog != NULL)
+		logmsg("warning: writing TLS session secrets to %s; anyone "
+		    "who reads it can decrypt the traffic", cfg->tls.keylog);
+	if (server_open(&s, cfg) == 0)
+		rc = secho_loop_run(s.loop);
+	server_close(&s);
+	return rc;
+}

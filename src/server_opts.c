@@ -1,0 +1,288 @@
+/*
+ * server_opts.c - secho-server's command line, kept apart from main() so
+ * the tests can parse exactly what users type.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "secho/server.h"
+
+enum {
+	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_CERT, OPT_KEY, OPT_CA,
+	OPT_KEYLOG, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT,
+	OPT_MAX_CONNS, OPT_BUFSIZE, OPT_BACKLOG,
+};
+
+static const struct option longopts[] = {
+	{ "tcp", no_argument, NULL, OPT_TCP },
+	{ "tls", no_argument, NULL, OPT_TLS },
+	{ "udp", no_argument, NULL, OPT_UDP },
+	{ "dtls", no_argument, NULL, OPT_DTLS },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "bind", required_argument, NULL, 'b' },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "keylog", required_argument, NULL, OPT_KEYLOG },
+	{ "handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "buffer-size", required_argument, NULL, OPT_BUFSIZE },
+	{ "backlog", required_argument, NULL, OPT_BACKLOG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char usage[] =
+"usage: secho-server [--tcp] [--tls] [--udp] [options]\n"
+"\n"
+"Echoes every byte (tcp, tls) or datagram (udp) back to its sender.\n"
+"With no transport given, serves tcp.  Prints 'listening PROTO ADDR' per\n"
+"listener on stdout once it is ready.\n"
+"\n"
+"Transports and addresses:\n"
+"  --tcp                  plain TCP on port 7007\n"
+"  --tls                  TLS 1.2/1.3 on port 7443\n"
+"  --udp                  plain UDP datagrams on port 7007\n"
+"  -p, --port N           port for the transports above (0: ephemeral)\n"
+"  -b, --bind ADDR        address for the transports above (default:\n"
+"                         every IPv4 and IPv6 address)\n"
+"  -l, --listen SPEC      one more listener, e.g. tls://[::1]:7443,\n"
+"                         udp://127.0.0.1:9000, tcp://:0 (repeatable)\n"
+"\n"
+"TLS:\n"
+"  --cert FILE            certificate chain (default certs/server.pem)\n"
+"  --key FILE             private key (default certs/server.key)\n"
+"  --ca FILE              CA for client certificates (default certs/ca.pem)\n"
+"  --keylog FILE          append TLS secrets for Wireshark (NSS format;\n"
+"                         also SSLKEYLOGFILE)\n"
+"\n"
+"Limits:\n"
+"  --handshake-timeout S  seconds to finish the TLS handshake (default 10)\n"
+"  --idle-timeout S       seconds without traffic before closing (300)\n"
+"  --drain-timeout S      seconds to finish echoes on SIGTERM (10)\n"
+"  --max-conns N          open connections at most (default 20000)\n"
+"  --buffer-size BYTES    echo buffer per active connection (16384)\n"
+"  --backlog N            listen backlog (default 4096)\n"
+"\n"
+"  -v, --verbose          log connections on stderr\n"
+"  -h, --help             this text\n"
+"  -V, --version          print the version\n"
+"\n"
+"SIGINT/SIGTERM stop accepting, finish pending echoes and exit 0; a\n"
+"second signal exits at once.\n";
+
+void
+secho_server_config_init(struct secho_server_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->tls.cert = "certs/server.pem";
+	cfg->tls.key = "certs/server.key";
+	cfg->tls.ca = "certs/ca.pem";
+	cfg->handshake_timeout_ms = 10 * 1000;
+	cfg->idle_timeout_ms = 300 * 1000;
+	cfg->drain_timeout_ms = 10 * 1000;
+	cfg->max_conns = 20000;
+	cfg->bufsize = 16384;
+	cfg->backlog = 4096;
+}
+
+/* Parses a whole number in [min, max]. */
+static int
+parse_long(const char *opt, const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
+		secho_error_set("%s: '%s' is not a number from %ld to %ld",
+		    opt, s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parses seconds (fractions allowed) into milliseconds, > 0. */
+static int
+parse_secs(const char *opt, const char *s, int *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || errno != 0 || !(v > 0) ||
+	    v > 86400.0 * 365) {
+		secho_error_set("%s: '%s' is not a positive number of seconds",
+		    opt, s);
+		return -1;
+	}
+	*ms = (int)(v * 1000 + 0.5);
+	if (*ms == 0)
+		*ms = 1;
+	return 0;
+}
+
+struct parse_state {
+	int want[SECHO_PROTO_COUNT];	/* --tcp etc. */
+	int port;			/* --port, -1 if not given */
+	const char *bind;		/* --bind */
+};
+
+static int
+add_listener(struct secho_server_config *cfg, const struct secho_endpoint *ep)
+{
+	if (cfg->nlisten == SECHO_MAX_LISTENERS) {
+		secho_error_set("too many listeners (at most %d)",
+		    SECHO_MAX_LISTENERS);
+		return -1;
+	}
+	cfg->listen[cfg->nlisten++] = *ep;
+	return 0;
+}
+
+static int
+add_listen_spec(struct secho_server_config *cfg, const char *spec)
+{
+	struct secho_endpoint ep;
+
+	ep.proto = SECHO_TCP;
+	if (secho_endpoint_parse(spec, &ep) == -1) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", secho_error());
+		secho_error_set("--listen %s: %s", spec, msg);
+		return -1;
+	}
+	return add_listener(cfg, &ep);
+}
+
+/* Turns --tcp/--tls/... with --port/--bind into listeners. */
+static int
+finish(struct secho_server_config *cfg, struct parse_state *ps)
+{
+	int any = 0;
+
+	for (int p = 0; p < SECHO_PROTO_COUNT; p++)
+		any |= ps->want[p];
+	if (!any && cfg->nlisten == 0)
+		ps->want[SECHO_TCP] = 1;
+	for (int p = 0; p < SECHO_PROTO_COUNT; p++) {
+		struct secho_endpoint ep;
+
+		if (!ps->want[p])
+			continue;
+		memset(&ep, 0, sizeof(ep));
+		ep.proto = (enum secho_proto)p;
+		if (ps->bind != NULL)
+			snprintf(ep.host, sizeof(ep.host), "%s", ps->bind);
+		ep.port = ps->port;
+		if (add_listener(cfg, &ep) == -1)
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		struct secho_endpoint *ep = &cfg->listen[i];
+
+		if (ep->port == -1)
+			ep->port = ps->port != -1 ? ps->port :
+			    (int)secho_proto_default_port(ep->proto);
+	}
+	if (cfg->tls.keylog == NULL && getenv("SSLKEYLOGFILE") != NULL &&
+	    *getenv("SSLKEYLOGFILE") != '\0')
+		cfg->tls.keylog = getenv("SSLKEYLOGFILE");
+	return 0;
+}
+
+static int
+parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
+    const char *name)
+{
+	long v;
+
+	switch (c) {
+	case OPT_TCP: ps->want[SECHO_TCP] = 1; return 0;
+	case OPT_TLS: ps->want[SECHO_TLS] = 1; return 0;
+	case OPT_UDP: ps->want[SECHO_UDP] = 1; return 0;
+	case OPT_DTLS: ps->want[SECHO_DTLS] = 1; return 0;
+	case 'l': return add_listen_spec(cfg, optarg);
+	case 'p': return secho_port_parse(optarg, &ps->port);
+	case 'b': ps->bind = optarg; return 0;
+	case OPT_CERT: cfg->tls.cert = optarg; return 0;
+	case OPT_KEY: cfg->tls.key = optarg; return 0;
+	case OPT_CA: cfg->tls.ca = optarg; return 0;
+	case OPT_KEYLOG: cfg->tls.keylog = optarg; return 0;
+	case OPT_HS_TIMEOUT:
+		return parse_secs(name, optarg, &cfg->handshake_timeout_ms);
+	case OPT_IDLE_TIMEOUT:
+		return parse_secs(name, optarg, &cfg->idle_timeout_ms);
+	case OPT_DRAIN_TIMEOUT:
+		return parse_secs(name, optarg, &cfg->drain_timeout_ms);
+	case OPT_MAX_CONNS:
+		if (parse_long(name, optarg, 1, INT_MAX, &v) == -1)
+			return -1;
+		cfg->max_conns = (int)v;
+		return 0;
+	case OPT_BUFSIZE:
+		if (parse_long(name, optarg, 1024, 1 << 24, &v) == -1)
+			return -1;
+		cfg->bufsize = (size_t)v;
+		return 0;
+	case OPT_BACKLOG:
+		if (parse_long(name, optarg, 1, 65535, &v) == -1)
+			return -1;
+		cfg->backlog = (int)v;
+		return 0;
+	case 'v': cfg->verbose++; return 0;
+	}
+	secho_error_set("unknown option");
+	return -1;
+}
+
+int
+secho_server_parse_args(struct secho_server_config *cfg, int argc,
+    char **argv, FILE *out)
+{
+	struct parse_state ps = { .port = -1 };
+	int c, idx;
+
+	optind = 0;	/* re-entrant for tests: 0 resets GNU getopt */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:p:b:vhV", longopts,
+	    &idx)) != -1) {
+		char name[32];
+
+		if (c == 'h') {
+			fputs(usage, out);
+			return 1;
+		}
+		if (c == 'V') {
+			fprintf(out, "secho-server %s\n", SECHO_VERSION);
+			return 1;
+		}
+		if (c == '?' || c == ':') {
+			secho_error_set("%s '%s'", c == '?' ?
+			    "unknown option" : "missing value for",
+			    argv[optind - 1]);
+			return -1;
+		}
+		snprintf(name, sizeof(name), "--%s", c < 256 ? argv[optind - 1] :
+		    longopts[idx].name);
+		if (parse_one(cfg, &ps, c, name) == -1)
+			return -1;
+	}
+	if (optind < argc) {
+		secho_error_set("unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	return finish(cfg, &ps);
+}

@@ -1,0 +1,605 @@
+/*
+ * tls.c - TLS and DTLS over OpenSSL 3 behind the transport interface.
+ *
+ * The only file that includes OpenSSL.  It builds one SSL_CTX per role
+ * with secure defaults, maps every SSL_ERROR_* onto enum secho_io, and
+ * turns OpenSSL's error queue into one sentence a person can act on.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "secho/tls.h"
+
+/* TLS 1.2: forward-secret AEAD suites only; TLS 1.3 has nothing else. */
+#define TLS12_CIPHERS \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+/* X25519 first: the cheapest secure key exchange. */
+#define TLS_GROUPS "X25519:P-256:P-384"
+
+struct secho_tls {
+	SSL_CTX *ctx;
+	enum secho_tls_role role;
+	int dgram;
+	int insecure;
+	int keylog_fd;
+};
+
+static const struct secho_transport_ops tls_ops;
+
+/* The reason of the oldest queued OpenSSL error, or a fallback. */
+static const char *
+ssl_reason(const char *fallback)
+{
+	const char *r = ERR_reason_error_string(ERR_peek_error());
+
+	return r != NULL ? r : fallback;
+}
+
+static int
+file_error(const char *what, const char *path)
+{
+	unsigned long e = ERR_peek_last_error();
+	int sys = ERR_SYSTEM_ERROR(e) ? (int)ERR_GET_REASON(e) : 0;
+
+	if (sys == ENOENT || access(path, R_OK) == -1) {
+		secho_error_set("cannot read %s %s: %s%s", what, path,
+		    strerror(sys != 0 ? sys : errno),
+		    (sys == ENOENT || errno == ENOENT) ?
+		    " (run 'make certs' to create it)" : "");
+	} else
+		secho_error_set("cannot load %s %s: %s", what, path,
+		    ssl_reason("not a valid PEM file"));
+	ERR_clear_error();
+	return -1;
+}
+
+static void
+keylog_cb(const SSL *ssl, const char *line)
+{
+	struct secho_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	char buf[512];
+	int n;
+
+	if (t == NULL || t->keylog_fd == -1)
+		return;
+	/* One write per line: O_APPEND keeps lines whole across processes. */
+	n = snprintf(buf, sizeof(buf), "%s\n", line);
+	if (n > 0 && (size_t)n < sizeof(buf) &&
+	    write(t->keylog_fd, buf, (size_t)n) != n)
+		return;	/* a lost key line must not break the session */
+}
+
+static int
+setup_keylog(struct secho_tls *t, const char *path)
+{
+	t->keylog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600);
+	if (t->keylog_fd == -1) {
+		secho_error_errno("cannot open key log %s", path);
+		return -1;
+	}
+	SSL_CTX_set_keylog_callback(t->ctx, keylog_cb);
+	return 0;
+}
+
+static int
+setup_server(struct secho_tls *t, const struct secho_tls_opts *o)
+{
+	static const unsigned char sid_ctx[] = "secho";
+
+	if (o->cert == NULL || o->key == NULL) {
+		secho_error_set("a TLS server needs a certificate and a key");
+		return -1;
+	}
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1)
+		return file_error("certificate", o->cert);
+	if (SSL_CTX_use_PrivateKey_file(t->ctx, o->key, SSL_FILETYPE_PEM) != 1)
+		return file_error("private key", o->key);
+	if (SSL_CTX_check_private_key(t->ctx) != 1) {
+		secho_error_set("certificate %s does not match private key %s",
+		    o->cert, o->key);
+		ERR_clear_error();
+		return -1;
+	}
+	/* Resumption with client certificates needs a session id context. */
+	SSL_CTX_set_session_id_context(t->ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (o->verify_client == 0)
+		return 0;	/* and never load a CA store nobody uses */
+	if (o->ca == NULL || SSL_CTX_load_verify_locations(t->ctx, o->ca,
+	    NULL) != 1)
+		return file_error("CA file", o->ca != NULL ? o->ca : "(none)");
+	SSL_CTX_set_client_CA_list(t->ctx, SSL_load_client_CA_file(o->ca));
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | (o->verify_client > 1 ?
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+	return 0;
+}
+
+static int
+setup_client(struct secho_tls *t, const struct secho_tls_opts *o)
+{
+	if (o->cert != NULL) {
+		if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1)
+			return file_error("certificate", o->cert);
+		if (SSL_CTX_use_PrivateKey_file(t->ctx, o->key != NULL ?
+		    o->key : o->cert, SSL_FILETYPE_PEM) != 1)
+			return file_error("private key",
+			    o->key != NULL ? o->key : o->cert);
+		if (SSL_CTX_check_private_key(t->ctx) != 1) {
+			secho_error_set("certificate %s does not match "
+			    "private key %s", o->cert, o->key);
+			ERR_clear_error();
+			return -1;
+		}
+	}
+	t->insecure = o->insecure;
+	if (o->insecure) {
+		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
+		return 0;
+	}
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+	if (o->ca != NULL) {
+		if (SSL_CTX_load_verify_locations(t->ctx, o->ca, NULL) != 1)
+			return file_error("CA file", o->ca);
+	} else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
+		secho_error_set("cannot load the system CA store: %s",
+		    ssl_reason("unknown error"));
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+static int
+setup_common(struct secho_tls *t)
+{
+	SSL_CTX *ctx = t->ctx;
+
+	if (!SSL_CTX_set_min_proto_version(ctx, t->dgram ? DTLS1_2_VERSION :
+	    TLS1_2_VERSION) ||
+	    !SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) ||
+	    !SSL_CTX_set1_groups_list(ctx, TLS_GROUPS)) {
+		secho_error_set("cannot configure TLS: %s",
+		    ssl_reason("unknown error"));
+		ERR_clear_error();
+		return -1;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_COMPRESSION);
+	/*
+	 * Partial writes keep a slow reader from pinning a whole buffer in
+	 * the record layer; released buffers make idle connections cheap.
+	 */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_app_data(ctx, t);
+	return 0;
+}
+
+struct secho_tls *
+secho_tls_new(const struct secho_tls_opts *opts, enum secho_tls_role role,
+    int dgram)
+{
+	const SSL_METHOD *m;
+	struct secho_tls *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		secho_error_errno("calloc");
+		return NULL;
+	}
+	t->role = role;
+	t->dgram = dgram;
+	t->keylog_fd = -1;
+	if (role == SECHO_TLS_SERVER)
+		m = dgram ? DTLS_server_method() : TLS_server_method();
+	else
+		m = dgram ? DTLS_client_method() : TLS_client_method();
+	if ((t->ctx = SSL_CTX_new(m)) == NULL) {
+		secho_error_set("cannot create TLS context: %s",
+		    ssl_reason("out of memory"));
+		free(t);
+		return NULL;
+	}
+	if (setup_common(t) == -1 ||
+	    (role == SECHO_TLS_SERVER ? setup_server(t, opts) :
+	    setup_client(t, opts)) == -1 ||
+	    (opts->keylog != NULL && setup_keylog(t, opts->keylog) == -1)) {
+		secho_tls_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+secho_tls_free(struct secho_tls *t)
+{
+	if (t == NULL)
+		return;
+	SSL_CTX_free(t->ctx);
+	if (t->keylog_fd != -1)
+		close(t->keylog_fd);
+	free(t);
+}
+
+static int
+set_peer_name(struct secho_tls *t, SSL *ssl, const char *name)
+{
+	if (name == NULL || *name == '\0')
+		return 0;
+	if (secho_net_is_ip(name)) {
+		/* RFC 6066: no SNI for addresses; check the IP SAN instead. */
+		if (!t->insecure && X509_VERIFY_PARAM_set1_ip_asc(
+		    SSL_get0_param(ssl), name) != 1)
+			return -1;
+		return 0;
+	}
+	if (SSL_set_tlsext_host_name(ssl, name) != 1)
+		return -1;
+	if (!t->insecure && SSL_set1_host(ssl, name) != 1)
+		return -1;
+	return 0;
+}
+
+int
+secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
+    const char *name)
+{
+	SSL *ssl;
+	BIO *bio;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	if ((ssl = SSL_new(t->ctx)) == NULL)
+		goto fail;
+	bio = t->dgram ? BIO_new_dgram(fd, BIO_NOCLOSE) :
+	    BIO_new_socket(fd, BIO_NOCLOSE);
+	if (bio == NULL)
+		goto fail;
+	SSL_set_bio(ssl, bio, bio);
+	if (t->role == SECHO_TLS_SERVER) {
+		SSL_set_accept_state(ssl);
+		c->flags |= SECHO_CONN_SERVER;
+	} else {
+		SSL_set_connect_state(ssl);
+		if (set_peer_name(t, ssl, name) == -1)
+			goto fail;
+	}
+	c->tls = ssl;
+	c->ops = &tls_ops;
+	return 0;
+fail:
+	secho_error_set("cannot set up a TLS connection: %s",
+	    ssl_reason("out of memory"));
+	ERR_clear_error();
+	SSL_free(ssl);
+	return -1;
+}
+
+int
+secho_conn_is_tls(const struct secho_conn *c)
+{
+	return c->ops == &tls_ops;
+}
+
+/* Alerts a peer sends when it rejects us: say who refused and why. */
+static int
+is_alert(int reason)
+{
+	return reason >= SSL_AD_REASON_OFFSET &&
+	    reason < SSL_AD_REASON_OFFSET + 256;
+}
+
+static int
+is_not_tls(int reason)
+{
+	switch (reason) {
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_HTTPS_PROXY_REQUEST:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_UNKNOWN_PROTOCOL:
+	case SSL_R_RECORD_LENGTH_MISMATCH:
+	case SSL_R_UNEXPECTED_MESSAGE:
+	case SSL_R_UNEXPECTED_RECORD:
+	case SSL_R_LENGTH_MISMATCH:
+	case SSL_R_BAD_PACKET_LENGTH:
+		return 1;
+	}
+	return 0;
+}
+
+static void
+verify_error(struct secho_conn *c)
+{
+	long v = SSL_get_verify_result(c->tls);
+
+	c->flags |= SECHO_CONN_VERIFY;
+	secho_conn_set_error(c, "certificate verify failed: %s",
+	    X509_verify_cert_error_string(v));
+}
+
+/* Explains a SSL_ERROR_SSL from the reason code at the queue's head. */
+static int
+ssl_failure(struct secho_conn *c, const char *what)
+{
+	unsigned long e = ERR_peek_error();
+	int reason = ERR_GET_REASON(e);
+	const char *peer = (c->flags & SECHO_CONN_SERVER) ? "client" :
+	    "server";
+
+	if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		c->flags |= SECHO_CONN_UNCLEAN;
+		ERR_clear_error();
+		return SECHO_IO_EOF;
+	}
+	if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED)
+		verify_error(c);
+	else if (is_alert(reason))
+		secho_conn_set_error(c, "the %s rejected the %s: %s", peer,
+		    what, ssl_reason("alert"));
+	else if (is_not_tls(reason) && !(c->flags & SECHO_CONN_HS_DONE)) {
+		c->flags |= SECHO_CONN_NOT_TLS;
+		secho_conn_set_error(c, "the %s does not speak TLS (%s)",
+		    peer, ssl_reason("bad record"));
+	} else
+		secho_conn_set_error(c, "TLS %s failed: %s", what,
+		    ssl_reason("unknown error"));
+	ERR_clear_error();
+	return SECHO_IO_ERR;
+}
+
+static int
+map_error(struct secho_conn *c, int ret, const char *what)
+{
+	int err = SSL_get_error(c->tls, ret);
+
+	switch (err) {
+	case SSL_ERROR_WANT_READ:
+		return SECHO_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return SECHO_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return SECHO_IO_EOF;
+	case SSL_ERROR_SYSCALL:
+		if (errno == EAGAIN || errno == EINTR)
+			return SECHO_WANT_READ;
+		ERR_clear_error();
+		if (errno == 0 || errno == EPIPE) {
+			c->flags |= SECHO_CONN_UNCLEAN;
+			return SECHO_IO_EOF;
+		}
+		secho_conn_set_error(c, "%s: %s", what, strerror(errno));
+		return SECHO_IO_ERR;
+	case SSL_ERROR_SSL:
+		return ssl_failure(c, what);
+	}
+	secho_conn_set_error(c, "TLS %s failed (SSL error %d)", what, err);
+	ERR_clear_error();
+	return SECHO_IO_ERR;
+}
+
+static int
+tls_handshake(struct secho_conn *c)
+{
+	int ret;
+
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_do_handshake(c->tls);
+	if (ret == 1) {
+		c->flags |= SECHO_CONN_HS_DONE;
+		return 0;
+	}
+	ret = map_error(c, ret, "handshake");
+	if (ret == SECHO_IO_EOF)
+		secho_conn_set_error(c, "the %s closed the connection during "
+		    "the TLS handshake", (c->flags & SECHO_CONN_SERVER) ?
+		    "client" : "server");
+	return ret;
+}
+
+static ssize_t
+tls_read(struct secho_conn *c, void *buf, size_t len)
+{
+	size_t n;
+	int ret;
+
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_read_ex(c->tls, buf, len, &n);
+	if (ret == 1)
+		return (ssize_t)n;
+	return map_error(c, ret, "read");
+}
+
+static ssize_t
+tls_write(struct secho_conn *c, const void *buf, size_t len)
+{
+	size_t n;
+	int ret;
+
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_write_ex(c->tls, buf, len, &n);
+	if (ret == 1)
+		return (ssize_t)n;
+	ret = map_error(c, ret, "write");
+	/* SYSCALL with errno 0 on a write is a vanished peer. */
+	return ret == SECHO_IO_EOF ? SECHO_IO_ERR : ret;
+}
+
+static size_t
+tls_pending(const struct secho_conn *c)
+{
+	return (size_t)SSL_pending(c->tls);
+}
+
+static int
+tls_shutdown(struct secho_conn *c)
+{
+	int ret;
+
+	if (!(c->flags & SECHO_CONN_HS_DONE))
+		return 0;	/* nothing to protect; just close */
+	ERR_clear_error();
+	errno = 0;
+	ret = SSL_shutdown(c->tls);
+	if (ret >= 0)	/* 0: ours is sent; the peer's may never come */
+		return 0;
+	ret = map_error(c, ret, "shutdown");
+	return ret == SECHO_IO_EOF ? 0 : ret;
+}
+
+static void
+tls_close(struct secho_conn *c)
+{
+	SSL_free(c->tls);
+	c->tls = NULL;
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static char *
+tls_describe(const struct secho_conn *c, char *buf, size_t len)
+{
+	const SSL *ssl = c->tls;
+
+	if (!(c->flags & SECHO_CONN_HS_DONE))
+		snprintf(buf, len, "%s (handshaking)",
+		    SSL_is_dtls(ssl) ? "dtls" : "tls");
+	else
+		snprintf(buf, len, "%s %s%s", SSL_get_version(ssl),
+		    SSL_get_cipher_name(ssl),
+		    SSL_session_reused((SSL *)ssl) ? " resumed" : "");
+	return buf;
+}
+
+static const struct secho_transport_ops tls_ops = {
+	.name = "tls",
+	.handshake = tls_handshake,
+	.read = tls_read,
+	.write = tls_write,
+	.pending = tls_pending,
+	.shutdown = tls_shutdown,
+	.close = tls_close,
+	.describe = tls_describe,
+};
+
+static void
+name_str(const X509_NAME *name, char *buf, size_t len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n;
+
+	buf[0] = '\0';
+	if (b == NULL)
+		return;
+	X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+	n = BIO_read(b, buf, (int)len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	BIO_free(b);
+}
+
+static void
+time_str(const ASN1_TIME *t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	buf[0] = '\0';
+	if (t != NULL && ASN1_TIME_to_tm(t, &tm) == 1)
+		strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static void
+san_str(X509 *x, char *buf, size_t len)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
+	    NULL);
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens) && off < len; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char ip[64] = "";
+		const ASN1_OCTET_STRING *o = g->d.iPAddress;
+
+		if (g->type == GEN_DNS)
+			off += (size_t)snprintf(buf + off, len - off, "%sDNS:%s",
+			    off ? ", " : "", ASN1_STRING_get0_data(g->d.dNSName));
+		else if (g->type == GEN_IPADD && (o->length == 4 ||
+		    o->length == 16)) {
+			inet_ntop(o->length == 4 ? AF_INET : AF_INET6,
+			    o->data, ip, sizeof(ip));
+			off += (size_t)snprintf(buf + off, len - off, "%sIP:%s",
+			    off ? ", " : "", ip);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+static void
+key_str(X509 *x, char *buf, size_t len)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	char group[24];
+
+	buf[0] = '\0';
+	if (pk == NULL)
+		return;
+	if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, sizeof(group), NULL) == 1)
+		snprintf(buf, len, "%s %s", EVP_PKEY_get0_type_name(pk), group);
+	else
+		snprintf(buf, len, "%s %d", EVP_PKEY_get0_type_name(pk),
+		    EVP_PKEY_get_bits(pk));
+}
+
+int
+secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *in)
+{
+	SSL *ssl = c->tls;
+	X509 *peer;
+	int nid;
+
+	memset(in, 0, sizeof(*in));
+	if (!secho_conn_is_tls(c))
+		return -1;
+	snprintf(in->version, sizeof(in->version), "%s", SSL_get_version(ssl));
+	snprintf(in->cipher, sizeof(in->cipher), "%s",
+	    SSL_get_cipher_name(ssl));
+	nid = SSL_get_negotiated_group(ssl);
+	if (nid != 0 && SSL_group_to_name(ssl, nid) != NULL)
+		snprintf(in->group, sizeof(in->group), "%s",
+		    SSL_group_to_name(ssl, nid));
+	in->resumed = SSL_session_reused(ssl);
+	if ((peer = SSL_get0_peer_certificate(ssl)) != NULL) {
+		name_str(X509_get_subject_name(peer), in->subject,
+		    sizeof(in->subject));
+		name_str(X509_get_issuer_name(peer), in->issuer,
+		    sizeof(in->issuer));
+		time_str(X509_get0_notBefore(peer), in->not_before,
+		    sizeof(in->not_before));
+		time_str(X509_get0_notAfter(peer), in->not_after,
+		    sizeof(in->not_after));
+		san_str(peer, in->san, sizeof(in->san));
+		key_str(peer, in->key, sizeof(in->key));
+	}
+	snprintf(in->verify, sizeof(in->verify), "%s",
+	    SSL_get_verify_mode(ssl) == SSL_VERIFY_NONE ? "not verified" :
+	    X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+	return 0;
+}
