@@ -30,8 +30,7 @@ SANFLAGS =
 endif
 ALLCFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
 
-LIBSRC  = src/util.c src/net.c src/plain.c src/tls.c src/loop.c \
-	  src/server.c src/server_opts.c src/client.c
+LIBSRC  = $(wildcard src/*.c)
 LIBOBJ  = $(LIBSRC:src/%.c=$(O)/%.o)
 LIB     = $(O)/libsecho.a
 PROGS   = $(BIN)/secho-server $(BIN)/secho-client

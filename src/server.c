@@ -32,7 +32,12 @@
 #define POOL_KEEP	256	/* idle buffers kept for reuse */
 #define EMFILE_PAUSE_MS	100
 
-enum conn_state { CS_HANDSHAKE, CS_ECHO, CS_SHUTDOWN };
+/*
+ * CS_LINGER: our FIN / close_notify is out while the peer may still be
+ * sending; reading to its EOF before close() keeps the kernel from
+ * answering late bytes with a reset that would destroy echoes in flight.
+ */
+enum conn_state { CS_HANDSHAKE, CS_ECHO, CS_SHUTDOWN, CS_LINGER };
 
 struct server;
 
@@ -202,6 +207,24 @@ conn_watch(struct conn *cn, int want)
 }
 
 static void
+conn_linger(struct conn *cn)
+{
+	unsigned char sink[4096];
+	ssize_t n;
+
+	for (int round = 0; round < ECHO_BUDGET; round++) {
+		n = secho_conn_read(&cn->c, sink, sizeof(sink));
+		if (n == SECHO_WANT_READ || n == SECHO_WANT_WRITE) {
+			conn_watch(cn, (int)n);
+			return;
+		}
+		if (n < 0)
+			break;
+	}
+	conn_close(cn, "server shutting down");
+}
+
+static void
 conn_shutdown(struct conn *cn)
 {
 	int rc;
@@ -210,9 +233,12 @@ conn_shutdown(struct conn *cn)
 	rc = secho_conn_shutdown(&cn->c);
 	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE)
 		conn_watch(cn, rc);
-	else
-		conn_close(cn, cn->draining ? "server shutting down" :
-		    "done");
+	else if (cn->draining && rc == 0) {
+		/* The peer has not closed yet: wait for it (bounded). */
+		cn->state = CS_LINGER;
+		conn_linger(cn);
+	} else
+		conn_close(cn, "done");
 }
 
 /*
@@ -324,6 +350,9 @@ conn_io(struct secho_loop *l, struct secho_event *ev, int mask)
 	case CS_SHUTDOWN:
 		conn_shutdown(cn);
 		break;
+	case CS_LINGER:
+		conn_linger(cn);
+		break;
 	}
 }
 
@@ -383,7 +412,7 @@ conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	cn->c.peer = *peer;
 	cn->srv = s;
 	cn->proto = ls->proto;
-	cn->state = CS_HANDSHAKE;
+	cn->state = ls->proto == SECHO_TCP ? CS_ECHO : CS_HANDSHAKE;
 	cn->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = cn;
@@ -391,8 +420,10 @@ conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	s->nconns++;
 	secho_event_init(&cn->ev, fd, conn_io);
 	secho_timer_init(&cn->timer, conn_timeout);
-	secho_loop_timer_set(s->loop, &cn->timer,
-	    (uint64_t)s->cfg->handshake_timeout_ms);
+	touch(cn);
+	secho_loop_timer_set(s->loop, &cn->timer, (uint64_t)(cn->state ==
+	    CS_HANDSHAKE ? s->cfg->handshake_timeout_ms :
+	    s->cfg->idle_timeout_ms));
 	logv(s, "%s %s: accepted (%zu open)", secho_proto_name(ls->proto),
 	    peer_str(cn, addr, sizeof(addr)), s->nconns);
 	/* Clients speak first: wait for their bytes. */
@@ -425,24 +456,22 @@ accept_pause(struct listener *ls)
 	secho_loop_timer_set(s->loop, &ls->resume, EMFILE_PAUSE_MS);
 }
 
-static void
-accept_io(struct secho_loop *l, struct secho_event *ev, int mask)
+/* Accepts up to max connections; returns 0 once the backlog is empty. */
+static int
+accept_batch(struct listener *ls, int max)
 {
-	struct listener *ls = container_of(ev, struct listener, ev);
 	struct server *s = ls->srv;
 	struct secho_sockaddr peer;
 	char addr[SECHO_ADDRSTR_MAX];
 
-	(void)l;
-	(void)mask;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int fd = secho_net_accept(ev->fd, &peer);
+	for (int i = 0; i < max; i++) {
+		int fd = secho_net_accept(ls->ev.fd, &peer);
 
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM)
 				accept_pause(ls);
-			return;	/* EAGAIN, or an aborted connection */
+			return 0;	/* EAGAIN, or an aborted connection */
 		}
 		if (s->nconns >= (size_t)s->cfg->max_conns) {
 			/* Refused before any TLS work is spent on it. */
@@ -455,6 +484,22 @@ accept_io(struct secho_loop *l, struct secho_event *ev, int mask)
 		}
 		conn_new(ls, fd, &peer);
 	}
+	return 1;
+}
+
+static void
+accept_io(struct secho_loop *l, struct secho_event *ev, int mask)
+{
+	(void)l;
+	(void)mask;
+	accept_batch(container_of(ev, struct listener, ev), ACCEPT_BATCH);
+}
+
+static void
+accept_all(struct listener *ls)
+{
+	while (accept_batch(ls, ACCEPT_BATCH))
+		;
 }
 
 /*
@@ -557,6 +602,14 @@ drain_start(struct server *s)
 {
 	struct conn *cn, *next;
 
+	/*
+	 * Connections the kernel has completed are clients that already
+	 * sent bytes: take them in and serve them rather than reset them.
+	 */
+	for (size_t i = 0; i < s->nls; i++) {
+		if (!secho_proto_is_dgram(s->ls[i].proto))
+			accept_all(&s->ls[i]);
+	}
 	s->draining = 1;
 	for (size_t i = 0; i < s->nls; i++)
 		listener_close(s, &s->ls[i]);
@@ -649,12 +702,15 @@ server_open(struct server *s, const struct secho_server_config *cfg)
 		    0)) == NULL)
 			return -1;
 	}
+	/* Signals first: once "listening" is out, SIGTERM must drain. */
+	if (signals_open(s) == -1)
+		return -1;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		if (listener_open(s, &cfg->listen[i]) == -1)
 			return -1;
 	}
 	fflush(stdout);
-	return signals_open(s);
+	return 0;
 }
 
 static void

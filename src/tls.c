@@ -66,6 +66,32 @@ file_error(const char *what, const char *path)
 	return -1;
 }
 
+static int
+mismatch(const char *cert, const char *key)
+{
+	secho_error_set("certificate %s does not match private key %s", cert,
+	    key);
+	ERR_clear_error();
+	return -1;
+}
+
+/* Loads a certificate chain and its key, and proves they belong together. */
+static int
+load_pair(struct secho_tls *t, const char *cert, const char *key)
+{
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1)
+		return file_error("certificate", cert);
+	if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_last_error()) ==
+		    X509_R_KEY_VALUES_MISMATCH)
+			return mismatch(cert, key);
+		return file_error("private key", key);
+	}
+	if (SSL_CTX_check_private_key(t->ctx) != 1)
+		return mismatch(cert, key);
+	return 0;
+}
+
 static void
 keylog_cb(const SSL *ssl, const char *line)
 {
@@ -104,16 +130,8 @@ setup_server(struct secho_tls *t, const struct secho_tls_opts *o)
 		secho_error_set("a TLS server needs a certificate and a key");
 		return -1;
 	}
-	if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1)
-		return file_error("certificate", o->cert);
-	if (SSL_CTX_use_PrivateKey_file(t->ctx, o->key, SSL_FILETYPE_PEM) != 1)
-		return file_error("private key", o->key);
-	if (SSL_CTX_check_private_key(t->ctx) != 1) {
-		secho_error_set("certificate %s does not match private key %s",
-		    o->cert, o->key);
-		ERR_clear_error();
+	if (load_pair(t, o->cert, o->key) == -1)
 		return -1;
-	}
 	/* Resumption with client certificates needs a session id context. */
 	SSL_CTX_set_session_id_context(t->ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -131,20 +149,9 @@ setup_server(struct secho_tls *t, const struct secho_tls_opts *o)
 static int
 setup_client(struct secho_tls *t, const struct secho_tls_opts *o)
 {
-	if (o->cert != NULL) {
-		if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1)
-			return file_error("certificate", o->cert);
-		if (SSL_CTX_use_PrivateKey_file(t->ctx, o->key != NULL ?
-		    o->key : o->cert, SSL_FILETYPE_PEM) != 1)
-			return file_error("private key",
-			    o->key != NULL ? o->key : o->cert);
-		if (SSL_CTX_check_private_key(t->ctx) != 1) {
-			secho_error_set("certificate %s does not match "
-			    "private key %s", o->cert, o->key);
-			ERR_clear_error();
-			return -1;
-		}
-	}
+	if (o->cert != NULL && load_pair(t, o->cert,
+	    o->key != NULL ? o->key : o->cert) == -1)
+		return -1;
 	t->insecure = o->insecure;
 	if (o->insecure) {
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);

@@ -1,0 +1,545 @@
+/*
+ * check_server.c - the real secho-server, driven over loopback by raw
+ * sockets and by libsecho's own client transports: echo exactness, many
+ * clients at once, limits, timeouts, hostile peers and the drain.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "secho/tls.h"
+#include "testutil.h"
+
+#define TLS_ARGS "--cert", tu_cert("server.pem"), "--key", \
+	tu_cert("server.key"), "--ca", tu_cert("ca.pem")
+
+static struct tu_server srv;
+
+static void
+start(const char *const *args, int nlisten)
+{
+	ck_assert_msg(tu_server_start(&srv, args, nlisten) == 0,
+	    "secho-server did not start");
+}
+
+/* Stops the server and asserts a clean exit 0. */
+static void
+stop_clean(void)
+{
+	struct tu_result r;
+
+	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
+	tu_result_free(&r);
+}
+
+/* A client connection over any stream transport, stepped by poll. */
+struct client {
+	struct secho_conn c;
+	unsigned char *out, *in;
+	size_t len, sent, got;
+	int hs_done, want;
+};
+
+static struct secho_tls *
+client_tls(void)
+{
+	struct secho_tls_opts o = { .ca = tu_cert("ca.pem") };
+	struct secho_tls *t = secho_tls_new(&o, SECHO_TLS_CLIENT, 0);
+
+	ck_assert_msg(t != NULL, "client tls: %s", secho_error());
+	return t;
+}
+
+static void
+client_open(struct client *cl, struct secho_tls *t, int port, size_t len,
+    unsigned seed)
+{
+	int fd, to;
+	struct secho_sockaddr peer;
+
+	memset(cl, 0, sizeof(*cl));
+	fd = secho_net_connect("127.0.0.1", port, 0, 10000, &peer, &to);
+	ck_assert_msg(fd != -1, "connect: %s", secho_error());
+	if (t != NULL)
+		ck_assert_int_eq(secho_tls_conn_init(t, &cl->c, fd,
+		    "localhost"), 0);
+	else
+		secho_conn_init_tcp(&cl->c, fd);
+	cl->len = len;
+	cl->out = malloc(len);
+	cl->in = malloc(len);
+	tu_pattern(cl->out, len, seed);
+	cl->want = SECHO_WANT_WRITE;
+}
+
+/* Advances one client; returns 1 when its echo is complete, -1 on error. */
+static int
+client_step(struct client *cl)
+{
+	ssize_t n;
+	int rc;
+
+	if (!cl->hs_done) {
+		rc = secho_conn_handshake(&cl->c);
+		if (rc < 0) {
+			cl->want = rc;
+			return rc == SECHO_WANT_READ ||
+			    rc == SECHO_WANT_WRITE ? 0 : -1;
+		}
+		cl->hs_done = 1;
+	}
+	for (;;) {
+		if (cl->sent < cl->len) {
+			n = secho_conn_write(&cl->c, cl->out + cl->sent,
+			    cl->len - cl->sent > 65536 ? 65536 :
+			    cl->len - cl->sent);
+			if (n > 0) {
+				cl->sent += (size_t)n;
+				continue;
+			}
+			if (n != SECHO_WANT_WRITE && n != SECHO_WANT_READ)
+				return -1;
+			cl->want = (int)n;
+		}
+		n = secho_conn_read(&cl->c, cl->in + cl->got,
+		    cl->len - cl->got);
+		if (n > 0) {
+			cl->got += (size_t)n;
+			if (cl->got == cl->len)
+				return 1;
+			continue;
+		}
+		if (n != SECHO_WANT_READ && n != SECHO_WANT_WRITE)
+			return -1;
+		if (cl->sent == cl->len || n == SECHO_WANT_WRITE)
+			cl->want = (int)n;
+		return 0;
+	}
+}
+
+/*
+ * Runs n clients to completion concurrently and checks every byte.
+ * Returns the number of clients whose echo was complete and exact.
+ */
+static int
+run_clients(struct client *cls, int n, int timeout_ms)
+{
+	struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
+	int *done = calloc((size_t)n, sizeof(int)), ndone = 0, ok = 0;
+	unsigned long long deadline = secho_now_us() +
+	    (unsigned long long)timeout_ms * 1000;
+
+	while (ndone < n && secho_now_us() < deadline) {
+		for (int i = 0; i < n; i++) {
+			pfd[i].fd = done[i] ? -1 : cls[i].c.fd;
+			pfd[i].events = cls[i].want == SECHO_WANT_WRITE ?
+			    POLLIN | POLLOUT : POLLIN;
+			if (cls[i].sent < cls[i].len)
+				pfd[i].events |= POLLOUT;
+		}
+		if (poll(pfd, (nfds_t)n, 1000) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			int rc;
+
+			if (done[i] || pfd[i].revents == 0)
+				continue;
+			if ((rc = client_step(&cls[i])) != 0) {
+				done[i] = 1;
+				ndone++;
+				ok += rc == 1 && memcmp(cls[i].in, cls[i].out,
+				    cls[i].len) == 0;
+			}
+		}
+	}
+	free(pfd);
+	free(done);
+	return ok;
+}
+
+static void
+client_close(struct client *cl)
+{
+	secho_conn_close(&cl->c);
+	free(cl->out);
+	free(cl->in);
+}
+
+/* Echoes len bytes over one fresh connection and asserts exactness. */
+static void
+assert_stream_echo(int port, int tls, size_t len)
+{
+	struct secho_tls *t = tls ? client_tls() : NULL;
+	struct client cl;
+
+	client_open(&cl, t, port, len, (unsigned)len);
+	ck_assert_int_eq(run_clients(&cl, 1, 60000), 1);
+	client_close(&cl);
+	secho_tls_free(t);
+}
+
+START_TEST(tcp_small_and_large)
+{
+	start((const char *[]){ "--tcp", "--port", "0", NULL }, 1);
+	assert_stream_echo(srv.port[0], 0, 1);
+	assert_stream_echo(srv.port[0], 0, 10 * 1024 * 1024 + 7);
+	stop_clean();
+}
+END_TEST
+
+START_TEST(tls_small_and_large)
+{
+	start((const char *[]){ "--tls", "--port", "0", TLS_ARGS, NULL }, 1);
+	assert_stream_echo(srv.port[0], 1, 5);
+	assert_stream_echo(srv.port[0], 1, 10 * 1024 * 1024 + 13);
+	stop_clean();
+}
+END_TEST
+
+/* 250 clients at once on each stream transport, all byte-exact. */
+START_TEST(concurrent_clients)
+{
+	enum { N = 250 };
+	struct client *cls = calloc(N, sizeof(*cls));
+	struct secho_tls *t;
+
+	start((const char *[]){ "--tcp", "--tls", "--port", "0", TLS_ARGS,
+	    NULL }, 2);
+	t = client_tls();
+	for (int tls = 0; tls <= 1; tls++) {
+		int port = tu_server_port(&srv, tls ? "tls" : "tcp");
+
+		for (int i = 0; i < N; i++)
+			client_open(&cls[i], tls ? t : NULL, port,
+			    1000 + (size_t)i * 97, (unsigned)i);
+		ck_assert_int_eq(run_clients(cls, N, 60000), N);
+		for (int i = 0; i < N; i++)
+			client_close(&cls[i]);
+	}
+	secho_tls_free(t);
+	free(cls);
+	stop_clean();
+}
+END_TEST
+
+static void
+assert_dgram_echo(int fd, size_t len, unsigned seed)
+{
+	unsigned char *out = malloc(len + 1), *in = malloc(65536);
+	size_t got;
+
+	tu_pattern(out, len, seed);
+	ck_assert_int_eq(send(fd, out, len, 0), (ssize_t)len);
+	got = (size_t)recv(fd, in, 65536, 0);
+	ck_assert_uint_eq(got, len);
+	ck_assert(memcmp(in, out, len) == 0);
+	free(out);
+	free(in);
+}
+
+START_TEST(udp_datagrams)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	int fd;
+
+	start((const char *[]){ "--udp", "--port", "0", NULL }, 1);
+	fd = tu_connect(srv.port[0], 1);
+	ck_assert_int_ne(fd, -1);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_dgram_echo(fd, 0, 1);		/* empty datagrams too */
+	assert_dgram_echo(fd, 1, 2);
+	assert_dgram_echo(fd, 1400, 3);
+	assert_dgram_echo(fd, 65507, 4);	/* the largest UDP payload */
+	close(fd);
+	stop_clean();
+}
+END_TEST
+
+START_TEST(port_in_use)
+{
+	struct tu_result r;
+	char port[16];
+	struct tu_server first;
+	const char *argv[] = { tu_bin("secho-server"), "--tcp", "--port",
+	    port, NULL };
+
+	ck_assert_int_eq(tu_server_start(&first,
+	    (const char *[]){ "--tcp", "--port", "0", NULL }, 1), 0);
+	snprintf(port, sizeof(port), "%d", first.port[0]);
+	ck_assert_int_eq(tu_run(argv, NULL, 0, 10000, &r), 2);
+	ck_assert_msg(strstr(r.err, "cannot bind [::]:") != NULL &&
+	    strstr(r.err, ": Address already in use") != NULL,
+	    "stderr: %s", r.err);
+	tu_result_free(&r);
+	ck_assert(tu_server_alive(&first));
+	ck_assert_int_eq(tu_server_stop(&first, &r), 0);
+	tu_result_free(&r);
+}
+END_TEST
+
+static void
+assert_setup_fails(const char *cert, const char *key, const char *want)
+{
+	struct tu_result r;
+	const char *argv[] = { tu_bin("secho-server"), "--tls", "--port", "0",
+	    "--cert", cert, "--key", key, NULL };
+
+	ck_assert_int_eq(tu_run(argv, NULL, 0, 10000, &r), 2);
+	ck_assert_msg(strstr(r.err, want) != NULL, "want '%s' in: %s", want,
+	    r.err);
+	ck_assert_msg(strstr(r.out, "listening") == NULL, "it listened");
+	tu_result_free(&r);
+}
+
+START_TEST(bad_cert_and_key)
+{
+	char want[1024], dir[300], none[320];
+
+	snprintf(dir, sizeof(dir), "%s", tu_tmpdir());
+	snprintf(none, sizeof(none), "%s/none.pem", dir);
+	snprintf(want, sizeof(want), "secho-server: cannot read certificate "
+	    "%s: No such file or directory (run 'make certs' to create it)",
+	    none);
+	assert_setup_fails(none, tu_cert("server.key"), want);
+	snprintf(want, sizeof(want), "secho-server: certificate %s does not "
+	    "match private key %s", tu_cert("server.pem"),
+	    tu_cert("client.key"));
+	assert_setup_fails(tu_cert("server.pem"), tu_cert("client.key"),
+	    want);
+	/* A directory is unreadable as a file, even for root. */
+	snprintf(want, sizeof(want), "cannot load certificate %s", dir);
+	assert_setup_fails(dir, tu_cert("server.key"), want);
+}
+END_TEST
+
+/* The listener survives a plain client on its TLS port. */
+START_TEST(plain_client_on_tls_port)
+{
+	char buf[64];
+	int fd;
+	ssize_t n;
+
+	start((const char *[]){ "--tls", "--port", "0", "-v", TLS_ARGS,
+	    NULL }, 1);
+	fd = tu_connect(srv.port[0], 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(tu_write_all(fd, "hello, plain\n", 13), 0);
+	/* No echo: at most a TLS alert record, then the server closes. */
+	n = (ssize_t)tu_read_full(fd, buf, sizeof(buf), 10000);
+	ck_assert_msg(n == 0 || (unsigned char)buf[0] == 0x15,
+	    "got %zd bytes starting 0x%02x", n, (unsigned char)buf[0]);
+	close(fd);
+	assert_stream_echo(srv.port[0], 1, 100);
+	stop_clean();
+	{
+		char *log = tu_server_log(&srv);
+
+		ck_assert_msg(strstr(log, "does not speak TLS") != NULL,
+		    "log: %s", log);
+		free(log);
+	}
+}
+END_TEST
+
+/* A silent client is dropped at the handshake deadline. */
+START_TEST(handshake_timeout)
+{
+	unsigned long long t0;
+	char c;
+	int fd;
+
+	start((const char *[]){ "--tls", "--port", "0", TLS_ARGS,
+	    "--handshake-timeout", "0.3", NULL }, 1);
+	fd = tu_connect(srv.port[0], 0);
+	t0 = secho_now_us();
+	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 10000), 0);
+	ck_assert_msg(secho_now_us() - t0 < 5000000ULL, "not closed in time");
+	ck_assert_msg(secho_now_us() - t0 >= 250000ULL, "closed too early");
+	close(fd);
+	assert_stream_echo(srv.port[0], 1, 10);
+	stop_clean();
+}
+END_TEST
+
+START_TEST(idle_timeout)
+{
+	char c;
+	int fd;
+
+	start((const char *[]){ "--tcp", "--port", "0", "--idle-timeout",
+	    "0.3", NULL }, 1);
+	fd = tu_connect(srv.port[0], 0);
+	ck_assert_int_eq(tu_write_all(fd, "x", 1), 0);
+	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 5000), 1);
+	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 10000), 0);	/* closed */
+	close(fd);
+	stop_clean();
+}
+END_TEST
+
+/*
+ * A client that sends and never reads fills the kernel buffers; the
+ * server then stops reading it, so its memory stays flat, and others are
+ * still served.
+ */
+START_TEST(never_reads_bounded_memory)
+{
+	enum { CHUNK = 65536 };
+	static unsigned char buf[CHUNK];
+	size_t pushed = 0;
+	long before, after;
+	int fd;
+
+	start((const char *[]){ "--tcp", "--port", "0", NULL }, 1);
+	assert_stream_echo(srv.port[0], 0, 1000);
+	before = tu_rss_kib(srv.proc.pid);
+	fd = tu_connect(srv.port[0], 0);
+	/* Push until the whole path is full (send would block for 2 s). */
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 2000) <= 0)
+			break;
+		n = send(fd, buf, CHUNK, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		pushed += (size_t)n;
+		ck_assert_msg(pushed < (size_t)1 << 30, "server reads forever");
+	}
+	after = tu_rss_kib(srv.proc.pid);
+	ck_assert_msg(after - before < 4096, "RSS grew %ld KiB after %zu "
+	    "bytes pushed", after - before, pushed);
+	assert_stream_echo(srv.port[0], 0, 100000);
+	close(fd);
+	stop_clean();
+}
+END_TEST
+
+/* A reset in the middle of an echo harms nobody else. */
+START_TEST(reset_mid_echo)
+{
+	static unsigned char buf[1 << 20];
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	start((const char *[]){ "--tcp", "--tls", "--port", "0", TLS_ARGS,
+	    NULL }, 2);
+	for (int i = 0; i < srv.nports; i++) {
+		int fd = tu_connect(srv.port[i], 0);
+
+		send(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);	/* RST */
+	}
+	assert_stream_echo(tu_server_port(&srv, "tcp"), 0, 200000);
+	assert_stream_echo(tu_server_port(&srv, "tls"), 1, 200000);
+	stop_clean();
+}
+END_TEST
+
+START_TEST(max_conns)
+{
+	int fds[3], extra;
+	char c;
+
+	start((const char *[]){ "--tcp", "--port", "0", "--max-conns", "3",
+	    "-v", NULL }, 1);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = tu_connect(srv.port[0], 0);
+		/* An echo proves the server holds this one. */
+		ck_assert_int_eq(tu_write_all(fds[i], "k", 1), 0);
+		ck_assert_uint_eq(tu_read_full(fds[i], &c, 1, 5000), 1);
+	}
+	extra = tu_connect(srv.port[0], 0);
+	tu_write_all(extra, "k", 1);
+	ck_assert_uint_eq(tu_read_full(extra, &c, 1, 5000), 0);
+	close(extra);
+	close(fds[0]);
+	/* A freed slot is usable again (retry while the close lands). */
+	for (int tries = 0; tries < 50; tries++) {
+		extra = tu_connect(srv.port[0], 0);
+		tu_write_all(extra, "k", 1);
+		if (tu_read_full(extra, &c, 1, 2000) == 1)
+			break;
+		close(extra);
+		extra = -1;
+	}
+	{
+		char *log = tu_server_log(&srv);
+
+		ck_assert_msg(extra != -1, "no slot freed; log: %s", log);
+		free(log);
+	}
+	close(extra);
+	close(fds[1]);
+	close(fds[2]);
+	stop_clean();
+}
+END_TEST
+
+/*
+ * SIGTERM: bytes that reached the server before the signal still come
+ * back, in order, and the server exits 0.  64 KiB fits the loopback
+ * receive buffer, so all of it has arrived when send() returns.
+ */
+START_TEST(sigterm_drains)
+{
+	enum { LEN = 65536 };
+	unsigned char *out = malloc(LEN), *in = malloc(LEN + 1);
+	struct tu_result r;
+	ssize_t sent;
+	int fd;
+
+	start((const char *[]){ "--tcp", "--port", "0", "-v", NULL }, 1);
+	fd = tu_connect(srv.port[0], 0);
+	tu_pattern(out, LEN, 7);
+	sent = send(fd, out, LEN, MSG_DONTWAIT);
+	ck_assert_int_gt(sent, 0);
+	kill(srv.proc.pid, SIGTERM);
+	{
+		size_t got = tu_read_full(fd, in, LEN + 1, 10000);
+		char *log = tu_server_log(&srv);
+
+		ck_assert_msg(got == (size_t)sent, "got %zu of %zd (%s); log: %s",
+		    got, sent, strerror(errno), log);
+		free(log);
+	}
+	ck_assert(memcmp(in, out, (size_t)sent) == 0);
+	close(fd);
+	ck_assert_int_eq(tu_wait(&srv.proc, 15000, &r), 0);
+	ck_assert_msg(strstr(r.err, "shutting down") != NULL, "%s", r.err);
+	tu_result_free(&r);
+	free(out);
+	free(in);
+}
+END_TEST
+
+Suite *
+server_suite(void)
+{
+	Suite *s = suite_create("server");
+	TCase *tc = tcase_create("server");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, tcp_small_and_large);
+	tcase_add_test(tc, tls_small_and_large);
+	tcase_add_test(tc, concurrent_clients);
+	tcase_add_test(tc, udp_datagrams);
+	tcase_add_test(tc, port_in_use);
+	tcase_add_test(tc, bad_cert_and_key);
+	tcase_add_test(tc, plain_client_on_tls_port);
+	tcase_add_test(tc, handshake_timeout);
+	tcase_add_test(tc, idle_timeout);
+	tcase_add_test(tc, never_reads_bounded_memory);
+	tcase_add_test(tc, reset_mid_echo);
+	tcase_add_test(tc, max_conns);
+	tcase_add_test(tc, sigterm_drains);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,511 @@
+/*
+ * testutil.c - the shared test fixture.  Child processes are waited for
+ * through pidfds, so every wait is bounded without sleeping, and every
+ * process a test starts is reaped by that test.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char certdir[320];
+static char rundir[256];
+
+static const char *
+env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : dflt;
+}
+
+const char *
+tu_bin(const char *name)
+{
+	static char buf[4][512];
+	static int slot;
+	char *b = buf[slot++ % 4];
+
+	snprintf(b, sizeof(buf[0]), "%s/%s", env_or("SECHO_BIN", "bin"), name);
+	return b;
+}
+
+const char *
+tu_root(void)
+{
+	return env_or("SECHO_ROOT", ".");
+}
+
+const char *
+tu_certs(void)
+{
+	return certdir;
+}
+
+const char *
+tu_cert(const char *name)
+{
+	static char buf[8][512];
+	static int slot;
+	char *b = buf[slot++ % 8];
+
+	snprintf(b, sizeof(buf[0]), "%s/%s", certdir, name);
+	return b;
+}
+
+const char *
+tu_tmpdir(void)
+{
+	static char buf[300];
+	static int n;
+
+	snprintf(buf, sizeof(buf), "%s/t%d-%d", rundir, (int)getpid(), n++);
+	if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+		return NULL;
+	return buf;
+}
+
+int
+tu_mkcerts(const char *const *args)
+{
+	const char *argv[32];
+	char script[512];
+	struct tu_result r;
+	int n = 0, rc;
+
+	snprintf(script, sizeof(script), "%s/scripts/mkcerts.py", tu_root());
+	argv[n++] = env_or("SECHO_PYTHON", "python3");
+	argv[n++] = script;
+	for (; *args != NULL && n < 31; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	rc = tu_run(argv, NULL, 0, 60000, &r);
+	if (rc != 0)
+		fprintf(stderr, "mkcerts failed (%d): %s%s\n", rc, r.out, r.err);
+	tu_result_free(&r);
+	return rc;
+}
+
+void
+tu_global_setup(void)
+{
+	snprintf(rundir, sizeof(rundir), "%s/secho-test-XXXXXX",
+	    env_or("TMPDIR", "/tmp"));
+	if (mkdtemp(rundir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(certdir, sizeof(certdir), "%s/certs", rundir);
+	if (tu_mkcerts((const char *[]){ "--out", certdir, NULL }) != 0)
+		exit(1);
+}
+
+void
+tu_global_teardown(void)
+{
+	const char *argv[] = { "/bin/rm", "-rf", rundir, NULL };
+	struct tu_result r;
+
+	if (rundir[0] != '\0' && getenv("SECHO_KEEP_TMP") == NULL) {
+		tu_run(argv, NULL, 0, 30000, &r);
+		tu_result_free(&r);
+	}
+}
+
+/* --- processes --- */
+
+int
+tu_spawn(struct tu_proc *p, const char *const *argv, const char *infile)
+{
+	int out[2], errfd, infd;
+	const char *dir = tu_tmpdir();
+	static int seq;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->errpath, sizeof(p->errpath), "%s/stderr-%d", dir, seq++);
+	if (pipe2(out, O_CLOEXEC) == -1)
+		return -1;
+	errfd = open(p->errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
+	infd = open(infile != NULL ? infile : "/dev/null",
+	    O_RDONLY | O_CLOEXEC);
+	if (errfd == -1 || infd == -1)
+		return -1;
+	p->pid = fork();
+	if (p->pid == 0) {
+		dup2(infd, 0);
+		dup2(out[1], 1);
+		dup2(errfd, 2);
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	close(errfd);
+	close(infd);
+	if (p->pid == -1)
+		return -1;
+	p->outfd = out[0];
+	p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	return p->pidfd == -1 ? -1 : 0;
+}
+
+static void
+append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		*cap = (*len + n + 1) * 2;
+		*buf = realloc(*buf, *cap);
+	}
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+tu_wait(struct tu_proc *p, int timeout_ms, struct tu_result *r)
+{
+	long long deadline = now_ms() + timeout_ms;
+	size_t cap = 0;
+	int status = 0, exited = 0;
+	char buf[65536];
+
+	memset(r, 0, sizeof(*r));
+	append(&r->out, &r->outlen, &cap, "", 0);
+	/* Drain stdout until EOF and the process is gone, or the deadline. */
+	while (!exited || p->outfd != -1) {
+		struct pollfd pfd[2] = {
+			{ .fd = p->pidfd, .events = POLLIN },
+			{ .fd = p->outfd, .events = POLLIN },
+		};
+		long long left = deadline - now_ms();
+
+		if (left <= 0 && !r->timed_out) {
+			r->timed_out = 1;
+			kill(p->pid, SIGKILL);
+			deadline = now_ms() + 10000;
+			continue;
+		}
+		if (left <= 0)
+			break;
+		if (poll(pfd, p->outfd != -1 ? 2 : 1, (int)left) <= 0)
+			continue;
+		if (p->outfd != -1 && (pfd[1].revents & (POLLIN | POLLHUP))) {
+			ssize_t n = read(p->outfd, buf, sizeof(buf));
+
+			if (n > 0)
+				append(&r->out, &r->outlen, &cap, buf, (size_t)n);
+			else {
+				close(p->outfd);
+				p->outfd = -1;
+			}
+		}
+		if (!exited && (pfd[0].revents & POLLIN) &&
+		    waitpid(p->pid, &status, WNOHANG) == p->pid)
+			exited = 1;
+	}
+	if (!exited)
+		waitpid(p->pid, &status, 0);
+	if (p->outfd != -1)
+		close(p->outfd);
+	close(p->pidfd);
+	r->status = WIFEXITED(status) ? WEXITSTATUS(status) :
+	    128 + WTERMSIG(status);
+	r->err = tu_slurp(p->errpath, NULL);
+	if (r->err == NULL)
+		r->err = strdup("");
+	return r->status;
+}
+
+void
+tu_result_free(struct tu_result *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+int
+tu_run(const char *const *argv, const void *in, size_t len, int timeout_ms,
+    struct tu_result *r)
+{
+	char inpath[300];
+	struct tu_proc p;
+	int fd;
+
+	snprintf(inpath, sizeof(inpath), "%s/stdin", tu_tmpdir());
+	fd = open(inpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1 || (len > 0 && tu_write_all(fd, in, len) == -1)) {
+		memset(r, 0, sizeof(*r));
+		return -1;
+	}
+	close(fd);
+	if (tu_spawn(&p, argv, inpath) == -1) {
+		memset(r, 0, sizeof(*r));
+		return -1;
+	}
+	return tu_wait(&p, timeout_ms, r);
+}
+
+/* --- the server under test --- */
+
+static int
+parse_listening(struct tu_server *s, const char *line)
+{
+	const char *colon;
+	char proto[8];
+
+	if (sscanf(line, "listening %7s", proto) != 1 || s->nports == 8)
+		return 0;
+	colon = strrchr(line, ':');
+	if (colon == NULL)
+		return 0;
+	snprintf(s->proto[s->nports], sizeof(s->proto[0]), "%s", proto);
+	s->port[s->nports++] = atoi(colon + 1);
+	return 1;
+}
+
+int
+tu_server_start(struct tu_server *s, const char *const *args, int nlisten)
+{
+	const char *argv[64];
+	char buf[4096];
+	size_t len = 0;
+	long long deadline = now_ms() + 15000;
+	int n = 0;
+
+	memset(s, 0, sizeof(*s));
+	argv[n++] = tu_bin("secho-server");
+	for (; *args != NULL && n < 63; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	if (tu_spawn(&s->proc, argv, NULL) == -1)
+		return -1;
+	/* The "listening" lines are the readiness signal: no sleeping. */
+	while (s->nports < nlisten && now_ms() < deadline) {
+		struct pollfd pfd = { .fd = s->proc.outfd, .events = POLLIN };
+		char *nl;
+		ssize_t r;
+
+		if (poll(&pfd, 1, (int)(deadline - now_ms())) <= 0)
+			break;
+		r = read(s->proc.outfd, buf + len, sizeof(buf) - len - 1);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		buf[len] = '\0';
+		while ((nl = strchr(buf, '\n')) != NULL) {
+			*nl = '\0';
+			parse_listening(s, buf);
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+		}
+	}
+	if (s->nports < nlisten) {
+		struct tu_result r;
+
+		tu_server_stop(s, &r);
+		fprintf(stderr, "secho-server did not start: %s\n", r.err);
+		tu_result_free(&r);
+		return -1;
+	}
+	return 0;
+}
+
+int
+tu_server_port(const struct tu_server *s, const char *proto)
+{
+	for (int i = 0; i < s->nports; i++)
+		if (strcmp(s->proto[i], proto) == 0)
+			return s->port[i];
+	return -1;
+}
+
+int
+tu_server_alive(struct tu_server *s)
+{
+	struct pollfd pfd = { .fd = s->proc.pidfd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 0;
+}
+
+int
+tu_server_stop(struct tu_server *s, struct tu_result *r)
+{
+	kill(s->proc.pid, SIGTERM);
+	return tu_wait(&s->proc, 20000, r);
+}
+
+char *
+tu_server_log(const struct tu_server *s)
+{
+	char *log = tu_slurp(s->proc.errpath, NULL);
+
+	return log != NULL ? log : strdup("");
+}
+
+/* --- sockets --- */
+
+int
+tu_connect(int port, int dgram)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, (dgram ? SOCK_DGRAM : SOCK_STREAM) |
+	    SOCK_CLOEXEC, 0);
+
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sin,
+	    sizeof(sin)) == -1) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+tu_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+size_t
+tu_read_full(int fd, void *buf, size_t len, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+int
+tu_free_port(int dgram)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, dgram ? SOCK_DGRAM : SOCK_STREAM, 0), port;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1) {
+		close(fd);
+		return -1;
+	}
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+long
+tu_rss_kib(pid_t pid)
+{
+	char path[64], *s, *p;
+	long kib = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((s = tu_slurp(path, NULL)) == NULL)
+		return -1;
+	if ((p = strstr(s, "VmRSS:")) != NULL)
+		kib = strtol(p + 6, NULL, 10);
+	free(s);
+	return kib;
+}
+
+void
+tu_pattern(void *buf, size_t len, unsigned seed)
+{
+	unsigned char *b = buf;
+	unsigned x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		b[i] = (unsigned char)x;
+	}
+}
+
+char *
+tu_slurp(const char *path, size_t *lenp)
+{
+	size_t len = 0, cap = 0;
+	char buf[65536], *out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd == -1)
+		return NULL;
+	append(&out, &len, &cap, "", 0);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		append(&out, &len, &cap, buf, (size_t)n);
+	close(fd);
+	if (lenp != NULL)
+		*lenp = len;
+	return out;
+}
+
+void
+tu_assert_echo(const char *proto, int port, const char *msg)
+{
+	char pflag[16], portstr[16];
+	struct tu_result r;
+	const char *argv[] = { tu_bin("secho-client"), pflag, "-m", msg,
+	    "--ca", tu_cert("ca.pem"), "localhost", portstr, NULL };
+
+	snprintf(pflag, sizeof(pflag), "--%s", proto);
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	ck_assert_int_eq(tu_run(argv, NULL, 0, 20000, &r), 0);
+	ck_assert_msg(strncmp(r.out, msg, strlen(msg)) == 0,
+	    "echo of '%s' over %s was '%s' (stderr: %s)", msg, proto, r.out,
+	    r.err);
+	tu_result_free(&r);
+}

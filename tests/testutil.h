@@ -1,0 +1,111 @@
+/*
+ * testutil.h - helpers shared by the Check suites: the certificate
+ * fixture, spawning the real programs with bounded waits, and sockets.
+ */
+#ifndef SECHO_TESTUTIL_H
+#define SECHO_TESTUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <check.h>
+
+/* Every suite; check_main.c runs them all. */
+Suite *net_suite(void);
+Suite *loop_suite(void);
+Suite *opts_suite(void);
+Suite *tls_suite(void);
+Suite *server_suite(void);
+Suite *client_suite(void);
+Suite *interop_suite(void);
+
+/* $SECHO_BIN/name, e.g. the secho-server under test. */
+const char *tu_bin(const char *name);
+/* The checkout (for scripts/). */
+const char *tu_root(void);
+/* A directory with ca.pem, server.pem, ... minted once per run. */
+const char *tu_certs(void);
+/* "<tu_certs()>/name" in a static buffer that rotates over 8 slots. */
+const char *tu_cert(const char *name);
+/* A fresh private directory for one test; removed at exit of the run. */
+const char *tu_tmpdir(void);
+/* Runs scripts/mkcerts.py with extra args; returns its exit code. */
+int tu_mkcerts(const char *const *args);
+/* Creates the run-wide fixture (called once by main). */
+void tu_global_setup(void);
+void tu_global_teardown(void);
+
+struct tu_proc {
+	pid_t pid;
+	int pidfd;
+	int outfd;		/* child's stdout (pipe), or -1 */
+	char errpath[256];	/* child's stderr, a file */
+};
+
+/* Output and status of a finished program. */
+struct tu_result {
+	int status;		/* exit code, or 128+signal */
+	int timed_out;
+	char *out;		/* NUL-terminated, malloc'd */
+	size_t outlen;
+	char *err;
+};
+
+/*
+ * Starts argv (argv[0] a path) with stdin from infile (or /dev/null),
+ * stdout to a pipe, stderr to a file.  Returns 0 or -1.
+ */
+int tu_spawn(struct tu_proc *p, const char *const *argv, const char *infile);
+/* Waits at most timeout_ms for exit; kills with SIGKILL after that. */
+int tu_wait(struct tu_proc *p, int timeout_ms, struct tu_result *r);
+void tu_result_free(struct tu_result *r);
+
+/*
+ * Runs a program to completion with stdin from a buffer (len bytes, may be
+ * NULL) and collects its output: the usual way to run secho-client.
+ */
+int tu_run(const char *const *argv, const void *in, size_t len,
+    int timeout_ms, struct tu_result *r);
+
+/* A running secho-server. */
+struct tu_server {
+	struct tu_proc proc;
+	int nports;
+	int port[8];		/* in the order of its "listening" lines */
+	char proto[8][8];
+};
+
+/*
+ * Starts secho-server with args (NULL-terminated, no argv[0]) and waits
+ * (bounded) until it has printed `nlisten` "listening" lines.
+ */
+int tu_server_start(struct tu_server *s, const char *const *args,
+    int nlisten);
+/* The port of the first listener of proto ("tcp", "tls", "udp"). */
+int tu_server_port(const struct tu_server *s, const char *proto);
+/* SIGTERM, wait; returns the exit status (128+sig when killed). */
+int tu_server_stop(struct tu_server *s, struct tu_result *r);
+/* True while the server process has not exited. */
+int tu_server_alive(struct tu_server *s);
+/* The server's stderr so far (malloc'd). */
+char *tu_server_log(const struct tu_server *s);
+
+/* Blocking TCP/UDP connect to 127.0.0.1:port; returns fd or -1. */
+int tu_connect(int port, int dgram);
+/* Writes all of buf; returns 0 or -1. */
+int tu_write_all(int fd, const void *buf, size_t len);
+/* Reads exactly len bytes within timeout_ms; returns bytes read. */
+size_t tu_read_full(int fd, void *buf, size_t len, int timeout_ms);
+/* A port that nothing listens on right now (bound then closed). */
+int tu_free_port(int dgram);
+/* The server's resident set size in KiB, from /proc. */
+long tu_rss_kib(pid_t pid);
+/* Fills buf with a deterministic pattern from seed. */
+void tu_pattern(void *buf, size_t len, unsigned seed);
+/* Reads a whole file (malloc'd, NUL-terminated) or NULL. */
+char *tu_slurp(const char *path, size_t *len);
+
+/* Asserts the echo of secho-client for one transport. */
+void tu_assert_echo(const char *proto, int port, const char *msg);
+
+#endif
