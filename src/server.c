@@ -377,6 +377,8 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 		return;
 	}
 	if (now - cn->last_ms >= idle) {
+		/* Say goodbye properly (one try: it is small), then close. */
+		secho_conn_shutdown(&cn->c);
 		conn_close(cn, "idle timeout");
 		return;
 	}
