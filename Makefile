@@ -34,7 +34,7 @@ LIBSRC  = $(wildcard src/*.c)
 LIBOBJ  = $(LIBSRC:src/%.c=$(O)/%.o)
 LIB     = $(O)/libsecho.a
 PROGS   = $(BIN)/secho-server $(BIN)/secho-client
-TESTSRC = $(wildcard tests/check_*.c)
+TESTSRC = $(wildcard tests/*.c)
 TESTOBJ = $(TESTSRC:tests/%.c=$(O)/tests/%.o)
 TESTBIN = $(O)/tests/check_secho
 

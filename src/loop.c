@@ -78,13 +78,23 @@ secho_loop_watch(struct secho_loop *l, struct secho_event *ev, int mask)
 
 	if (mask == ev->mask && (mask == 0 || ev->registered))
 		return 0;
+	if (mask == 0) {
+		/*
+		 * Deleted, not modified to an empty mask: epoll reports
+		 * EPOLLHUP and EPOLLERR whatever the interest, so a silenced
+		 * fd whose peer hung up would still call back (and spin).
+		 */
+		if (epoll_ctl(l->epfd, EPOLL_CTL_DEL, ev->fd, NULL) == -1) {
+			secho_error_errno("epoll_ctl(fd %d)", ev->fd);
+			return -1;
+		}
+		ev->registered = 0;
+		ev->mask = 0;
+		return 0;
+	}
 	ee.events = ((mask & SECHO_EV_READ) ? EPOLLIN : 0) |
 	    ((mask & SECHO_EV_WRITE) ? EPOLLOUT : 0);
 	ee.data.ptr = ev;
-	/*
-	 * An fd stays registered with an empty mask rather than being
-	 * deleted: re-adding costs more than modifying.
-	 */
 	op = ev->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	if (epoll_ctl(l->epfd, op, ev->fd, &ee) == -1) {
 		secho_error_errno("epoll_ctl(fd %d)", ev->fd);

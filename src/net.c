@@ -205,8 +205,13 @@ bind_one(const struct sockaddr *sa, socklen_t salen, int dgram, int backlog,
 		    secho_sockaddr_str(sa, addr, sizeof(addr)));
 		return -1;
 	}
-	/* A restarted server must rebind at once despite TIME_WAIT. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/*
+	 * A restarted server must rebind at once despite TIME_WAIT.  Not for
+	 * UDP: there SO_REUSEADDR lets a second server bind the same port
+	 * and silently take part of the datagrams.
+	 */
+	if (!dgram)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (reuseport &&
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
 		goto fail;

@@ -40,6 +40,8 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+static const char shortopts[] = ":l:p:b:vhV";
+
 static const char usage[] =
 "usage: secho-server [--tcp] [--tls] [--udp] [options]\n"
 "\n"
@@ -248,6 +250,32 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 	return -1;
 }
 
+/*
+ * Explains what getopt_long rejected in the user's own spelling.  A bad
+ * short option is named by optopt: argv[optind - 1] is not the element
+ * holding it while getopt is still inside a cluster such as "-xv".
+ */
+static int
+bad_option(int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':') {
+		if (strncmp(arg, "--", 2) == 0)
+			secho_error_set("missing value for '%s'", arg);
+		else
+			secho_error_set("missing value for '-%c'", optopt);
+	} else if (optopt > 0 && optopt < 256 &&
+	    strchr(shortopts + 1, optopt) == NULL)
+		secho_error_set("unknown option '-%c'", optopt);
+	else if (optopt != 0)	/* "--tcp=1": a flag given a value */
+		secho_error_set("option '%.*s' does not take a value",
+		    (int)strcspn(arg, "="), arg);
+	else
+		secho_error_set("unknown option '%s'", arg);
+	return -1;
+}
+
 int
 secho_server_parse_args(struct secho_server_config *cfg, int argc,
     char **argv, FILE *out)
@@ -257,7 +285,7 @@ secho_server_parse_args(struct secho_server_config *cfg, int argc,
 
 	optind = 0;	/* re-entrant for tests: 0 resets GNU getopt */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:p:b:vhV", longopts,
+	while ((c = getopt_long(argc, argv, shortopts, longopts,
 	    &idx)) != -1) {
 		char name[32];
 
@@ -269,12 +297,8 @@ secho_server_parse_args(struct secho_server_config *cfg, int argc,
 			fprintf(out, "secho-server %s\n", SECHO_VERSION);
 			return 1;
 		}
-		if (c == '?' || c == ':') {
-			secho_error_set("%s '%s'", c == '?' ?
-			    "unknown option" : "missing value for",
-			    argv[optind - 1]);
-			return -1;
-		}
+		if (c == '?' || c == ':')
+			return bad_option(c, argv);
 		snprintf(name, sizeof(name), "--%s", c < 256 ? argv[optind - 1] :
 		    longopts[idx].name);
 		if (parse_one(cfg, &ps, c, name) == -1)

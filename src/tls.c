@@ -260,6 +260,22 @@ set_peer_name(struct secho_tls *t, SSL *ssl, const char *name)
 	return 0;
 }
 
+/*
+ * A dgram BIO sends with sendto() to its own record of the peer, which
+ * stays empty (port 0: EINVAL on the first write) unless the BIO is told
+ * that the socket is connected.
+ */
+static void
+dgram_set_connected(BIO *bio, int fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+
+	/* BIO_ADDR_make() reads a struct sockaddr by its family. */
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
+		BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &peer);
+}
+
 int
 secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
     const char *name)
@@ -275,6 +291,8 @@ secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
 	    BIO_new_socket(fd, BIO_NOCLOSE);
 	if (bio == NULL)
 		goto fail;
+	if (t->dgram)
+		dgram_set_connected(bio, fd);
 	SSL_set_bio(ssl, bio, bio);
 	if (t->role == SECHO_TLS_SERVER) {
 		SSL_set_accept_state(ssl);
@@ -444,8 +462,13 @@ tls_write(struct secho_conn *c, const void *buf, size_t len)
 	if (ret == 1)
 		return (ssize_t)n;
 	ret = map_error(c, ret, "write");
-	/* SYSCALL with errno 0 on a write is a vanished peer. */
-	return ret == SECHO_IO_EOF ? SECHO_IO_ERR : ret;
+	if (ret != SECHO_IO_EOF)
+		return ret;
+	/* A vanished peer (EPIPE, or SYSCALL with errno 0) fails a write;
+	 * map_error() left no message for an EOF, so say it here. */
+	secho_conn_set_error(c, "write: %s", strerror(errno != 0 ? errno :
+	    EPIPE));
+	return SECHO_IO_ERR;
 }
 
 static size_t
@@ -589,7 +612,11 @@ secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *in)
 	snprintf(in->cipher, sizeof(in->cipher), "%s",
 	    SSL_get_cipher_name(ssl));
 	nid = SSL_get_negotiated_group(ssl);
-	if (nid != 0 && SSL_group_to_name(ssl, nid) != NULL)
+	/* OpenSSL 3.0 names the X curves "x25519"/"x448"; RFC 7748 and
+	 * OpenSSL's own object names say "X25519"/"X448". */
+	if (nid == NID_X25519 || nid == NID_X448)
+		snprintf(in->group, sizeof(in->group), "%s", OBJ_nid2sn(nid));
+	else if (nid != 0 && SSL_group_to_name(ssl, nid) != NULL)
 		snprintf(in->group, sizeof(in->group), "%s",
 		    SSL_group_to_name(ssl, nid));
 	in->resumed = SSL_session_reused(ssl);

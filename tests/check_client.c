@@ -68,8 +68,8 @@ port_of(const char *proto)
 static void
 assert_err(const struct tu_result *r, const char *want)
 {
-	ck_assert_msg(strstr(r->err, want) != NULL, "want '%s' in stderr: %s",
-	    want, r->err);
+	ck_assert_msg(strcasestr(r->err, want) != NULL,
+	    "want '%s' in stderr: %s", want, r->err);
 }
 
 START_TEST(message_each_transport)
@@ -96,9 +96,14 @@ START_TEST(stdin_stream)
 	for (int i = 0; i < 3; i++) {
 		size_t n = i == 2 ? 2 * 1024 * 1024 : len;
 
-		ck_assert_int_eq(client(&r, data, n, (const char *[]){
-		    protos[i], "--ca", tu_cert("ca.pem"), "localhost",
-		    port_of(names[i]), NULL }), 0);
+		const char *args[] = { protos[i], "localhost",
+		    port_of(names[i]), NULL, NULL, NULL };
+
+		if (i == 1) {
+			args[3] = "--ca";
+			args[4] = tu_cert("ca.pem");
+		}
+		ck_assert_int_eq(client(&r, data, n, args), 0);
 		ck_assert_uint_eq(r.outlen, n);
 		ck_assert_msg(memcmp(r.out, data, n) == 0, "%s differs",
 		    names[i]);

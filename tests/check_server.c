@@ -461,8 +461,12 @@ START_TEST(max_conns)
 	ck_assert_uint_eq(tu_read_full(extra, &c, 1, 5000), 0);
 	close(extra);
 	close(fds[0]);
-	/* A freed slot is usable again (retry while the close lands). */
-	for (int tries = 0; tries < 50; tries++) {
+	/*
+	 * A freed slot is usable again.  The server learns of the close
+	 * asynchronously, so retry (refusals are immediate) for up to 10 s.
+	 */
+	for (unsigned long long t0 = secho_now_us();
+	    secho_now_us() - t0 < 10000000ULL;) {
 		extra = tu_connect(srv.port[0], 0);
 		tu_write_all(extra, "k", 1);
 		if (tu_read_full(extra, &c, 1, 2000) == 1)

@@ -499,9 +499,15 @@ tu_assert_echo(const char *proto, int port, const char *msg)
 	char pflag[16], portstr[16];
 	struct tu_result r;
 	const char *argv[] = { tu_bin("secho-client"), pflag, "-m", msg,
-	    "--ca", tu_cert("ca.pem"), "localhost", portstr, NULL };
+	    "localhost", portstr, NULL, NULL, NULL };
 
 	snprintf(pflag, sizeof(pflag), "--%s", proto);
+	if (strstr(proto, "tls") != NULL) {	/* tls, dtls */
+		argv[4] = "--ca";
+		argv[5] = tu_cert("ca.pem");
+		argv[6] = "localhost";
+		argv[7] = portstr;
+	}
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	ck_assert_int_eq(tu_run(argv, NULL, 0, 20000, &r), 0);
 	ck_assert_msg(strncmp(r.out, msg, strlen(msg)) == 0,

@@ -1,0 +1,570 @@
+/*
+ * check_opts.c - the command lines of secho-server and secho-client,
+ * parsed from argv tables exactly as users type them, with the exact
+ * usage-error messages.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "secho/client.h"
+#include "secho/server.h"
+#include "testutil.h"
+
+#define MAX_ARGS 40
+
+/* What parse_args wrote to its FILE *. */
+static char *outbuf;
+static size_t outlen;
+
+/* Copies args behind argv[0] into a writable argv (getopt permutes it). */
+static int
+make_argv(char **argv, const char *prog, const char *const *args)
+{
+	int argc = 0;
+
+	argv[argc++] = (char *)prog;
+	for (; *args != NULL && argc < MAX_ARGS; args++)
+		argv[argc++] = (char *)*args;
+	argv[argc] = NULL;
+	return argc;
+}
+
+static void
+setup(void)
+{
+	/* The environment must not leak into the defaults under test. */
+	unsetenv("SSLKEYLOGFILE");
+	outbuf = NULL;
+	outlen = 0;
+}
+
+static void
+teardown(void)
+{
+	free(outbuf);
+	outbuf = NULL;
+}
+
+static int
+server_parse(struct secho_server_config *cfg, const char *const *args)
+{
+	char *argv[MAX_ARGS + 1];
+	int argc = make_argv(argv, "secho-server", args), rc;
+	FILE *out;
+
+	free(outbuf);
+	outbuf = NULL;
+	out = open_memstream(&outbuf, &outlen);
+	ck_assert_ptr_nonnull(out);
+	secho_server_config_init(cfg);
+	secho_error_set("untouched");
+	rc = secho_server_parse_args(cfg, argc, argv, out);
+	ck_assert_int_eq(fclose(out), 0);
+	return rc;
+}
+
+static int
+client_parse(struct secho_client_config *cfg, const char *const *args)
+{
+	char *argv[MAX_ARGS + 1];
+	int argc = make_argv(argv, "secho-client", args), rc;
+	FILE *out;
+
+	free(outbuf);
+	outbuf = NULL;
+	out = open_memstream(&outbuf, &outlen);
+	ck_assert_ptr_nonnull(out);
+	secho_client_config_init(cfg);
+	secho_error_set("untouched");
+	rc = secho_client_parse_args(cfg, argc, argv, out);
+	ck_assert_int_eq(fclose(out), 0);
+	return rc;
+}
+
+/* --- secho-server --- */
+
+struct lsn {
+	enum secho_proto proto;
+	const char *host;
+	int port;
+};
+
+static const struct server_case {
+	const char *args[12];
+	int rc;
+	size_t nlisten;
+	struct lsn l[3];
+	const char *err;
+} server_cases[] = {
+	{ { NULL }, 0, 1, { { SECHO_TCP, "", 7007 } }, NULL },
+	{ { "--tcp", "--tls", "--udp", NULL }, 0, 3, {
+	    { SECHO_TCP, "", 7007 }, { SECHO_TLS, "", 7443 },
+	    { SECHO_UDP, "", 7007 } }, NULL },
+	{ { "--tls", "--port", "0", NULL }, 0, 1,
+	    { { SECHO_TLS, "", 0 } }, NULL },
+	{ { "--udp", "--tls", "-p", "9000", NULL }, 0, 2,
+	    { { SECHO_TLS, "", 9000 }, { SECHO_UDP, "", 9000 } }, NULL },
+	{ { "--dtls", NULL }, 0, 1, { { SECHO_DTLS, "", 7443 } }, NULL },
+	{ { "-l", "tls://[::1]:9443", "-l", "udp://:0", NULL }, 0, 2, {
+	    { SECHO_TLS, "::1", 9443 }, { SECHO_UDP, "", 0 } }, NULL },
+	{ { "--bind", "127.0.0.1", "--tls", NULL }, 0, 1,
+	    { { SECHO_TLS, "127.0.0.1", 7443 } }, NULL },
+	{ { "-b", "::1", NULL }, 0, 1, { { SECHO_TCP, "::1", 7007 } }, NULL },
+	/* -l without a transport is tcp; without a port, --port or the
+	 * transport's default; --listen first, then the flags. */
+	{ { "--listen", "9000", NULL }, 0, 1,
+	    { { SECHO_TCP, "", 9000 } }, NULL },
+	{ { "-l", "tls://localhost", "-l", "udp://*", NULL }, 0, 2, {
+	    { SECHO_TLS, "localhost", 7443 }, { SECHO_UDP, "", 7007 } },
+	    NULL },
+	{ { "--tls", "-l", "udp://127.0.0.1", "--port", "1234", NULL }, 0, 2,
+	    { { SECHO_UDP, "127.0.0.1", 1234 }, { SECHO_TLS, "", 1234 } },
+	    NULL },
+	{ { "--listen=tcp://[::]:1", NULL }, 0, 1,
+	    { { SECHO_TCP, "::", 1 } }, NULL },
+	{ { "--max-conns", "0", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--max-conns: '0' is not a number from 1 to 2147483647" },
+	{ { "--max-conns=2147483648", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--max-conns: '2147483648' is not a number from 1 to "
+	    "2147483647" },
+	{ { "--buffer-size", "1023", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--buffer-size: '1023' is not a number from 1024 to 16777216" },
+	{ { "--backlog", "x", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--backlog: 'x' is not a number from 1 to 65535" },
+	{ { "--idle-timeout", "0", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--idle-timeout: '0' is not a positive number of seconds" },
+	{ { "--handshake-timeout", "-1", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--handshake-timeout: '-1' is not a positive number of seconds" },
+	{ { "--drain-timeout", "nan", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--drain-timeout: 'nan' is not a positive number of seconds" },
+	{ { "--port", "70000", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "invalid port '70000' (expected 0-65535)" },
+	{ { "-l", "bogus://x:1", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--listen bogus://x:1: unknown transport 'bogus' (expected tcp, "
+	    "tls, udp or dtls)" },
+	{ { "-l", "[::1", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--listen [::1: missing ']' in '[::1'" },
+	{ { "--bogus", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "unknown option '--bogus'" },
+	{ { "-x", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "unknown option '-x'" },
+	{ { "-xv", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "unknown option '-x'" },
+	{ { "--tcp", "-vx", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "unknown option '-x'" },
+	{ { "--port", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "missing value for '--port'" },
+	{ { "--tcp", "-p", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "missing value for '-p'" },
+	{ { "-vp", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "missing value for '-p'" },
+	{ { "--tcp=1", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "option '--tcp' does not take a value" },
+	{ { "--verbose=2", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "option '--verbose' does not take a value" },
+	{ { "--t", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "unknown option '--t'" },
+	{ { "--tcp", "extra", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "unexpected argument 'extra'" },
+};
+
+START_TEST(test_server_args)
+{
+	const struct server_case *tc = &server_cases[_i];
+	struct secho_server_config cfg;
+	int rc = server_parse(&cfg, tc->args);
+
+	ck_assert_msg(rc == tc->rc, "case %d: rc %d, want %d (%s)", _i, rc,
+	    tc->rc, secho_error());
+	ck_assert_uint_eq(outlen, 0);	/* only --help/--version print */
+	if (rc == -1) {
+		ck_assert_str_eq(secho_error(), tc->err);
+		return;
+	}
+	ck_assert_uint_eq(cfg.nlisten, tc->nlisten);
+	for (size_t i = 0; i < tc->nlisten; i++) {
+		const struct secho_endpoint *ep = &cfg.listen[i];
+
+		ck_assert_msg(ep->proto == tc->l[i].proto, "case %d listener "
+		    "%zu: %s, want %s", _i, i, secho_proto_name(ep->proto),
+		    secho_proto_name(tc->l[i].proto));
+		ck_assert_str_eq(ep->host, tc->l[i].host);
+		ck_assert_int_eq(ep->port, tc->l[i].port);
+	}
+}
+END_TEST
+
+START_TEST(test_server_defaults)
+{
+	struct secho_server_config cfg;
+
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ NULL }), 0);
+	ck_assert_str_eq(cfg.tls.cert, "certs/server.pem");
+	ck_assert_str_eq(cfg.tls.key, "certs/server.key");
+	ck_assert_str_eq(cfg.tls.ca, "certs/ca.pem");
+	ck_assert_ptr_null(cfg.tls.keylog);
+	ck_assert_int_eq(cfg.tls.verify_client, 0);
+	ck_assert_int_eq(cfg.handshake_timeout_ms, 10000);
+	ck_assert_int_eq(cfg.idle_timeout_ms, 300000);
+	ck_assert_int_eq(cfg.drain_timeout_ms, 10000);
+	ck_assert_int_eq(cfg.max_conns, 20000);
+	ck_assert_uint_eq(cfg.bufsize, 16384);
+	ck_assert_int_eq(cfg.backlog, 4096);
+	ck_assert_int_eq(cfg.verbose, 0);
+}
+END_TEST
+
+START_TEST(test_server_values)
+{
+	struct secho_server_config cfg;
+
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){
+	    "--idle-timeout", "1.5", "--handshake-timeout=0.0001",
+	    "--drain-timeout", "2", "--max-conns", "3", "--buffer-size",
+	    "1024", "--backlog", "65535", "--cert", "c.pem", "--key", "k.pem",
+	    "--ca", "ca.pem", "--keylog", "keys.txt", "-vv", "--verbose",
+	    NULL }), 0);
+	ck_assert_int_eq(cfg.idle_timeout_ms, 1500);
+	ck_assert_int_eq(cfg.handshake_timeout_ms, 1);	/* never 0 */
+	ck_assert_int_eq(cfg.drain_timeout_ms, 2000);
+	ck_assert_int_eq(cfg.max_conns, 3);
+	ck_assert_uint_eq(cfg.bufsize, 1024);
+	ck_assert_int_eq(cfg.backlog, 65535);
+	ck_assert_str_eq(cfg.tls.cert, "c.pem");
+	ck_assert_str_eq(cfg.tls.key, "k.pem");
+	ck_assert_str_eq(cfg.tls.ca, "ca.pem");
+	ck_assert_str_eq(cfg.tls.keylog, "keys.txt");
+	ck_assert_int_eq(cfg.verbose, 3);
+	ck_assert_uint_eq(cfg.nlisten, 1);
+}
+END_TEST
+
+START_TEST(test_server_keylog_env)
+{
+	struct secho_server_config cfg;
+
+	setenv("SSLKEYLOGFILE", "/tmp/env-keys", 1);
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ NULL }), 0);
+	ck_assert_str_eq(cfg.tls.keylog, "/tmp/env-keys");
+	/* --keylog wins over the environment. */
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "--keylog",
+	    "mine", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.keylog, "mine");
+	setenv("SSLKEYLOGFILE", "", 1);
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ NULL }), 0);
+	ck_assert_ptr_null(cfg.tls.keylog);
+}
+END_TEST
+
+START_TEST(test_server_too_many_listeners)
+{
+	const char *args[2 * (SECHO_MAX_LISTENERS + 1) + 1];
+	struct secho_server_config cfg;
+	int n = 0;
+
+	for (int i = 0; i < SECHO_MAX_LISTENERS; i++) {
+		args[n++] = "-l";
+		args[n++] = "tcp://:0";
+	}
+	args[n] = NULL;
+	ck_assert_int_eq(server_parse(&cfg, args), 0);
+	ck_assert_uint_eq(cfg.nlisten, SECHO_MAX_LISTENERS);
+	/* One more through -l, or through a flag on top of 16 -l. */
+	args[n++] = "--udp";
+	args[n] = NULL;
+	ck_assert_int_eq(server_parse(&cfg, args), -1);
+	ck_assert_str_eq(secho_error(), "too many listeners (at most 16)");
+	args[n - 1] = "-l";
+	args[n++] = "udp://:0";
+	args[n] = NULL;
+	ck_assert_int_eq(server_parse(&cfg, args), -1);
+	ck_assert_str_eq(secho_error(), "too many listeners (at most 16)");
+}
+END_TEST
+
+START_TEST(test_server_help_version)
+{
+	struct secho_server_config cfg;
+
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "--tls",
+	    "--help", "--bogus", NULL }), 1);
+	ck_assert_ptr_nonnull(outbuf);
+	ck_assert_msg(strncmp(outbuf, "usage: secho-server ", 20) == 0,
+	    "%s", outbuf);
+	ck_assert_ptr_nonnull(strstr(outbuf, "--idle-timeout"));
+	ck_assert_ptr_nonnull(strstr(outbuf, "tls://[::1]:7443"));
+	ck_assert_int_eq(outbuf[outlen - 1], '\n');
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "-h", NULL }),
+	    1);
+	ck_assert_msg(strncmp(outbuf, "usage: secho-server ", 20) == 0,
+	    "%s", outbuf);
+
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "--version",
+	    NULL }), 1);
+	ck_assert_str_eq(outbuf, "secho-server " SECHO_VERSION "\n");
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "-V", NULL }),
+	    1);
+	ck_assert_str_eq(outbuf, "secho-server " SECHO_VERSION "\n");
+}
+END_TEST
+
+START_TEST(test_server_reentrant)
+{
+	struct secho_server_config cfg;
+
+	/* getopt state from an earlier (failed) parse must not leak. */
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "--udp",
+	    "--bogus", "--tls", NULL }), -1);
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "--udp",
+	    "--port", "5", NULL }), 0);
+	ck_assert_uint_eq(cfg.nlisten, 1);
+	ck_assert_int_eq(cfg.listen[0].proto, SECHO_UDP);
+	ck_assert_int_eq(cfg.listen[0].port, 5);
+}
+END_TEST
+
+/* --- secho-client --- */
+
+static const struct client_case {
+	const char *args[12];
+	int rc;
+	enum secho_proto proto;
+	const char *host;
+	int port;
+	const char *err;
+} client_cases[] = {
+	{ { "--tls", "localhost", "7443", NULL }, 0, SECHO_TLS, "localhost",
+	    7443, NULL },
+	{ { "-m", "hi", "--udp", "127.0.0.1", "9", NULL }, 0, SECHO_UDP,
+	    "127.0.0.1", 9, NULL },
+	{ { "localhost", NULL }, 0, SECHO_TCP, "localhost", 7007, NULL },
+	{ { "--tls", "localhost", NULL }, 0, SECHO_TLS, "localhost", 7443,
+	    NULL },
+	{ { "--udp", "::1", NULL }, 0, SECHO_UDP, "::1", 7007, NULL },
+	{ { "--dtls", "[::1]", NULL }, 0, SECHO_DTLS, "[::1]", 7443, NULL },
+	{ { "h", "65535", "--tcp", NULL }, 0, SECHO_TCP, "h", 65535, NULL },
+	{ { NULL }, -1, 0, NULL, 0, "missing HOST" },
+	{ { "--tls", NULL }, -1, 0, NULL, 0, "missing HOST" },
+	{ { "localhost", "70000", NULL }, -1, 0, NULL, 0,
+	    "invalid port '70000' (expected 0-65535)" },
+	{ { "localhost", "http", NULL }, -1, 0, NULL, 0,
+	    "invalid port 'http' (expected 0-65535)" },
+	{ { "localhost", "0", NULL }, -1, 0, NULL, 0,
+	    "port 0 cannot be connected to" },
+	{ { "a", "1", "b", NULL }, -1, 0, NULL, 0,
+	    "unexpected argument 'b'" },
+	{ { "localhost:7443", NULL }, -1, 0, NULL, 0,
+	    "invalid HOST 'localhost:7443' (give the port as a separate "
+	    "argument: HOST PORT)" },
+	{ { "[::1]:7443", NULL }, -1, 0, NULL, 0,
+	    "invalid HOST '[::1]:7443' (give the port as a separate "
+	    "argument: HOST PORT)" },
+	{ { "", NULL }, -1, 0, NULL, 0, "HOST must be 1 to 253 characters" },
+	{ { "--tcp", "--tls", "h", NULL }, -1, 0, NULL, 0,
+	    "--tcp and --tls are exclusive" },
+	{ { "-m", "x", "-c", "2", "h", NULL }, -1, 0, NULL, 0,
+	    "--message and --count are exclusive" },
+	{ { "-m", "", "h", NULL }, -1, 0, NULL, 0,
+	    "--message needs at least one byte" },
+	{ { "-s", "100", "h", NULL }, -1, 0, NULL, 0,
+	    "--size only applies to ping mode (--count N)" },
+	{ { "-i", "1", "h", NULL }, -1, 0, NULL, 0,
+	    "--interval only applies to ping mode (--count N)" },
+	{ { "-c", "0", "h", NULL }, -1, 0, NULL, 0,
+	    "--count: '0' is not a whole number >= 1" },
+	{ { "-c", "1", "-s", "0", "h", NULL }, -1, 0, NULL, 0,
+	    "--size: '0' is not a number from 1 to 1048576" },
+	{ { "--udp", "-c", "1", "-s", "65508", "h", NULL }, -1, 0, NULL, 0,
+	    "--size 65508 is too large for one udp datagram (at most 65507)" },
+	{ { "--dtls", "-c", "1", "-s", "16385", "h", NULL }, -1, 0, NULL, 0,
+	    "--size 16385 is too large for one dtls datagram (at most "
+	    "16384)" },
+	{ { "-t", "-1", "h", NULL }, -1, 0, NULL, 0,
+	    "--timeout: '-1' is not a number of seconds from 0 to 604800" },
+	{ { "--insecure", "localhost", NULL }, -1, 0, NULL, 0,
+	    "--ca, --cert, --key, --insecure and --keylog need --tls or "
+	    "--dtls" },
+	{ { "--tls", "--key", "k.pem", "h", NULL }, -1, 0, NULL, 0,
+	    "--key needs --cert" },
+	{ { "-x", "h", NULL }, -1, 0, NULL, 0, "unknown option '-x'" },
+	{ { "--bogus", "h", NULL }, -1, 0, NULL, 0,
+	    "unknown or ambiguous option '--bogus'" },
+	{ { "h", "-c", NULL }, -1, 0, NULL, 0,
+	    "option --count needs a value" },
+	{ { "--tcp=1", "h", NULL }, -1, 0, NULL, 0,
+	    "option --tcp does not take a value" },
+};
+
+START_TEST(test_client_args)
+{
+	const struct client_case *tc = &client_cases[_i];
+	struct secho_client_config cfg;
+	int rc = client_parse(&cfg, tc->args);
+
+	ck_assert_msg(rc == tc->rc, "case %d: rc %d, want %d (%s)", _i, rc,
+	    tc->rc, secho_error());
+	ck_assert_uint_eq(outlen, 0);
+	if (rc == -1) {
+		ck_assert_str_eq(secho_error(), tc->err);
+		return;
+	}
+	ck_assert_msg(cfg.proto == tc->proto, "case %d: %s, want %s", _i,
+	    secho_proto_name(cfg.proto), secho_proto_name(tc->proto));
+	ck_assert_str_eq(cfg.host, tc->host);
+	ck_assert_int_eq(cfg.port, tc->port);
+}
+END_TEST
+
+START_TEST(test_client_values)
+{
+	struct secho_client_config cfg;
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "localhost",
+	    NULL }), 0);
+	ck_assert_ptr_null(cfg.message);
+	ck_assert_int_eq(cfg.count, 0);
+	ck_assert_int_eq(cfg.interval_ms, 1000);
+	ck_assert_uint_eq(cfg.size, 64);
+	ck_assert_int_eq(cfg.timeout_ms, 10000);
+	ck_assert_int_eq(cfg.verbose, 0);
+	ck_assert_int_eq(cfg.quiet, 0);
+	ck_assert_int_eq(cfg.tls.insecure, 0);
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "-c", "3",
+	    "-i", "0.2", "-s", "100", "localhost", NULL }), 0);
+	ck_assert_int_eq(cfg.count, 3);
+	ck_assert_int_eq(cfg.interval_ms, 200);
+	ck_assert_uint_eq(cfg.size, 100);
+	ck_assert_int_eq(cfg.port, 7007);
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--count=2",
+	    "--interval", "0", "--size=1048576", "-t", "0.0001", "-qv",
+	    "-m", "x", "h", NULL }), -1);	/* -m with -c */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--count=2",
+	    "--interval", "0", "--size=1048576", "-t", "0.0001", "-qv",
+	    "h", NULL }), 0);
+	ck_assert_int_eq(cfg.count, 2);
+	ck_assert_int_eq(cfg.interval_ms, 0);	/* flood */
+	ck_assert_uint_eq(cfg.size, 1048576);
+	ck_assert_int_eq(cfg.timeout_ms, 1);	/* never rounds to "none" */
+	ck_assert_int_eq(cfg.quiet, 1);
+	ck_assert_int_eq(cfg.verbose, 1);
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "-t", "0",
+	    "--message", "hello world", "h", NULL }), 0);
+	ck_assert_int_eq(cfg.timeout_ms, 0);
+	ck_assert_str_eq(cfg.message, "hello world");
+}
+END_TEST
+
+START_TEST(test_client_tls_options)
+{
+	struct secho_client_config cfg;
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--insecure", "localhost", NULL }), 0);
+	ck_assert_int_eq(cfg.tls.insecure, 1);
+	ck_assert_int_eq(cfg.proto, SECHO_TLS);
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--dtls",
+	    "--ca", "my-ca.pem", "--cert", "c.pem", "--key", "k.pem",
+	    "--keylog", "keys", "h", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.ca, "my-ca.pem");
+	ck_assert_str_eq(cfg.tls.cert, "c.pem");
+	ck_assert_str_eq(cfg.tls.key, "k.pem");
+	ck_assert_str_eq(cfg.tls.keylog, "keys");
+	ck_assert_int_eq(cfg.tls.insecure, 0);
+
+	setenv("SSLKEYLOGFILE", "/tmp/env-keys", 1);
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls", "h",
+	    NULL }), 0);
+	ck_assert_str_eq(cfg.tls.keylog, "/tmp/env-keys");
+	/* A plain transport ignores the environment (no TLS, no secrets). */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "h", NULL }),
+	    0);
+	ck_assert_ptr_null(cfg.tls.keylog);
+}
+END_TEST
+
+START_TEST(test_client_default_ca)
+{
+	struct secho_client_config cfg;
+	const char *dir = tu_tmpdir();
+	char path[512];
+	FILE *f;
+
+	/* certs/ca.pem relative to the working directory, if it exists. */
+	ck_assert_ptr_nonnull(dir);
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls", "h",
+	    NULL }), 0);
+	ck_assert_ptr_null(cfg.tls.ca);
+
+	snprintf(path, sizeof(path), "%s/certs", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/certs/ca.pem", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fclose(f);
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls", "h",
+	    NULL }), 0);
+	ck_assert_str_eq(cfg.tls.ca, "certs/ca.pem");
+	/* --ca wins; and plain tcp never picks it up. */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls", "--ca",
+	    "x.pem", "h", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.ca, "x.pem");
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "h", NULL }),
+	    0);
+	ck_assert_ptr_null(cfg.tls.ca);
+}
+END_TEST
+
+START_TEST(test_client_help_version)
+{
+	struct secho_client_config cfg;
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--help",
+	    NULL }), 1);
+	ck_assert_ptr_nonnull(outbuf);
+	ck_assert_msg(strncmp(outbuf, "usage: secho-client ", 20) == 0,
+	    "%s", outbuf);
+	ck_assert_ptr_nonnull(strstr(outbuf, "Exit codes:"));
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "-V", "h",
+	    NULL }), 1);
+	ck_assert_str_eq(outbuf, "secho-client " SECHO_VERSION "\n");
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--version",
+	    NULL }), 1);
+	ck_assert_str_eq(outbuf, "secho-client " SECHO_VERSION "\n");
+}
+END_TEST
+
+Suite *
+opts_suite(void)
+{
+	Suite *s = suite_create("opts");
+	TCase *tc = tcase_create("server");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_server_args, 0,
+	    (int)(sizeof(server_cases) / sizeof(server_cases[0])));
+	tcase_add_test(tc, test_server_defaults);
+	tcase_add_test(tc, test_server_values);
+	tcase_add_test(tc, test_server_keylog_env);
+	tcase_add_test(tc, test_server_too_many_listeners);
+	tcase_add_test(tc, test_server_help_version);
+	tcase_add_test(tc, test_server_reentrant);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("client");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_client_args, 0,
+	    (int)(sizeof(client_cases) / sizeof(client_cases[0])));
+	tcase_add_test(tc, test_client_values);
+	tcase_add_test(tc, test_client_tls_options);
+	tcase_add_test(tc, test_client_default_ca);
+	tcase_add_test(tc, test_client_help_version);
+	suite_add_tcase(s, tc);
+	return s;
+}
