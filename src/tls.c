@@ -372,9 +372,12 @@ ssl_failure(struct secho_conn *c, const char *what)
 	}
 	if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED)
 		verify_error(c);
+	else if (is_alert(reason) && strcmp(what, "handshake") == 0)
+		secho_conn_set_error(c, "the %s rejected the handshake: %s",
+		    peer, ssl_reason("alert"));
 	else if (is_alert(reason))
-		secho_conn_set_error(c, "the %s rejected the %s: %s", peer,
-		    what, ssl_reason("alert"));
+		secho_conn_set_error(c, "the %s sent a fatal alert: %s", peer,
+		    ssl_reason("alert"));
 	else if (is_not_tls(reason) && !(c->flags & SECHO_CONN_HS_DONE)) {
 		c->flags |= SECHO_CONN_NOT_TLS;
 		secho_conn_set_error(c, "the %s does not speak TLS (%s)",
@@ -399,8 +402,9 @@ map_error(struct secho_conn *c, int ret, const char *what)
 	case SSL_ERROR_ZERO_RETURN:
 		return SECHO_IO_EOF;
 	case SSL_ERROR_SYSCALL:
-		if (errno == EAGAIN || errno == EINTR)
-			return SECHO_WANT_READ;
+		if (errno == EAGAIN || errno == EINTR)	/* retry the same call */
+			return strcmp(what, "write") == 0 ? SECHO_WANT_WRITE :
+			    SECHO_WANT_READ;
 		ERR_clear_error();
 		if (errno == 0 || errno == EPIPE) {
 			c->flags |= SECHO_CONN_UNCLEAN;

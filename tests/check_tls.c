@@ -828,8 +828,8 @@ client_read_fails(void)
 			break;
 	}
 	ck_assert_msg(n == SECHO_IO_ERR, "client read %zd", n);
-	ck_assert_msg(strncmp(secho_conn_error(&cli.c), "the server rejected "
-	    "the read: ", 30) == 0, "'%s'", secho_conn_error(&cli.c));
+	ck_assert_msg(strncmp(secho_conn_error(&cli.c), "the server sent a "
+	    "fatal alert: ", 31) == 0, "'%s'", secho_conn_error(&cli.c));
 }
 
 START_TEST(test_mtls_required_without_cert)
@@ -844,8 +844,8 @@ START_TEST(test_mtls_required_without_cert)
 	ck_assert_str_eq(secho_conn_error(&srv.c), "TLS handshake failed: "
 	    "peer did not return a certificate");
 	client_read_fails();
-	ck_assert_str_eq(secho_conn_error(&cli.c), "the server rejected the "
-	    "read: tlsv13 alert certificate required");
+	ck_assert_str_eq(secho_conn_error(&cli.c), "the server sent a fatal "
+	    "alert: tlsv13 alert certificate required");
 }
 END_TEST
 

@@ -1,0 +1,394 @@
+/*
+ * client.c - secho-client's frame: connect, handshake and verify, say
+ * what was negotiated, run one mode (stdin, -m or -c) and shut down
+ * cleanly.  Every failure becomes one line on stderr and an exit code.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client_int.h"
+
+/* How long a clean close may wait for a full socket buffer. */
+#define SHUTDOWN_US	(1000 * 1000ULL)
+/* DTLS retransmits lost handshake packets only when it is called again. */
+#define DTLS_SLICE_US	(1000 * 1000ULL)
+/* Asked for, not insisted on: the kernel caps it at net.core.rmem_max. */
+#define DGRAM_RCVBUF	(1 << 20)
+
+int
+secho_client_fail(int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* One fprintf: the line is not torn apart by other writers. */
+	fprintf(stderr, "%s: %s\n", SECHO_CLIENT_PROG, msg);
+	return code;
+}
+
+void
+secho_client_note(const struct client *cl, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!cl->cfg->verbose)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", SECHO_CLIENT_PROG, msg);
+}
+
+int
+secho_client_poll(struct pollfd *pfd, nfds_t n, unsigned long long deadline)
+{
+	unsigned long long now, left;
+	int rc, ms;
+
+	for (;;) {
+		ms = -1;
+		if (deadline != 0) {
+			now = secho_now_us();
+			left = deadline > now ?
+			    (deadline - now + 999) / 1000 : 0;
+			ms = left > INT_MAX ? INT_MAX : (int)left;
+		}
+		rc = poll(pfd, n, ms);
+		if (rc == -1 && errno == EINTR)
+			continue;
+		/* poll may wake a hair early; 0 must mean "deadline passed". */
+		if (rc == 0 && deadline != 0 && secho_now_us() < deadline)
+			continue;
+		return rc;
+	}
+}
+
+unsigned long long
+secho_client_deadline(const struct client *cl)
+{
+	if (cl->cfg->timeout_ms <= 0)
+		return 0;
+	return secho_now_us() + (unsigned long long)cl->cfg->timeout_ms * 1000;
+}
+
+double
+secho_client_timeout_secs(const struct client *cl)
+{
+	return cl->cfg->timeout_ms / 1000.0;
+}
+
+char *
+secho_client_target(const struct client *cl, char *buf, size_t len)
+{
+	const char *fmt = strchr(cl->host, ':') != NULL ? "[%s]:%d" : "%s:%d";
+
+	snprintf(buf, len, fmt, cl->host, cl->cfg->port);
+	return buf;
+}
+
+/* A socket-level failure inside TLS is a connect failure. */
+static int
+is_net_errno(int e)
+{
+	return e == ECONNREFUSED || e == ECONNRESET || e == EPIPE ||
+	    e == ENETUNREACH || e == EHOSTUNREACH || e == ENETDOWN ||
+	    e == EHOSTDOWN;
+}
+
+int
+secho_client_io_fail(struct client *cl, ssize_t r, unsigned long long echoed,
+    unsigned long long sent)
+{
+	const char *err = secho_conn_error(&cl->conn);
+	int code = SECHO_EXIT_CONNECT, saved = errno;
+	int unclean = cl->conn.flags & SECHO_CONN_UNCLEAN;
+
+	/*
+	 * A TLS 1.3 server rejects a client certificate only after the
+	 * client's handshake is done: that alert is still a handshake failure.
+	 */
+	if (r == SECHO_IO_ERR && echoed == 0 && secho_conn_is_tls(&cl->conn) &&
+	    !is_net_errno(saved))
+		code = SECHO_EXIT_TLS;
+	if (r == SECHO_IO_EOF && sent == 0)
+		return secho_client_fail(code, "connection closed by the "
+		    "server before anything was sent%s", unclean ?
+		    " (without a TLS close_notify)" : "");
+	if (r == SECHO_IO_EOF && unclean)
+		return secho_client_fail(code, "the server closed the "
+		    "connection without a TLS close_notify after %llu of %llu "
+		    "bytes were echoed", echoed, sent);
+	if (r == SECHO_IO_EOF)
+		return secho_client_fail(code, "connection closed by the "
+		    "server after %llu of %llu bytes were echoed", echoed,
+		    sent);
+	if (*err == '\0')
+		err = "the connection failed";
+	if (sent == 0)
+		return secho_client_fail(code, "%s: %s", cl->addr, err);
+	return secho_client_fail(code, "%s: %s (after %llu of %llu bytes were "
+	    "echoed)", cl->addr, err, echoed, sent);
+}
+
+static void
+print_tls_info(const struct client *cl, unsigned long long us)
+{
+	struct secho_tls_info in;
+	char hs[32], resumed[4];
+	const struct { const char *k, *v; } rows[] = {
+		{ "protocol", in.version }, { "cipher", in.cipher },
+		{ "group", in.group }, { "subject", in.subject },
+		{ "issuer", in.issuer }, { "SAN", in.san }, { "key", in.key },
+		{ "not before", in.not_before }, { "not after", in.not_after },
+		{ "verification", cl->cfg->tls.insecure ?
+		    "skipped (--insecure)" : in.verify },
+		{ "resumed", resumed }, { "handshake", hs },
+	};
+
+	if (!cl->cfg->verbose || secho_tls_conn_info(&cl->conn, &in) == -1)
+		return;
+	snprintf(hs, sizeof(hs), "%.2f ms", us / 1000.0);
+	snprintf(resumed, sizeof(resumed), "%s", in.resumed ? "yes" : "no");
+	secho_client_note(cl, "%s session established:",
+	    cl->dgram ? "DTLS" : "TLS");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		fprintf(stderr, "    %-13s %s\n", rows[i].k,
+		    *rows[i].v != '\0' ? rows[i].v : "-");
+}
+
+static int
+handshake_fail(struct client *cl, int r)
+{
+	const char *err = secho_conn_error(&cl->conn);
+	unsigned flags = cl->conn.flags;
+	int saved = errno;
+
+	if (r == SECHO_IO_EOF)
+		return secho_client_fail(SECHO_EXIT_TLS, "%s", *err != '\0' ?
+		    err : "server closed the connection during the TLS "
+		    "handshake");
+	if (flags & SECHO_CONN_VERIFY)
+		return secho_client_fail(SECHO_EXIT_VERIFY, "%s", err);
+	if (!(flags & SECHO_CONN_NOT_TLS) && is_net_errno(saved))
+		return secho_client_fail(SECHO_EXIT_CONNECT, "%s: %s",
+		    cl->addr, err);
+	return secho_client_fail(SECHO_EXIT_TLS, "%s", *err != '\0' ? err :
+	    "TLS handshake failed");
+}
+
+static int
+handshake(struct client *cl)
+{
+	unsigned long long t0 = secho_now_us(), deadline, wake;
+	struct pollfd pfd = { .fd = cl->conn.fd };
+	int r;
+
+	deadline = secho_client_deadline(cl);
+	while ((r = secho_conn_handshake(&cl->conn)) != 0) {
+		if (r != SECHO_WANT_READ && r != SECHO_WANT_WRITE)
+			return handshake_fail(cl, r);
+		pfd.events = r == SECHO_WANT_READ ? POLLIN : POLLOUT;
+		wake = deadline;
+		if (cl->dgram && (wake == 0 ||
+		    wake > secho_now_us() + DTLS_SLICE_US))
+			wake = secho_now_us() + DTLS_SLICE_US;
+		if (secho_client_poll(&pfd, 1, wake) == -1)
+			return secho_client_fail(SECHO_EXIT_CONNECT, "poll: %s",
+			    strerror(errno));
+		if (deadline != 0 && secho_now_us() >= deadline)
+			return secho_client_fail(SECHO_EXIT_TIMEOUT,
+			    "timed out after %gs waiting for the %s "
+			    "handshake with %s",
+			    secho_client_timeout_secs(cl),
+			    cl->dgram ? "DTLS" : "TLS", cl->addr);
+	}
+	if (secho_conn_is_tls(&cl->conn))
+		print_tls_info(cl, secho_now_us() - t0);
+	return 0;
+}
+
+/* Wraps the connected fd in the configured transport. */
+static int
+wrap(struct client *cl, int fd)
+{
+	if (secho_proto_is_secure(cl->cfg->proto)) {
+		if (secho_tls_conn_init(cl->tls, &cl->conn, fd, cl->host) ==
+		    -1) {
+			close(fd);
+			return secho_client_fail(SECHO_EXIT_TLS, "%s",
+			    secho_error());
+		}
+	} else if (cl->dgram)
+		secho_conn_init_udp(&cl->conn, fd);
+	else
+		secho_conn_init_tcp(&cl->conn, fd);
+	return 0;
+}
+
+static int
+connect_server(struct client *cl)
+{
+	const struct secho_client_config *cfg = cl->cfg;
+	unsigned long long t0 = secho_now_us();
+	int fd, timed_out, rcvbuf = DGRAM_RCVBUF;
+
+	fd = secho_net_connect(cl->host, cfg->port, cl->dgram,
+	    cfg->timeout_ms, &cl->peer, &timed_out);
+	if (fd == -1)
+		return secho_client_fail(timed_out ? SECHO_EXIT_TIMEOUT :
+		    SECHO_EXIT_CONNECT, "%s", secho_error());
+	secho_sockaddr_str((struct sockaddr *)&cl->peer.ss, cl->addr,
+	    sizeof(cl->addr));
+	/* Echoes of a window of datagrams may arrive in one burst. */
+	if (cl->dgram)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	secho_client_note(cl, "connected to %s (%s) over %s in %.2f ms",
+	    cl->host, cl->addr, cl->dgram ? "udp" : "tcp",
+	    (secho_now_us() - t0) / 1000.0);
+	return wrap(cl, fd);
+}
+
+/* Everything up to an established, verified session. */
+static int
+client_open(struct client *cl, const struct secho_client_config *cfg)
+{
+	const char *h = cfg->host;
+	size_t n = strlen(h);
+	int rc;
+
+	memset(cl, 0, sizeof(*cl));
+	cl->cfg = cfg;
+	cl->conn.fd = -1;
+	cl->dgram = secho_proto_is_dgram(cfg->proto);
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+		snprintf(cl->host, sizeof(cl->host), "%.*s", (int)n - 2, h + 1);
+	else
+		snprintf(cl->host, sizeof(cl->host), "%s", h);
+	if (secho_proto_is_secure(cfg->proto)) {
+		if (cfg->tls.insecure)
+			fprintf(stderr, "%s: warning: --insecure: the server's "
+			    "certificate is not verified\n", SECHO_CLIENT_PROG);
+		if (cfg->tls.keylog != NULL)
+			fprintf(stderr, "%s: warning: writing TLS session "
+			    "secrets to %s; anyone who reads it can decrypt "
+			    "the traffic\n", SECHO_CLIENT_PROG,
+			    cfg->tls.keylog);
+		cl->tls = secho_tls_new(&cfg->tls, SECHO_TLS_CLIENT, cl->dgram);
+		if (cl->tls == NULL)
+			return secho_client_fail(SECHO_EXIT_USAGE, "%s",
+			    secho_error());
+		if (cfg->tls.ca != NULL && !cfg->tls.insecure)
+			secho_client_note(cl, "verifying with CA file %s",
+			    cfg->tls.ca);
+	}
+	if ((rc = connect_server(cl)) != 0)
+		return rc;
+	return handshake(cl);
+}
+
+/* Sends close_notify (or FIN), waiting briefly if the socket is full. */
+static void
+client_shutdown(struct client *cl)
+{
+	unsigned long long deadline = secho_now_us() + SHUTDOWN_US;
+	struct pollfd pfd = { .fd = cl->conn.fd };
+	int r;
+
+	while ((r = secho_conn_shutdown(&cl->conn)) == SECHO_WANT_READ ||
+	    r == SECHO_WANT_WRITE) {
+		pfd.events = r == SECHO_WANT_READ ? POLLIN : POLLOUT;
+		if (secho_client_poll(&pfd, 1, deadline) <= 0)
+			break;
+	}
+	if (r == SECHO_IO_ERR)
+		secho_client_note(cl, "shutdown: %s",
+		    secho_conn_error(&cl->conn));
+}
+
+static void
+client_close(struct client *cl)
+{
+	if (cl->conn.ops != NULL)
+		secho_conn_close(&cl->conn);
+	secho_tls_free(cl->tls);
+	cl->tls = NULL;
+}
+
+/* -m: one message, echoed whole, then printed. */
+static int
+run_message(struct client *cl)
+{
+	const char *m = cl->cfg->message;
+	size_t n = strlen(m);
+	struct client_echo e;
+	int rc;
+
+	if ((rc = secho_client_echo_init(&e, cl, -1, -1)) != 0)
+		return rc;
+	secho_client_echo_queue(&e, m, n);
+	rc = secho_client_echo_run(&e);
+	secho_client_echo_free(&e);
+	if (rc != 0)
+		return rc;
+	/* The echo is byte for byte the message: print that. */
+	if (fwrite(m, 1, n, stdout) != n ||
+	    (m[n - 1] != '\n' && putchar('\n') == EOF) || fflush(stdout) == EOF)
+		return secho_client_fail(SECHO_EXIT_CONNECT, "cannot write to "
+		    "stdout: %s", strerror(errno));
+	return 0;
+}
+
+/* Default mode: stdin to the server, echoes to stdout. */
+static int
+run_stdin(struct client *cl)
+{
+	unsigned long long t0 = secho_now_us(), bytes;
+	struct client_echo e;
+	double secs;
+	int rc;
+
+	if ((rc = secho_client_echo_init(&e, cl, STDIN_FILENO,
+	    STDOUT_FILENO)) != 0)
+		return rc;
+	rc = secho_client_echo_run(&e);
+	bytes = e.nechoed;
+	secho_client_echo_free(&e);
+	if (rc != 0)
+		return rc;
+	secs = (secho_now_us() - t0) / 1e6;
+	secho_client_note(cl, "%llu bytes sent and echoed intact in %.3f s "
+	    "(%.1f MB/s)", bytes, secs, secs > 0 ? bytes / secs / 1e6 : 0.0);
+	return 0;
+}
+
+int
+secho_client_run(const struct secho_client_config *cfg)
+{
+	struct client cl;
+	int rc;
+
+	rc = client_open(&cl, cfg);
+	if (rc == 0) {
+		if (cfg->count > 0)
+			rc = secho_client_ping(&cl);
+		else if (cfg->message != NULL)
+			rc = run_message(&cl);
+		else
+			rc = run_stdin(&cl);
+		/* A live session ends with close_notify, even after a loss. */
+		if (rc == SECHO_EXIT_OK || rc == SECHO_EXIT_LOSS ||
+		    rc == SECHO_EXIT_MISMATCH)
+			client_shutdown(&cl);
+	}
+	client_close(&cl);
+	return rc;
+}

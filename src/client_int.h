@@ -1,0 +1,116 @@
+/*
+ * client_int.h - private glue between the client's files: client.c
+ * (connect, handshake, -m), client_echo.c (the stdin/echo engine),
+ * client_ping.c (-c) and client_opts.c (the command line).
+ */
+#ifndef SECHO_CLIENT_INT_H
+#define SECHO_CLIENT_INT_H
+
+#include <poll.h>
+#include <stddef.h>
+
+#include "secho/client.h"
+#include "secho/transport.h"
+
+#define SECHO_CLIENT_PROG	"secho-client"
+/* Largest UDP payload over IPv4; one datagram per write. */
+#define SECHO_CLIENT_UDP_MAX	65507
+/* One DTLS record carries at most 2^14 bytes of plaintext. */
+#define SECHO_CLIENT_DTLS_MAX	16384
+/* Stdin is cut into datagrams no larger than a safe path MTU for DTLS. */
+#define SECHO_CLIENT_DTLS_CHUNK	1200
+/* -s over a stream: a probe is held in memory whole. */
+#define SECHO_CLIENT_STREAM_MAX	(1 << 20)
+
+/* One connection to the server and what is needed to talk about it. */
+struct client {
+	const struct secho_client_config *cfg;
+	char host[SECHO_HOST_MAX];	/* without [brackets] */
+	char addr[SECHO_ADDRSTR_MAX];	/* the peer: "[::1]:7007" */
+	int dgram;
+	struct secho_tls *tls;
+	struct secho_conn conn;
+	struct secho_sockaddr peer;
+};
+
+/* One queued datagram of the echo engine. */
+struct echo_dgram {
+	size_t len;
+	int echoed;	/* its echo came back, maybe ahead of older ones */
+};
+
+#define SECHO_CLIENT_DGRAM_WINDOW 8
+
+/*
+ * The echo engine.  Every byte sent stays in buf until its echo has been
+ * compared and (with an output fd) written out:
+ *
+ *	0 <= wpos <= head <= sent <= tail <= cap
+ *	[wpos, head)  echoed, not yet written to out_fd
+ *	[head, sent)  sent, waiting for the echo
+ *	[sent, tail)  read from the input, not yet sent
+ */
+struct client_echo {
+	struct client *cl;
+	unsigned char *buf, *rbuf;
+	size_t cap, rcap;
+	size_t wpos, head, sent, tail;
+	size_t retry;		/* length of a write to repeat, or 0 */
+	size_t in_max;		/* bytes per input read (one datagram) */
+	size_t out_max;		/* bytes per output write (never blocks) */
+	int in_fd, out_fd;	/* -1: none */
+	int in_eof;
+	short rd_block;		/* poll event a socket read waits for */
+	short wr_block;		/* ... and a socket write; 0: try now */
+	unsigned long long nsent, nechoed;	/* totals, for messages */
+	unsigned long long progress_us;	/* last echo progress */
+	unsigned long long idle_until_us;	/* see secho_client_echo_run */
+	struct echo_dgram dg[SECHO_CLIENT_DGRAM_WINDOW];
+	size_t dg_first, dg_count, dg_sent;
+	unsigned long long dg_seq;	/* number of dg[dg_first], from 1 */
+};
+
+/* Prints "secho-client: MSG" on stderr and returns code. */
+int secho_client_fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints "secho-client: MSG" on stderr if cfg->verbose. */
+void secho_client_note(const struct client *cl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * poll() until deadline_us (0: no deadline), restarting after signals.
+ * Returns poll's result: 0 once the deadline has passed.
+ */
+int secho_client_poll(struct pollfd *pfd, nfds_t n,
+    unsigned long long deadline_us);
+/* now + the configured timeout in us, or 0 when there is none. */
+unsigned long long secho_client_deadline(const struct client *cl);
+/* The configured timeout in seconds, for messages. */
+double secho_client_timeout_secs(const struct client *cl);
+/* The target for messages: "localhost:7007", "[::1]:7443". */
+char *secho_client_target(const struct client *cl, char *buf, size_t len);
+
+/*
+ * Reports a failed transport read or write (r is SECHO_IO_EOF or
+ * SECHO_IO_ERR) with what was echoed so far; returns the exit code.
+ */
+int secho_client_io_fail(struct client *cl, ssize_t r,
+    unsigned long long echoed, unsigned long long sent);
+
+/* Sets e up for cl; in_fd/out_fd -1 for none.  Returns 0 or an exit code. */
+int secho_client_echo_init(struct client_echo *e, struct client *cl,
+    int in_fd, int out_fd);
+void secho_client_echo_free(struct client_echo *e);
+/* Queues bytes to send (one datagram on udp/dtls) as if read from input. */
+void secho_client_echo_queue(struct client_echo *e, const void *p,
+    size_t len);
+/*
+ * Runs until the input is at EOF, every byte is echoed and written out,
+ * and now >= e->idle_until_us.  Returns an enum secho_exit value.
+ */
+int secho_client_echo_run(struct client_echo *e);
+
+/* -c: ping the server; returns an enum secho_exit value. */
+int secho_client_ping(struct client *cl);
+
+#endif

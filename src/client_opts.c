@@ -1,0 +1,405 @@
+/*
+ * client_opts.c - secho-client's command line: defaults, getopt_long and
+ * the checks that need every option at once (limits depend on the
+ * transport, TLS options need a TLS transport).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client_int.h"
+
+#define DEFAULT_CA	"certs/ca.pem"
+
+enum {
+	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_CA, OPT_CERT, OPT_KEY,
+	OPT_INSECURE, OPT_KEYLOG,
+};
+
+static const struct option longopts[] = {
+	{ "tcp", no_argument, NULL, OPT_TCP },
+	{ "tls", no_argument, NULL, OPT_TLS },
+	{ "udp", no_argument, NULL, OPT_UDP },
+	{ "dtls", no_argument, NULL, OPT_DTLS },
+	{ "message", required_argument, NULL, 'm' },
+	{ "count", required_argument, NULL, 'c' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "size", required_argument, NULL, 's' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "keylog", required_argument, NULL, OPT_KEYLOG },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char usage[] =
+"usage: secho-client [--tcp|--tls|--udp|--dtls] [options] HOST [PORT]\n"
+"\n"
+"Sends stdin, one message (-m) or ping probes (-c) to a secho server and\n"
+"checks that every byte comes back unchanged.  Echoes go to stdout.\n"
+"HOST may be a name, an IPv4 address or an IPv6 address ([::1] or ::1);\n"
+"PORT defaults to 7007 for tcp/udp and 7443 for tls/dtls.\n"
+"\n"
+"Transports (default tcp):\n"
+"  --tcp                  plain TCP stream\n"
+"  --tls                  TLS 1.2/1.3 over TCP\n"
+"  --udp                  plain UDP: each stdin read is one datagram\n"
+"  --dtls                 DTLS 1.2 over UDP (datagrams of <= 1200 bytes)\n"
+"\n"
+"Modes (default: echo stdin until EOF):\n"
+"  -m, --message MSG      send MSG once, print the echo and exit\n"
+"  -c, --count N          ping: send N probes and print round-trip times\n"
+"  -i, --interval SECS    ping: pause between probes (default 1; 0 floods)\n"
+"  -s, --size BYTES       ping: payload size (default 64; at most 65507\n"
+"                         for udp, 16384 for dtls, 1048576 for tcp/tls)\n"
+"\n"
+"  -t, --timeout SECS     limit for connecting, for the TLS handshake and\n"
+"                         for echo progress (default 10; 0: none)\n"
+"  -v, --verbose          connection and TLS details on stderr\n"
+"  -q, --quiet            ping: print only the summary\n"
+"\n"
+"TLS and DTLS:\n"
+"  --ca FILE              CA certificates to verify the server with\n"
+"                         (default certs/ca.pem if it exists, else the\n"
+"                         system store)\n"
+"  --cert FILE            client certificate chain (PEM)\n"
+"  --key FILE             its private key (default: read from --cert)\n"
+"  --insecure             do not verify the server's certificate\n"
+"  --keylog FILE          append TLS secrets for Wireshark (NSS format;\n"
+"                         default $SSLKEYLOGFILE)\n"
+"\n"
+"  -h, --help             this text\n"
+"  -V, --version          print the version\n"
+"\n"
+"Exit codes:\n"
+"  0  every echo came back intact\n"
+"  1  usage error, or unusable TLS files\n"
+"  2  cannot resolve or connect, I/O error, or the server closed early\n"
+"  3  TLS handshake failure\n"
+"  4  the server's certificate failed verification\n"
+"  5  timeout (connect, handshake, or no echo progress; a lost\n"
+"     datagram shows up this way)\n"
+"  6  an echo differed from what was sent\n"
+"  7  ping: some probes got no answer\n";
+
+struct parse_state {
+	int proto_set;
+	int size_set;
+	int interval_set;
+	const char *ports;	/* PORT as given */
+};
+
+void
+secho_client_config_init(struct secho_client_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->proto = SECHO_TCP;
+	cfg->port = -1;
+	cfg->interval_ms = 1000;
+	cfg->size = 64;
+	cfg->timeout_ms = 10 * 1000;
+}
+
+/* "--count" for getopt's value c, for messages. */
+static const char *
+opt_name(int c, char *buf, size_t len)
+{
+	for (const struct option *o = longopts; o->name != NULL; o++) {
+		if (o->val == c) {
+			snprintf(buf, len, "--%s", o->name);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "-%c", c > 0 && c < 128 ? c : '?');
+	return buf;
+}
+
+/* Parses a whole number in [min, max]. */
+static int
+parse_num(const char *opt, const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
+		if (max == LONG_MAX)
+			secho_error_set("%s: '%s' is not a whole number >= %ld",
+			    opt, s, min);
+		else
+			secho_error_set("%s: '%s' is not a number from %ld to "
+			    "%ld", opt, s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parses seconds (fractions allowed, 0 allowed) into milliseconds. */
+static int
+parse_secs(const char *opt, const char *s, int *ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v) ||
+	    v < 0 || v > 86400.0 * 7) {
+		secho_error_set("%s: '%s' is not a number of seconds from 0 "
+		    "to 604800", opt, s);
+		return -1;
+	}
+	*ms = (int)(v * 1000 + 0.5);
+	if (*ms == 0 && v > 0)
+		*ms = 1;
+	return 0;
+}
+
+static int
+set_proto(struct secho_client_config *cfg, struct parse_state *ps,
+    enum secho_proto p)
+{
+	if (ps->proto_set && cfg->proto != p) {
+		secho_error_set("--%s and --%s are exclusive",
+		    secho_proto_name(cfg->proto), secho_proto_name(p));
+		return -1;
+	}
+	ps->proto_set = 1;
+	cfg->proto = p;
+	return 0;
+}
+
+static int
+parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
+    const char *name)
+{
+	long v;
+
+	switch (c) {
+	case OPT_TCP: return set_proto(cfg, ps, SECHO_TCP);
+	case OPT_TLS: return set_proto(cfg, ps, SECHO_TLS);
+	case OPT_UDP: return set_proto(cfg, ps, SECHO_UDP);
+	case OPT_DTLS: return set_proto(cfg, ps, SECHO_DTLS);
+	case 'm': cfg->message = optarg; return 0;
+	case 'c':
+		if (parse_num(name, optarg, 1, LONG_MAX, &v) == -1)
+			return -1;
+		cfg->count = v;
+		return 0;
+	case 'i':
+		ps->interval_set = 1;
+		return parse_secs(name, optarg, &cfg->interval_ms);
+	case 's':
+		/* The transport's own limit is checked once it is known. */
+		if (parse_num(name, optarg, 1, SECHO_CLIENT_STREAM_MAX,
+		    &v) == -1)
+			return -1;
+		ps->size_set = 1;
+		cfg->size = (size_t)v;
+		return 0;
+	case 't': return parse_secs(name, optarg, &cfg->timeout_ms);
+	case 'v': cfg->verbose++; return 0;
+	case 'q': cfg->quiet = 1; return 0;
+	case OPT_CA: cfg->tls.ca = optarg; return 0;
+	case OPT_CERT: cfg->tls.cert = optarg; return 0;
+	case OPT_KEY: cfg->tls.key = optarg; return 0;
+	case OPT_INSECURE: cfg->tls.insecure = 1; return 0;
+	case OPT_KEYLOG: cfg->tls.keylog = optarg; return 0;
+	}
+	secho_error_set("unknown option %s", name);
+	return -1;
+}
+
+/* Explains what getopt_long rejected ('?' or ':'). */
+static int
+bad_option(int c, char **argv)
+{
+	char name[32];
+
+	if (c == ':')
+		secho_error_set("option %s needs a value",
+		    opt_name(optopt, name, sizeof(name)));
+	else if (optopt >= 256 || (optopt != 0 && strchr("hVvq", optopt)))
+		secho_error_set("option %s does not take a value",
+		    opt_name(optopt, name, sizeof(name)));
+	else if (optopt != 0)
+		secho_error_set("unknown option '-%c'", optopt);
+	else
+		secho_error_set("unknown or ambiguous option '%s'",
+		    argv[optind - 1]);
+	return -1;
+}
+
+/* HOST may be "[v6]"; "[v6]:port" and "name:port" get a pointed hint. */
+static int
+check_host(const char *h)
+{
+	size_t n = strlen(h);
+	const char *colon = strchr(h, ':');
+
+	if (n == 0 || n >= SECHO_HOST_MAX - 2) {
+		secho_error_set("HOST must be 1 to %d characters",
+		    SECHO_HOST_MAX - 3);
+		return -1;
+	}
+	if (*h == '[' && (n < 3 || strchr(h, ']') == NULL)) {
+		secho_error_set("invalid HOST '%s': %s", h, n < 3 &&
+		    h[n - 1] == ']' ? "no address in brackets" : "missing ']'");
+		return -1;
+	}
+	if (*h == '[' ? h[n - 1] != ']' :
+	    colon != NULL && strchr(colon + 1, ':') == NULL) {
+		secho_error_set("invalid HOST '%s' (give the port as a "
+		    "separate argument: HOST PORT)", h);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_operands(struct secho_client_config *cfg, struct parse_state *ps,
+    int argc, char **argv)
+{
+	int n = argc - optind;
+
+	if (n < 1) {
+		secho_error_set("missing HOST");
+		return -1;
+	}
+	if (n > 2) {
+		secho_error_set("unexpected argument '%s'", argv[optind + 2]);
+		return -1;
+	}
+	cfg->host = argv[optind];
+	if (check_host(cfg->host) == -1)
+		return -1;
+	ps->ports = n == 2 ? argv[optind + 1] : NULL;
+	if (ps->ports != NULL) {
+		if (secho_port_parse(ps->ports, &cfg->port) == -1)
+			return -1;
+		if (cfg->port == 0) {
+			secho_error_set("port 0 cannot be connected to");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Mode options that make no sense together or without ping. */
+static int
+check_modes(const struct secho_client_config *cfg,
+    const struct parse_state *ps)
+{
+	if (cfg->message != NULL && cfg->count > 0) {
+		secho_error_set("--message and --count are exclusive");
+		return -1;
+	}
+	if (cfg->message != NULL && *cfg->message == '\0') {
+		secho_error_set("--message needs at least one byte");
+		return -1;
+	}
+	if (cfg->count == 0 && (ps->size_set || ps->interval_set)) {
+		secho_error_set("%s only applies to ping mode (--count N)",
+		    ps->size_set ? "--size" : "--interval");
+		return -1;
+	}
+	return 0;
+}
+
+/* Sizes that one datagram (or one DTLS record) cannot carry. */
+static int
+check_sizes(const struct secho_client_config *cfg)
+{
+	size_t max = cfg->proto == SECHO_UDP ? SECHO_CLIENT_UDP_MAX :
+	    SECHO_CLIENT_DTLS_MAX;
+	const char *p = secho_proto_name(cfg->proto);
+
+	if (!secho_proto_is_dgram(cfg->proto))
+		return 0;
+	if (cfg->count > 0 && cfg->size > max) {
+		secho_error_set("--size %zu is too large for one %s datagram "
+		    "(at most %zu)", cfg->size, p, max);
+		return -1;
+	}
+	if (cfg->message != NULL && strlen(cfg->message) > max) {
+		secho_error_set("--message of %zu bytes is too large for one "
+		    "%s datagram (at most %zu)", strlen(cfg->message), p, max);
+		return -1;
+	}
+	return 0;
+}
+
+/* TLS files: only with a TLS transport; defaults from cwd and env. */
+static int
+finish_tls(struct secho_client_config *cfg)
+{
+	struct secho_tls_opts *t = &cfg->tls;
+	const char *env = getenv("SSLKEYLOGFILE");
+
+	if (!secho_proto_is_secure(cfg->proto)) {
+		if (t->ca || t->cert || t->key || t->insecure || t->keylog) {
+			secho_error_set("--ca, --cert, --key, --insecure and "
+			    "--keylog need --tls or --dtls");
+			return -1;
+		}
+		return 0;
+	}
+	if (t->key != NULL && t->cert == NULL) {
+		secho_error_set("--key needs --cert");
+		return -1;
+	}
+	/* Like the server: the repo's own CA when run from its top. */
+	if (t->ca == NULL && access(DEFAULT_CA, F_OK) == 0)
+		t->ca = DEFAULT_CA;
+	if (t->keylog == NULL && env != NULL && *env != '\0')
+		t->keylog = env;
+	return 0;
+}
+
+int
+secho_client_parse_args(struct secho_client_config *cfg, int argc,
+    char **argv, FILE *out)
+{
+	struct parse_state ps;
+	char name[32];
+	int c;
+
+	memset(&ps, 0, sizeof(ps));
+	optind = 0;	/* re-entrant for tests: 0 resets GNU getopt */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:c:i:s:t:vqhV", longopts,
+	    NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage, out);
+			return 1;
+		}
+		if (c == 'V') {
+			fprintf(out, "secho-client %s\n", SECHO_VERSION);
+			return 1;
+		}
+		if (c == '?' || c == ':')
+			return bad_option(c, argv);
+		if (parse_one(cfg, &ps, c, opt_name(c, name,
+		    sizeof(name))) == -1)
+			return -1;
+	}
+	if (parse_operands(cfg, &ps, argc, argv) == -1 ||
+	    check_modes(cfg, &ps) == -1 || check_sizes(cfg) == -1 ||
+	    finish_tls(cfg) == -1)
+		return -1;
+	if (cfg->port == -1)
+		cfg->port = (int)secho_proto_default_port(cfg->proto);
+	return 0;
+}
