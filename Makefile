@@ -39,6 +39,8 @@ TESTOBJ = $(TESTSRC:tests/%.c=$(O)/tests/%.o)
 TESTBIN = $(O)/tests/check_secho
 
 .PHONY: all clean certs deps run test test-unit test-san check
+# Keep the objects of the programs: they are not throwaway intermediates.
+.SECONDARY:
 all: $(LIB) $(PROGS)
 
 $(O)/%.o: src/%.c
