@@ -4,6 +4,7 @@
 #   make run        deps + build + certs, then start a tcp/tls/udp server
 #   make test       deps + build + the Check suite, then again under SAN=1
 #   make SAN=1      the same build with ASan+UBSan into build/san/
+#   make capture    capture tcp/tls/udp echoes into captures/ and compare
 #   make certs      mint the local CA and certificates into certs/
 #   make deps       install missing Debian packages (as root)
 
@@ -38,7 +39,7 @@ TESTSRC = $(wildcard tests/*.c)
 TESTOBJ = $(TESTSRC:tests/%.c=$(O)/tests/%.o)
 TESTBIN = $(O)/tests/check_secho
 
-.PHONY: all clean certs deps run test test-unit test-san check
+.PHONY: all clean certs deps run test test-unit test-san check capture
 # Keep the objects of the programs: they are not throwaway intermediates.
 .SECONDARY:
 all: $(LIB) $(PROGS)
@@ -74,6 +75,11 @@ certs:
 run: deps
 	@$(MAKE) --no-print-directory all certs
 	exec $(BIN)/secho-server --tcp --tls --udp -v
+
+# The same message over tcp, tls and udp into captures/*.pcapng, compared.
+capture: deps
+	@$(MAKE) --no-print-directory all certs
+	bash scripts/capture.sh --embed-secrets --out captures
 
 # The Check suite against this build's binaries.  CK_DEFAULT_TIMEOUT is
 # a backstop; cases set their own limits.

@@ -295,6 +295,29 @@ client_open(struct client *cl, const struct secho_client_config *cfg)
 	return handshake(cl);
 }
 
+/*
+ * Waits (bounded) for the server's own FIN / close_notify: closing first
+ * would answer it with a reset, which looks like a failure on the wire.
+ */
+static void
+await_close(struct client *cl, struct pollfd *pfd,
+    unsigned long long deadline)
+{
+	char sink[512];
+	ssize_t n;
+
+	for (;;) {
+		n = secho_conn_read(&cl->conn, sink, sizeof(sink));
+		if (n >= 0)
+			continue;
+		if (n != SECHO_WANT_READ && n != SECHO_WANT_WRITE)
+			return;
+		pfd->events = n == SECHO_WANT_READ ? POLLIN : POLLOUT;
+		if (secho_client_poll(pfd, 1, deadline) <= 0)
+			return;
+	}
+}
+
 /* Sends close_notify (or FIN), waiting briefly if the socket is full. */
 static void
 client_shutdown(struct client *cl)
@@ -312,6 +335,8 @@ client_shutdown(struct client *cl)
 	if (r == SECHO_IO_ERR)
 		secho_client_note(cl, "shutdown: %s",
 		    secho_conn_error(&cl->conn));
+	else if (r == 0 && !cl->dgram)
+		await_close(cl, &pfd, deadline);
 }
 
 static void

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,12 +112,18 @@ keylog_cb(const SSL *ssl, const char *line)
 static int
 setup_keylog(struct secho_tls *t, const char *path)
 {
+	struct stat st;
+
 	t->keylog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 	    0600);
 	if (t->keylog_fd == -1) {
 		secho_error_errno("cannot open key log %s", path);
 		return -1;
 	}
+	/* An older file of ours may be readable by others: it must not be. */
+	if (fstat(t->keylog_fd, &st) == 0 && (st.st_mode & 077) != 0 &&
+	    st.st_uid == geteuid())
+		fchmod(t->keylog_fd, 0600);
 	SSL_CTX_set_keylog_callback(t->ctx, keylog_cb);
 	return 0;
 }

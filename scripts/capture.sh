@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# capture.sh - capture the same message echoed over tcp, tls and udp on
+# loopback, one pcapng per transport, and compare them side by side:
+# packets, bytes on the wire vs payload, handshake round trips, and
+# whether the message can be read (in clear, or with the TLS key log).
+#
+# Usage: scripts/capture.sh [--out DIR] [--message MSG] [--embed-secrets]
+#                           [--bin DIR] [--certs DIR]
+# Needs root or membership of the 'wireshark' group (dumpcap on lo).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=captures
+msg='secho: can you read this?'
+bindir="$here/bin"
+certs="$here/certs"
+embed=0
+
+die() { printf 'capture.sh: %s\n' "$*" >&2; exit 1; }
+usage() { sed -n '2,10s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --out) out=${2:?--out needs a directory}; shift 2 ;;
+    --message) msg=${2:?--message needs text}; shift 2 ;;
+    --bin) bindir=${2:?--bin needs a directory}; shift 2 ;;
+    --certs) certs=${2:?--certs needs a directory}; shift 2 ;;
+    --embed-secrets) embed=1; shift ;;
+    -h | --help) usage 0 ;;
+    *) printf 'capture.sh: unknown option %s\n' "$1" >&2; usage 1 ;;
+    esac
+done
+
+for tool in tshark dumpcap editcap; do
+    command -v "$tool" >/dev/null ||
+        die "$tool is missing: run 'make deps' (Debian package tshark)"
+done
+[ -x "$bindir/secho-server" ] && [ -x "$bindir/secho-client" ] ||
+    die "no secho binaries in $bindir: run 'make'"
+[ -r "$certs/server.pem" ] || die "no certificates in $certs: run 'make certs'"
+if [ "$(id -u)" -ne 0 ] && ! id -nG | tr ' ' '\n' | grep -qx wireshark; then
+    die "capturing on lo needs root or the 'wireshark' group" \
+        "(sudo usermod -aG wireshark \"\$USER\", then log in again)"
+fi
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+work=$(mktemp -d)
+keylog="$out/keys.log"
+rm -f "$keylog" "$out"/{tcp,tls,udp}.pcapng "$out/tls-with-keys.pcapng"
+server_pid=
+dumpcap_pid=
+
+cleanup() {
+    [ -n "$dumpcap_pid" ] && kill -INT "$dumpcap_pid" 2>/dev/null &&
+        wait "$dumpcap_pid" 2>/dev/null
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null &&
+        wait "$server_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Waits (bounded) until FILE has a line matching PATTERN.
+await_line() {
+    local file=$1 pattern=$2 i
+    for ((i = 0; i < 100; i++)); do
+        grep -q "$pattern" "$file" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || return 1
+        read -r -t 0.1 <> <(:) || true
+    done
+    return 1
+}
+
+# The server: one listener per transport on 127.0.0.1, ephemeral ports.
+"$bindir/secho-server" -l tcp://127.0.0.1:0 -l tls://127.0.0.1:0 \
+    -l udp://127.0.0.1:0 --cert "$certs/server.pem" \
+    --key "$certs/server.key" >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+await_line "$work/server.out" '^listening udp' "$server_pid" ||
+    die "secho-server did not start: $(cat "$work/server.err")"
+port_of() { awk -v p="$1" '$2 == p { n = split($3, a, ":"); print a[n] }' \
+    "$work/server.out"; }
+
+# dumpcap hands packets over in blocks (about a second on lo) and does
+# not flush its last block when stopped.  So after the exchange a marker
+# datagram goes to the discard port: once it is in the file, everything
+# before it is too, and the marker is then cut out again.
+MARKER_PORT=9
+
+send_marker() { printf 'secho-capture-marker' >/dev/udp/127.0.0.1/$MARKER_PORT || true; }
+
+marker_frames() {
+    tshark -r "$1" -Y "udp.dstport == $MARKER_PORT" -T fields \
+        -e frame.number 2>/dev/null
+}
+
+# Captures one client run of the message into $out/NAME.pcapng.
+capture() {
+    local name=$1 filter=$2 raw="$work/$1.raw.pcapng" i
+    shift 2
+    dumpcap -q -i lo -f "($filter) or (udp dst port $MARKER_PORT)" \
+        -w "$raw" 2>"$work/dumpcap.err" &
+    dumpcap_pid=$!
+    await_line "$work/dumpcap.err" 'Capturing on' "$dumpcap_pid" ||
+        die "dumpcap could not capture on lo: $(cat "$work/dumpcap.err")"
+    "$@" >"$work/$name.echo" 2>"$work/$name.client" ||
+        die "secho-client over $name failed: $(cat "$work/$name.client")"
+    for ((i = 0; i < 100; i++)); do
+        send_marker
+        [ -n "$(marker_frames "$raw")" ] && break
+        read -r -t 0.1 <> <(:) || true
+    done
+    kill -INT "$dumpcap_pid"
+    wait "$dumpcap_pid" || true
+    dumpcap_pid=
+    [ -n "$(marker_frames "$raw")" ] ||
+        die "the capture of $name never saw its end marker"
+    # shellcheck disable=SC2046  # one argument per frame number
+    editcap "$raw" "$out/$name.pcapng" $(marker_frames "$raw")
+}
+
+tcp_port=$(port_of tcp)
+tls_port=$(port_of tls)
+udp_port=$(port_of udp)
+client="$bindir/secho-client"
+capture tcp "tcp port $tcp_port" "$client" --tcp -m "$msg" 127.0.0.1 "$tcp_port"
+capture tls "tcp port $tls_port" "$client" --tls --ca "$certs/ca.pem" \
+    --keylog "$keylog" -m "$msg" localhost "$tls_port"
+capture udp "udp port $udp_port" "$client" --udp -m "$msg" 127.0.0.1 "$udp_port"
+if [ "$embed" -eq 1 ]; then
+    editcap --inject-secrets "tls,$keylog" "$out/tls.pcapng" \
+        "$out/tls-with-keys.pcapng"
+fi
+
+# One line of figures for a capture: packets, wire bytes, payload bytes,
+# and (for TLS, decrypted with the key log) the handshake round trips.
+figures() {
+    local file=$1 proto=$2 port=$3 client_port
+    tshark -r "$file" -d "tcp.port==$tls_port,tls" -o "tls.keylog_file:$keylog" \
+        -T fields -E separator=, -E aggregator=';' -e "$proto.srcport" \
+        -e frame.len -e "$([ "$proto" = udp ] && echo udp.length ||
+        echo tcp.len)" -e tls.handshake.type 2>/dev/null |
+    awk -F, -v port="$port" -v proto="$proto" '
+        { pkts++; wire += $2
+          len = proto == "udp" ? $3 - 8 : $3; payload += len
+          if (len <= 0) next
+          side = $1 == port ? "s" : "c"
+          # A server flight is a run of server segments between client ones.
+          if (side == "s" && last != "s") flights++
+          last = side
+          if (side == "s" && !fin && $4 ~ /(^|;)20(;|$)/) fin = flights }
+        END { printf "%d %d %d %d\n", pkts, wire, payload, fin }'
+}
+
+readable() {
+    if grep -qaF -- "$msg" "$1"; then echo "readable in clear"; return; fi
+    if [ "$2" = tls ] && tshark -r "$1" -d "tcp.port==$tls_port,tls" \
+        -o "tls.keylog_file:$keylog" -q -z follow,tls,ascii,0 2>/dev/null |
+        grep -qF -- "$msg"; then
+        echo "encrypted; readable with the key log"
+        return
+    fi
+    echo "not readable"
+}
+
+echo_bytes=$((2 * ${#msg}))
+printf 'secho capture: "%s" (%d bytes) echoed once per transport; ' \
+    "$msg" "${#msg}"
+printf 'echo payload = %d bytes (sent + echoed)\n\n' "$echo_bytes"
+printf '%-9s %7s %8s %10s %8s  %-15s %s\n' transport packets "wire B" \
+    "L4 payload" overhead "handshake RTTs" "the message on the wire"
+for t in tcp tls udp; do
+    proto=tcp
+    [ "$t" = udp ] && proto=udp
+    read -r pkts wire payload fin < <(figures "$out/$t.pcapng" "$proto" \
+        "$(port_of "$t")")
+    case "$t" in
+    tcp) rtt="1 (TCP)" ;;
+    tls) rtt="1 TCP + $fin TLS" ;;
+    udp) rtt="0" ;;
+    esac
+    printf '%-9s %7d %8d %10d %8d  %-15s %s\n' "$t" "$pkts" "$wire" \
+        "$payload" $((payload - echo_bytes)) "$rtt" \
+        "$(readable "$out/$t.pcapng" "$t")"
+done
+printf '\nwire B: whole frames on lo; L4 payload: TCP/UDP payload bytes;\n'
+printf 'overhead: L4 payload beyond the echoed message (TLS handshake, '
+printf 'records, alerts).\n\nfiles in %s:\n' "$out"
+for f in tcp tls udp; do printf '  %s.pcapng\n' "$f"; done
+printf '  keys.log (TLS secrets, mode %s)\n' "$(stat -c %a "$keylog")"
+[ "$embed" -eq 1 ] && printf '  tls-with-keys.pcapng (opens decrypted in Wireshark)\n'
+printf '\ndecrypt: tshark -r %s/tls.pcapng -d tcp.port==%s,tls -o tls.keylog_file:%s\n' \
+    "$out" "$tls_port" "$keylog"

@@ -1,0 +1,235 @@
+/*
+ * check_capture.c - the "see it on the wire" workflow: scripts/capture.sh
+ * captures tcp, tls and udp echoes; the tests then look into the pcapng
+ * files themselves (the message is or is not in the raw bytes) and let
+ * tshark decrypt TLS with the key log.  Key log files: the right secrets
+ * for TLS 1.3 and 1.2, mode 0600.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "secho/client.h"
+#include "testutil.h"
+
+#define MSG "capture-test: the quick brown fox"
+
+static char dir[320];
+
+static int
+have_tshark(void)
+{
+	return access("/usr/bin/tshark", X_OK) == 0 &&
+	    access("/usr/bin/dumpcap", X_OK) == 0;
+}
+
+/* Runs capture.sh once for the tests of this case. */
+static void
+setup(void)
+{
+	char script[512];
+	struct tu_result r;
+	const char *argv[] = { "/bin/bash", script, "--out", dir, "--bin",
+	    tu_bin(""), "--certs", tu_certs(), "--message", MSG,
+	    "--embed-secrets", NULL };
+
+	if (!have_tshark())
+		return;
+	snprintf(dir, sizeof(dir), "%s/captures", tu_tmpdir());
+	snprintf(script, sizeof(script), "%s/scripts/capture.sh", tu_root());
+	if (tu_run(argv, NULL, 0, 60000, &r) != 0)
+		fprintf(stderr, "capture.sh failed: %s%s\n", r.out, r.err);
+	else if (getenv("SECHO_TEST_VERBOSE") != NULL)
+		fputs(r.out, stderr);
+	tu_result_free(&r);
+}
+
+static char *
+file_in(const char *name, size_t *len)
+{
+	char path[400];
+	char *data;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	data = tu_slurp(path, len);
+	ck_assert_msg(data != NULL, "no %s", path);
+	return data;
+}
+
+static int
+contains(const char *file, const char *needle)
+{
+	size_t len;
+	char *data = file_in(file, &len);
+	int found = memmem(data, len, needle, strlen(needle)) != NULL;
+
+	free(data);
+	return found;
+}
+
+#define SKIP_WITHOUT_TSHARK() do { \
+	if (!have_tshark()) { \
+		fprintf(stderr, "skipped: tshark/dumpcap not installed " \
+		    "(scripts/deps.sh installs them)\n"); \
+		return; \
+	} \
+} while (0)
+
+START_TEST(plain_captures_show_the_message)
+{
+	SKIP_WITHOUT_TSHARK();
+	ck_assert_msg(contains("tcp.pcapng", MSG), "tcp capture lacks it");
+	ck_assert_msg(contains("udp.pcapng", MSG), "udp capture lacks it");
+}
+END_TEST
+
+START_TEST(tls_capture_hides_the_message)
+{
+	SKIP_WITHOUT_TSHARK();
+	ck_assert_msg(!contains("tls.pcapng", MSG), "TLS capture shows it");
+	/* ...but it is a real capture of a TLS session. */
+	ck_assert_msg(contains("tls.pcapng", "localhost"), "no SNI in it");
+}
+END_TEST
+
+/* tshark's decrypted TLS stream of a capture, with key log option opt. */
+static char *
+tls_stream(const char *file, const char *keylog)
+{
+	char cap[400], opt[440];
+	const char *argv[] = { "/usr/bin/tshark", "-r", cap, "-o", opt,
+	    "-d", "tcp.port==1-65535,tls", "-q", "-z", "follow,tls,ascii,0",
+	    NULL };
+	struct tu_result r;
+
+	snprintf(cap, sizeof(cap), "%s/%s", dir, file);
+	snprintf(opt, sizeof(opt), "tls.keylog_file:%s", keylog);
+	ck_assert_int_eq(tu_run(argv, NULL, 0, 60000, &r), 0);
+	free(r.err);
+	return r.out;
+}
+
+/* tshark with the key log (or the embedded secrets) reads it again. */
+START_TEST(key_log_decrypts)
+{
+	char cap[400], keys[420], *out;
+	const char *argv[] = { "/usr/bin/tshark", "-r", cap, "-d",
+	    "tcp.port==1-65535,tls", "-V", NULL };
+	struct tu_result r;
+
+	SKIP_WITHOUT_TSHARK();
+	snprintf(keys, sizeof(keys), "%s/keys.log", dir);
+	out = tls_stream("tls.pcapng", "");
+	ck_assert_msg(strstr(out, MSG) == NULL, "read without keys: %s", out);
+	free(out);
+	out = tls_stream("tls.pcapng", keys);
+	ck_assert_msg(strstr(out, MSG) != NULL, "not decrypted: %s", out);
+	free(out);
+	/* The copy with embedded secrets needs no key log at all. */
+	out = tls_stream("tls-with-keys.pcapng", "");
+	ck_assert_msg(strstr(out, MSG) != NULL, "embedded keys: %s", out);
+	free(out);
+	/* The negotiated suite, as Wireshark shows it. */
+	snprintf(cap, sizeof(cap), "%s/tls.pcapng", dir);
+	ck_assert_int_eq(tu_run(argv, NULL, 0, 60000, &r), 0);
+	ck_assert_msg(strstr(r.out, "Cipher Suite: TLS_AES_") != NULL &&
+	    strstr(r.out, "GCM_SHA") != NULL, "no AEAD cipher suite");
+	tu_result_free(&r);
+}
+END_TEST
+
+static void
+assert_private(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_msg((st.st_mode & 0777) == 0600, "%s has mode %o", path,
+	    st.st_mode & 0777);
+}
+
+static void
+assert_labels(const char *log, const char *const *labels)
+{
+	for (; *labels != NULL; labels++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "%s ", *labels);
+		ck_assert_msg(strncmp(log, want, strlen(want)) == 0 ||
+		    strstr(log, want) != NULL, "no %s line in:\n%s", *labels,
+		    log);
+	}
+}
+
+START_TEST(key_log_tls13)
+{
+	static const char *const labels[] = {
+		"CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+		"SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+		"SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET", NULL };
+	char path[400], *log;
+
+	SKIP_WITHOUT_TSHARK();
+	snprintf(path, sizeof(path), "%s/keys.log", dir);
+	assert_private(path);
+	log = tu_slurp(path, NULL);
+	ck_assert_ptr_nonnull(log);
+	assert_labels(log, labels);
+	free(log);
+}
+END_TEST
+
+/*
+ * TLS 1.2 (forced by openssl s_client) through a server writing the key
+ * log from SSLKEYLOGFILE: one CLIENT_RANDOM line, file mode 0600.
+ */
+START_TEST(key_log_tls12_via_env)
+{
+	static const char *const labels[] = { "CLIENT_RANDOM", NULL };
+	struct tu_server srv;
+	struct tu_result r;
+	char path[400], connect[64], *log;
+
+	snprintf(path, sizeof(path), "%s/server-keys.log", tu_tmpdir());
+	setenv("SSLKEYLOGFILE", path, 1);
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "--tls",
+	    "--port", "0", "--idle-timeout", "0.5", "--cert",
+	    tu_cert("server.pem"), "--key", tu_cert("server.key"), NULL }, 1),
+	    0);
+	unsetenv("SSLKEYLOGFILE");
+	snprintf(connect, sizeof(connect), "127.0.0.1:%d", srv.port[0]);
+	ck_assert_int_eq(tu_run((const char *[]){ "/usr/bin/openssl",
+	    "s_client", "-tls1_2", "-ign_eof", "-connect", connect, NULL },
+	    "x\n", 2, 30000, &r), 0);
+	tu_result_free(&r);
+	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
+	ck_assert_msg(strstr(r.err, "warning: writing TLS session secrets") !=
+	    NULL, "no warning: %s", r.err);
+	tu_result_free(&r);
+	assert_private(path);
+	log = tu_slurp(path, NULL);
+	ck_assert_ptr_nonnull(log);
+	assert_labels(log, labels);
+	ck_assert_msg(strstr(log, "TRAFFIC_SECRET") == NULL, "1.3 lines");
+	free(log);
+}
+END_TEST
+
+Suite *
+capture_suite(void)
+{
+	Suite *s = suite_create("capture");
+	TCase *tc = tcase_create("capture");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, plain_captures_show_the_message);
+	tcase_add_test(tc, tls_capture_hides_the_message);
+	tcase_add_test(tc, key_log_decrypts);
+	tcase_add_test(tc, key_log_tls13);
+	tcase_add_test(tc, key_log_tls12_via_env);
+	suite_add_tcase(s, tc);
+	return s;
+}
