@@ -17,7 +17,7 @@
 
 enum {
 	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_CA, OPT_CERT, OPT_KEY,
-	OPT_INSECURE, OPT_KEYLOG,
+	OPT_INSECURE, OPT_KEYLOG, OPT_MTU,
 };
 
 static const struct option longopts[] = {
@@ -37,6 +37,7 @@ static const struct option longopts[] = {
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "keylog", required_argument, NULL, OPT_KEYLOG },
+	{ "mtu", required_argument, NULL, OPT_MTU },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -77,6 +78,8 @@ static const char usage[] =
 "  --insecure             do not verify the server's certificate\n"
 "  --keylog FILE          append TLS secrets for Wireshark (NSS format;\n"
 "                         default $SSLKEYLOGFILE)\n"
+"  --mtu BYTES            DTLS: link MTU handshake datagrams must fit\n"
+"                         (default 1500)\n"
 "\n"
 "  -h, --help             this text\n"
 "  -V, --version          print the version\n"
@@ -217,6 +220,11 @@ parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
 	case OPT_KEY: cfg->tls.key = optarg; return 0;
 	case OPT_INSECURE: cfg->tls.insecure = 1; return 0;
 	case OPT_KEYLOG: cfg->tls.keylog = optarg; return 0;
+	case OPT_MTU:
+		if (parse_num(name, optarg, 256, 65535, &v) == -1)
+			return -1;
+		cfg->tls.mtu = (int)v;
+		return 0;
 	}
 	secho_error_set("unknown option %s", name);
 	return -1;
@@ -349,9 +357,10 @@ finish_tls(struct secho_client_config *cfg)
 	const char *env = getenv("SSLKEYLOGFILE");
 
 	if (!secho_proto_is_secure(cfg->proto)) {
-		if (t->ca || t->cert || t->key || t->insecure || t->keylog) {
-			secho_error_set("--ca, --cert, --key, --insecure and "
-			    "--keylog need --tls or --dtls");
+		if (t->ca || t->cert || t->key || t->insecure || t->keylog ||
+		    t->mtu) {
+			secho_error_set("--ca, --cert, --key, --insecure, "
+			    "--keylog and --mtu need --tls or --dtls");
 			return -1;
 		}
 		return 0;

@@ -382,3 +382,30 @@ secho_net_connect(const char *host, int port, int dgram, int timeout_ms,
 	freeaddrinfo(res);
 	return fd;
 }
+
+int
+secho_net_dgram_child(const struct secho_sockaddr *local,
+    const struct secho_sockaddr *peer)
+{
+	char addr[SECHO_ADDRSTR_MAX];
+	int fd, one = 1, zero = 0;
+
+	fd = socket(local->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		secho_error_errno("socket");
+		return -1;
+	}
+	if (local->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    bind(fd, (const struct sockaddr *)&local->ss, local->len) == -1 ||
+	    connect(fd, (const struct sockaddr *)&peer->ss, peer->len) == -1) {
+		secho_error_errno("cannot give %s its own socket",
+		    secho_sockaddr_str((const struct sockaddr *)&peer->ss, addr,
+		    sizeof(addr)));
+		close_keep_errno(fd);
+		return -1;
+	}
+	return fd;
+}

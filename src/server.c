@@ -47,7 +47,8 @@ struct listener {
 	enum secho_proto proto;
 	struct secho_sockaddr addr;
 	struct secho_timer resume;	/* accept paused by EMFILE */
-	struct secho_conn udp;		/* datagram listeners */
+	struct secho_dtls_listener *dtls;	/* dtls listeners */
+	struct secho_conn udp;		/* udp listeners */
 	unsigned char *dgram;
 	size_t dgram_len;
 	int dgram_held;			/* a datagram awaits sending */
@@ -74,6 +75,7 @@ struct server {
 	struct listener ls[SECHO_MAX_LISTENERS];
 	size_t nls;
 	struct secho_tls *tls;
+	struct secho_tls *dtls;
 	struct conn *conns;
 	size_t nconns;
 	void *pool;			/* free buffers, linked through word 0 */
@@ -305,6 +307,26 @@ conn_run_echo(struct conn *cn)
 		conn_fail(cn, (int)rc);
 }
 
+/*
+ * The handshake deadline, or sooner when DTLS must retransmit a flight
+ * (UDP loses them; the event loop's timer, not the kernel, notices).
+ */
+static void
+conn_arm_handshake(struct conn *cn)
+{
+	struct secho_loop *l = cn->srv->loop;
+	uint64_t now = secho_loop_now(l), wait = 0;
+	uint64_t end = cn->last_ms + (uint64_t)cn->srv->cfg->
+	    handshake_timeout_ms;
+	long rt = secho_conn_next_timeout(&cn->c);
+
+	if (end > now)
+		wait = end - now;
+	if (rt >= 0 && (uint64_t)rt < wait)
+		wait = (uint64_t)rt;
+	secho_loop_timer_set(l, &cn->timer, wait);
+}
+
 static void
 conn_handshake(struct conn *cn)
 {
@@ -314,6 +336,8 @@ conn_handshake(struct conn *cn)
 
 	rc = secho_conn_handshake(&cn->c);
 	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE) {
+		if (cn->proto == SECHO_DTLS)
+			conn_arm_handshake(cn);
 		conn_watch(cn, rc);
 		return;
 	}
@@ -369,7 +393,13 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 	uint64_t now = secho_loop_now(l);
 
 	if (cn->state == CS_HANDSHAKE) {
-		conn_close(cn, "handshake timeout");
+		if (now - cn->last_ms >= (uint64_t)cn->srv->cfg->
+		    handshake_timeout_ms)
+			conn_close(cn, "handshake timeout");
+		else if (secho_conn_handle_timeout(&cn->c) < 0)
+			conn_fail(cn, SECHO_IO_ERR);	/* DTLS gave up */
+		else
+			conn_arm_handshake(cn);
 		return;
 	}
 	if (cn->draining) {
@@ -390,6 +420,8 @@ conn_setup(struct conn *cn, struct listener *ls, int fd)
 {
 	if (ls->proto == SECHO_TLS)
 		return secho_tls_conn_init(ls->srv->tls, &cn->c, fd, NULL);
+	if (ls->proto == SECHO_DTLS)
+		return secho_dtls_accept(ls->dtls, &cn->c, fd);
 	secho_conn_init_tcp(&cn->c, fd);
 	cn->c.flags |= SECHO_CONN_SERVER;
 	return 0;
@@ -428,8 +460,11 @@ conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	    s->cfg->idle_timeout_ms));
 	logv(s, "%s %s: accepted (%zu open)", secho_proto_name(ls->proto),
 	    peer_str(cn, addr, sizeof(addr)), s->nconns);
-	/* Clients speak first: wait for their bytes. */
-	conn_watch(cn, SECHO_WANT_READ);
+	/* TCP and TLS clients speak first; a DTLS client awaits our hello. */
+	if (ls->proto == SECHO_DTLS)
+		conn_handshake(cn);
+	else
+		conn_watch(cn, SECHO_WANT_READ);
 }
 
 /* --- listeners --- */
@@ -544,6 +579,43 @@ dgram_io(struct secho_loop *l, struct secho_event *ev, int mask)
 	secho_loop_defer(l, ev, SECHO_EV_READ);
 }
 
+/*
+ * A DTLS listener answers ClientHellos statelessly; a client that comes
+ * back with a valid cookie gets a connected socket and a connection.
+ */
+static void
+dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
+{
+	struct listener *ls = container_of(ev, struct listener, ev);
+	struct server *s = ls->srv;
+	struct secho_sockaddr peer;
+	char addr[SECHO_ADDRSTR_MAX];
+	int fd, rc;
+
+	(void)mask;
+	for (int i = 0; i < DGRAM_BUDGET; i++) {
+		if ((rc = secho_dtls_listen(ls->dtls, &peer)) == 0)
+			return;		/* level-triggered: READ stays set */
+		if (rc == -1) {
+			logv(s, "dtls: %s", secho_error());
+			continue;
+		}
+		secho_sockaddr_str((struct sockaddr *)&peer.ss, addr,
+		    sizeof(addr));
+		if (s->nconns >= (size_t)s->cfg->max_conns) {
+			logv(s, "dtls %s: refused: --max-conns %d reached",
+			    addr, s->cfg->max_conns);
+			continue;
+		}
+		if ((fd = secho_net_dgram_child(&ls->addr, &peer)) == -1) {
+			logmsg("dtls %s: %s", addr, secho_error());
+			continue;
+		}
+		conn_new(ls, fd, &peer);
+	}
+	secho_loop_defer(l, ev, SECHO_EV_READ);
+}
+
 static int
 listener_open(struct server *s, const struct secho_endpoint *ep)
 {
@@ -551,19 +623,22 @@ listener_open(struct server *s, const struct secho_endpoint *ep)
 	int dgram = secho_proto_is_dgram(ep->proto), fd;
 	char addr[SECHO_ADDRSTR_MAX];
 
-	if (ep->proto == SECHO_DTLS) {
-		secho_error_set("dtls is not supported yet");
-		return -1;
-	}
-	fd = secho_net_listen(ep->host, ep->port, dgram, s->cfg->backlog, 0,
-	    &ls->addr);
+	/* DTLS clients get sockets of their own on the listener's port. */
+	fd = secho_net_listen(ep->host, ep->port, dgram, s->cfg->backlog,
+	    ep->proto == SECHO_DTLS, &ls->addr);
 	if (fd == -1)
 		return -1;
 	ls->srv = s;
 	ls->proto = ep->proto;
 	secho_timer_init(&ls->resume, accept_resume);
-	secho_event_init(&ls->ev, fd, dgram ? dgram_io : accept_io);
-	if (dgram) {
+	secho_event_init(&ls->ev, fd, ep->proto == SECHO_DTLS ? dtls_io :
+	    dgram ? dgram_io : accept_io);
+	if (ep->proto == SECHO_DTLS) {
+		if ((ls->dtls = secho_dtls_listener_new(s->dtls, fd)) == NULL) {
+			close(fd);
+			return -1;
+		}
+	} else if (dgram) {
 		secho_conn_init_udp(&ls->udp, fd);
 		ls->udp.flags |= SECHO_CONN_SERVER;
 		if ((ls->dgram = malloc(DGRAM_MAX)) == NULL) {
@@ -592,6 +667,8 @@ listener_close(struct server *s, struct listener *ls)
 	ls->ev.fd = -1;
 	free(ls->dgram);
 	ls->dgram = NULL;
+	secho_dtls_listener_free(ls->dtls);
+	ls->dtls = NULL;
 }
 
 /*
@@ -699,9 +776,12 @@ server_open(struct server *s, const struct secho_server_config *cfg)
 	if ((s->loop = secho_loop_new()) == NULL)
 		return -1;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
-		if (cfg->listen[i].proto == SECHO_TLS && s->tls == NULL &&
-		    (s->tls = secho_tls_new(&cfg->tls, SECHO_TLS_SERVER,
-		    0)) == NULL)
+		enum secho_proto p = cfg->listen[i].proto;
+		struct secho_tls **t = p == SECHO_TLS ? &s->tls :
+		    p == SECHO_DTLS ? &s->dtls : NULL;
+
+		if (t != NULL && *t == NULL && (*t = secho_tls_new(&cfg->tls,
+		    SECHO_TLS_SERVER, p == SECHO_DTLS)) == NULL)
 			return -1;
 	}
 	/* Signals first: once "listening" is out, SIGTERM must drain. */
@@ -728,6 +808,7 @@ server_close(struct server *s)
 		close(s->sigfd);
 	}
 	secho_tls_free(s->tls);
+	secho_tls_free(s->dtls);
 	pool_free(s);
 	secho_loop_free(s->loop);
 }

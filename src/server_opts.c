@@ -13,7 +13,7 @@
 enum {
 	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_CERT, OPT_KEY, OPT_CA,
 	OPT_KEYLOG, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT,
-	OPT_MAX_CONNS, OPT_BUFSIZE, OPT_BACKLOG,
+	OPT_MAX_CONNS, OPT_BUFSIZE, OPT_BACKLOG, OPT_MTU,
 };
 
 static const struct option longopts[] = {
@@ -34,6 +34,7 @@ static const struct option longopts[] = {
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "buffer-size", required_argument, NULL, OPT_BUFSIZE },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
+	{ "mtu", required_argument, NULL, OPT_MTU },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -43,9 +44,9 @@ static const struct option longopts[] = {
 static const char shortopts[] = ":l:p:b:vhV";
 
 static const char usage[] =
-"usage: secho-server [--tcp] [--tls] [--udp] [options]\n"
+"usage: secho-server [--tcp] [--tls] [--udp] [--dtls] [options]\n"
 "\n"
-"Echoes every byte (tcp, tls) or datagram (udp) back to its sender.\n"
+"Echoes every byte (tcp, tls) or datagram (udp, dtls) back to its sender.\n"
 "With no transport given, serves tcp.  Prints 'listening PROTO ADDR' per\n"
 "listener on stdout once it is ready.\n"
 "\n"
@@ -53,6 +54,7 @@ static const char usage[] =
 "  --tcp                  plain TCP on port 7007\n"
 "  --tls                  TLS 1.2/1.3 on port 7443\n"
 "  --udp                  plain UDP datagrams on port 7007\n"
+"  --dtls                 DTLS 1.2 over UDP on port 7443 (cookie exchange)\n"
 "  -p, --port N           port for the transports above (0: ephemeral)\n"
 "  -b, --bind ADDR        address for the transports above (default:\n"
 "                         every IPv4 and IPv6 address)\n"
@@ -73,6 +75,7 @@ static const char usage[] =
 "  --max-conns N          open connections at most (default 20000)\n"
 "  --buffer-size BYTES    echo buffer per active connection (16384)\n"
 "  --backlog N            listen backlog (default 4096)\n"
+"  --mtu BYTES            DTLS link MTU for handshake datagrams (1500)\n"
 "\n"
 "  -v, --verbose          log connections on stderr\n"
 "  -h, --help             this text\n"
@@ -238,6 +241,11 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 		if (parse_long(name, optarg, 1024, 1 << 24, &v) == -1)
 			return -1;
 		cfg->bufsize = (size_t)v;
+		return 0;
+	case OPT_MTU:
+		if (parse_long(name, optarg, 256, 65535, &v) == -1)
+			return -1;
+		cfg->tls.mtu = (int)v;
 		return 0;
 	case OPT_BACKLOG:
 		if (parse_long(name, optarg, 1, 65535, &v) == -1)

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -36,7 +39,10 @@ struct secho_tls {
 	int dgram;
 	int insecure;
 	int keylog_fd;
+	int mtu;		/* DTLS link MTU */
 };
+
+#define DTLS_DEFAULT_MTU 1500
 
 static const struct secho_transport_ops tls_ops;
 
@@ -128,6 +134,60 @@ setup_keylog(struct secho_tls *t, const char *path)
 	return 0;
 }
 
+/*
+ * DTLS cookies: HMAC-SHA256 of the client's address and port under a
+ * random per-process key, so the server can check a returning ClientHello
+ * without having kept anything from the first one.
+ */
+static unsigned char cookie_key[32];
+static int cookie_key_ok;
+static pthread_once_t cookie_once = PTHREAD_ONCE_INIT;
+
+static void
+cookie_key_init(void)
+{
+	cookie_key_ok = RAND_bytes(cookie_key, sizeof(cookie_key)) == 1;
+}
+
+static int
+cookie_compute(SSL *ssl, unsigned char *out, unsigned int *outlen)
+{
+	unsigned char msg[sizeof(struct in6_addr) + 2];
+	BIO_ADDR *peer = BIO_ADDR_new();
+	size_t alen = 0;
+	unsigned short port;
+	int ok = 0;
+
+	if (peer != NULL && cookie_key_ok &&
+	    BIO_dgram_get_peer(SSL_get_rbio(ssl), peer) > 0 &&
+	    BIO_ADDR_rawaddress(peer, NULL, &alen) == 1 &&
+	    alen <= sizeof(struct in6_addr) &&
+	    BIO_ADDR_rawaddress(peer, msg, &alen) == 1) {
+		port = BIO_ADDR_rawport(peer);
+		memcpy(msg + alen, &port, sizeof(port));
+		ok = HMAC(EVP_sha256(), cookie_key, sizeof(cookie_key), msg,
+		    alen + sizeof(port), out, outlen) != NULL;
+	}
+	BIO_ADDR_free(peer);
+	return ok;
+}
+
+static int
+cookie_generate_cb(SSL *ssl, unsigned char *cookie, unsigned int *len)
+{
+	return cookie_compute(ssl, cookie, len);
+}
+
+static int
+cookie_verify_cb(SSL *ssl, const unsigned char *cookie, unsigned int len)
+{
+	unsigned char want[EVP_MAX_MD_SIZE];
+	unsigned int wlen;
+
+	return cookie_compute(ssl, want, &wlen) && wlen == len &&
+	    CRYPTO_memcmp(want, cookie, len) == 0;
+}
+
 static int
 setup_server(struct secho_tls *t, const struct secho_tls_opts *o)
 {
@@ -139,6 +199,16 @@ setup_server(struct secho_tls *t, const struct secho_tls_opts *o)
 	}
 	if (load_pair(t, o->cert, o->key) == -1)
 		return -1;
+	if (t->dgram) {
+		pthread_once(&cookie_once, cookie_key_init);
+		if (!cookie_key_ok) {
+			secho_error_set("cannot make a DTLS cookie key: %s",
+			    ssl_reason("no randomness"));
+			return -1;
+		}
+		SSL_CTX_set_cookie_generate_cb(t->ctx, cookie_generate_cb);
+		SSL_CTX_set_cookie_verify_cb(t->ctx, cookie_verify_cb);
+	}
 	/* Resumption with client certificates needs a session id context. */
 	SSL_CTX_set_session_id_context(t->ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -217,6 +287,7 @@ secho_tls_new(const struct secho_tls_opts *opts, enum secho_tls_role role,
 	t->role = role;
 	t->dgram = dgram;
 	t->keylog_fd = -1;
+	t->mtu = opts->mtu > 0 ? opts->mtu : DTLS_DEFAULT_MTU;
 	if (role == SECHO_TLS_SERVER)
 		m = dgram ? DTLS_server_method() : TLS_server_method();
 	else
@@ -283,6 +354,17 @@ dgram_set_connected(BIO *bio, int fd)
 		BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &peer);
 }
 
+/*
+ * A fixed MTU: the kernel's answer for loopback (64 KiB) would make
+ * records that real paths fragment or drop.
+ */
+static void
+set_mtu(SSL *ssl, int mtu)
+{
+	SSL_set_options(ssl, SSL_OP_NO_QUERY_MTU);
+	DTLS_set_link_mtu(ssl, mtu);
+}
+
 int
 secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
     const char *name)
@@ -301,6 +383,8 @@ secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
 	if (t->dgram)
 		dgram_set_connected(bio, fd);
 	SSL_set_bio(ssl, bio, bio);
+	if (t->dgram)
+		set_mtu(ssl, t->mtu);
 	if (t->role == SECHO_TLS_SERVER) {
 		SSL_set_accept_state(ssl);
 		c->flags |= SECHO_CONN_SERVER;
@@ -529,6 +613,28 @@ tls_describe(const struct secho_conn *c, char *buf, size_t len)
 	return buf;
 }
 
+static long
+tls_next_timeout(const struct secho_conn *c)
+{
+	struct timeval tv;
+
+	if (!SSL_is_dtls(c->tls) || !DTLSv1_get_timeout(c->tls, &tv))
+		return -1;
+	return (long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+}
+
+static int
+tls_handle_timeout(struct secho_conn *c)
+{
+	ERR_clear_error();
+	if (DTLSv1_handle_timeout(c->tls) >= 0)
+		return 0;
+	secho_conn_set_error(c, "DTLS retransmission failed: %s",
+	    ssl_reason("too many retransmissions"));
+	ERR_clear_error();
+	return SECHO_IO_ERR;
+}
+
 static const struct secho_transport_ops tls_ops = {
 	.name = "tls",
 	.handshake = tls_handshake,
@@ -537,8 +643,133 @@ static const struct secho_transport_ops tls_ops = {
 	.pending = tls_pending,
 	.shutdown = tls_shutdown,
 	.close = tls_close,
+	.next_timeout = tls_next_timeout,
+	.handle_timeout = tls_handle_timeout,
 	.describe = tls_describe,
 };
+
+/* --- DTLS listeners --- */
+
+struct secho_dtls_listener {
+	struct secho_tls *t;
+	int fd;
+	SSL *ssl;		/* waits for a ClientHello with a cookie */
+	BIO_ADDR *peer;
+};
+
+static int
+listener_arm(struct secho_dtls_listener *l)
+{
+	BIO *bio;
+
+	if ((l->ssl = SSL_new(l->t->ctx)) == NULL ||
+	    (bio = BIO_new_dgram(l->fd, BIO_NOCLOSE)) == NULL) {
+		secho_error_set("cannot set up a DTLS listener: %s",
+		    ssl_reason("out of memory"));
+		ERR_clear_error();
+		SSL_free(l->ssl);
+		l->ssl = NULL;
+		return -1;
+	}
+	SSL_set_bio(l->ssl, bio, bio);
+	SSL_set_options(l->ssl, SSL_OP_COOKIE_EXCHANGE);
+	set_mtu(l->ssl, l->t->mtu);
+	return 0;
+}
+
+struct secho_dtls_listener *
+secho_dtls_listener_new(struct secho_tls *t, int fd)
+{
+	struct secho_dtls_listener *l = calloc(1, sizeof(*l));
+
+	if (l == NULL || (l->peer = BIO_ADDR_new()) == NULL) {
+		secho_error_set("cannot set up a DTLS listener: out of memory");
+		free(l);
+		return NULL;
+	}
+	l->t = t;
+	l->fd = fd;
+	if (listener_arm(l) == -1) {
+		secho_dtls_listener_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void
+secho_dtls_listener_free(struct secho_dtls_listener *l)
+{
+	if (l == NULL)
+		return;
+	SSL_free(l->ssl);
+	BIO_ADDR_free(l->peer);
+	free(l);
+}
+
+/* BIO_ADDR to sockaddr, for the caller's connect(). */
+static int
+peer_to_sockaddr(const BIO_ADDR *a, struct secho_sockaddr *out)
+{
+	size_t len = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (BIO_ADDR_family(a) == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = BIO_ADDR_rawport(a);
+		BIO_ADDR_rawaddress(a, &sin->sin_addr, &len);
+		out->len = sizeof(*sin);
+	} else if (BIO_ADDR_family(a) == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out->ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = BIO_ADDR_rawport(a);
+		BIO_ADDR_rawaddress(a, &s6->sin6_addr, &len);
+		out->len = sizeof(*s6);
+	} else
+		return -1;
+	return 0;
+}
+
+int
+secho_dtls_listen(struct secho_dtls_listener *l, struct secho_sockaddr *peer)
+{
+	int rc;
+
+	if (l->ssl == NULL && listener_arm(l) == -1)
+		return -1;
+	ERR_clear_error();
+	rc = DTLSv1_listen(l->ssl, l->peer);
+	if (rc == 0)
+		return 0;	/* nothing left, or only cookie-less hellos */
+	if (rc > 0 && peer_to_sockaddr(l->peer, peer) == 0)
+		return 1;
+	/* A fatal error spoils this SSL: start over with a fresh one. */
+	secho_error_set("DTLS listen: %s", ssl_reason("bad datagram"));
+	ERR_clear_error();
+	SSL_free(l->ssl);
+	l->ssl = NULL;
+	return -1;
+}
+
+int
+secho_dtls_accept(struct secho_dtls_listener *l, struct secho_conn *c, int fd)
+{
+	BIO *bio = SSL_get_rbio(l->ssl);
+
+	memset(c, 0, sizeof(*c));
+	/* The handshake state moves to the client's own connected socket. */
+	BIO_set_fd(bio, fd, BIO_NOCLOSE);
+	BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, l->peer);
+	c->fd = fd;
+	c->tls = l->ssl;
+	c->ops = &tls_ops;
+	c->flags = SECHO_CONN_SERVER;
+	l->ssl = NULL;
+	listener_arm(l);	/* on failure, secho_dtls_listen() retries */
+	return 0;
+}
 
 static void
 name_str(const X509_NAME *name, char *buf, size_t len)

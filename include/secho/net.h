@@ -71,6 +71,14 @@ int secho_net_accept(int lfd, struct secho_sockaddr *peer);
 int secho_net_connect(const char *host, int port, int dgram, int timeout_ms,
     struct secho_sockaddr *peer, int *timed_out);
 
+/*
+ * A UDP socket that shares the port of local (SO_REUSEPORT, as the
+ * listener must too) and is connected to peer, so the kernel hands it that
+ * peer's datagrams and the listener everyone else's.  Returns the fd or -1.
+ */
+int secho_net_dgram_child(const struct secho_sockaddr *local,
+    const struct secho_sockaddr *peer);
+
 /* Sets O_NONBLOCK on or off; returns 0 or -1. */
 int secho_net_set_nonblock(int fd, int on);
 

@@ -20,6 +20,7 @@ struct secho_tls_opts {
 	const char *keylog;	/* NSS key log file, or NULL */
 	int insecure;		/* client: skip all verification */
 	int verify_client;	/* server: 0 off, 1 optional, 2 required */
+	int mtu;		/* DTLS link MTU; 0: 1500 */
 };
 
 enum secho_tls_role { SECHO_TLS_CLIENT, SECHO_TLS_SERVER };
@@ -42,6 +43,36 @@ void secho_tls_free(struct secho_tls *t);
  */
 int secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
     const char *name);
+
+/*
+ * DTLS servers.  A listener answers each ClientHello on the shared UDP
+ * socket with a stateless HMAC cookie (HelloVerifyRequest); only a client
+ * that echoes a valid cookie, proving its address, gets any state.  It is
+ * then moved onto its own socket, connected to it on the same port, so the
+ * kernel demultiplexes peers and the event loop treats each like a stream.
+ */
+struct secho_dtls_listener;
+
+/* A listener on fd, a bound UDP socket; records fit the opts' mtu. */
+struct secho_dtls_listener *secho_dtls_listener_new(struct secho_tls *t,
+    int fd);
+void secho_dtls_listener_free(struct secho_dtls_listener *l);
+
+/*
+ * Reads datagrams waiting on the listening socket.  Returns 1 when a
+ * client has proved its address (*peer is set; call secho_dtls_accept()
+ * next), 0 when no datagram is left, -1 on an error (secho_error()).
+ */
+int secho_dtls_listen(struct secho_dtls_listener *l,
+    struct secho_sockaddr *peer);
+
+/*
+ * Hands the proved client to c on fd, a socket connected to it; the
+ * handshake continues with secho_conn_handshake().  Returns 0 or -1 (c
+ * untouched; the client is dropped and will retry).
+ */
+int secho_dtls_accept(struct secho_dtls_listener *l, struct secho_conn *c,
+    int fd);
 
 /* What the client's -v prints; every string is "" when unknown. */
 struct secho_tls_info {

@@ -30,6 +30,11 @@ struct secho_transport_ops {
 	int (*shutdown)(struct secho_conn *);
 	/* Releases transport state and closes the fd. */
 	void (*close)(struct secho_conn *);
+	/* DTLS retransmission: ms until the transport wants
+	 * handle_timeout(), or -1.  NULL for transports without timers. */
+	long (*next_timeout)(const struct secho_conn *);
+	/* Retransmits what the timer covers: 0, or SECHO_IO_ERR. */
+	int (*handle_timeout)(struct secho_conn *);
 	/* A short summary of the session for logs ("tcp", "TLSv1.3
 	 * TLS_AES_128_GCM_SHA256 X25519") into buf, which it returns. */
 	char *(*describe)(const struct secho_conn *, char *, size_t);
@@ -110,6 +115,18 @@ static inline const char *
 secho_conn_error(const struct secho_conn *c)
 {
 	return c->err;
+}
+
+static inline long
+secho_conn_next_timeout(const struct secho_conn *c)
+{
+	return c->ops->next_timeout != NULL ? c->ops->next_timeout(c) : -1;
+}
+
+static inline int
+secho_conn_handle_timeout(struct secho_conn *c)
+{
+	return c->ops->handle_timeout != NULL ? c->ops->handle_timeout(c) : 0;
 }
 
 static inline char *
