@@ -85,7 +85,7 @@ capture: deps
 # a backstop; cases set their own limits.
 test-unit: all $(TESTBIN)
 	SECHO_BIN=$(CURDIR)/$(BIN) SECHO_ROOT=$(CURDIR) \
-	SECHO_PYTHON="$(PYTHON)" CK_DEFAULT_TIMEOUT=120 \
+	SECHO_PYTHON="$(PYTHON)" SECHO_SAN=$(SAN) CK_DEFAULT_TIMEOUT=120 \
 	$(TESTBIN)
 
 test-san:

@@ -385,7 +385,7 @@ static const struct client_case {
 	{ { "-t", "-1", "h", NULL }, -1, 0, NULL, 0,
 	    "--timeout: '-1' is not a number of seconds from 0 to 604800" },
 	{ { "--insecure", "localhost", NULL }, -1, 0, NULL, 0,
-	    "--ca, --cert, --key, --insecure and --keylog need --tls or "
+	    "--ca, --cert, --key, --insecure, --keylog and --mtu need --tls or "
 	    "--dtls" },
 	{ { "--tls", "--key", "k.pem", "h", NULL }, -1, 0, NULL, 0,
 	    "--key needs --cert" },

@@ -19,6 +19,7 @@ Suite *server_suite(void);
 Suite *client_suite(void);
 Suite *interop_suite(void);
 Suite *capture_suite(void);
+Suite *dtls_suite(void);
 
 /* $SECHO_BIN/name, e.g. the secho-server under test. */
 const char *tu_bin(const char *name);
