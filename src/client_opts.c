@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "client_int.h"
+#include "secho/opts.h"
 
 #define DEFAULT_CA	"certs/ca.pem"
 
@@ -127,49 +128,6 @@ opt_name(int c, char *buf, size_t len)
 	return buf;
 }
 
-/* Parses a whole number in [min, max]. */
-static int
-parse_num(const char *opt, const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
-		if (max == LONG_MAX)
-			secho_error_set("%s: '%s' is not a whole number >= %ld",
-			    opt, s, min);
-		else
-			secho_error_set("%s: '%s' is not a number from %ld to "
-			    "%ld", opt, s, min, max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Parses seconds (fractions allowed, 0 allowed) into milliseconds. */
-static int
-parse_secs(const char *opt, const char *s, int *ms)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v) ||
-	    v < 0 || v > 86400.0 * 7) {
-		secho_error_set("%s: '%s' is not a number of seconds from 0 "
-		    "to 604800", opt, s);
-		return -1;
-	}
-	*ms = (int)(v * 1000 + 0.5);
-	if (*ms == 0 && v > 0)
-		*ms = 1;
-	return 0;
-}
-
 static int
 set_proto(struct secho_client_config *cfg, struct parse_state *ps,
     enum secho_proto p)
@@ -197,22 +155,22 @@ parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
 	case OPT_DTLS: return set_proto(cfg, ps, SECHO_DTLS);
 	case 'm': cfg->message = optarg; return 0;
 	case 'c':
-		if (parse_num(name, optarg, 1, LONG_MAX, &v) == -1)
+		if (secho_opt_long(name, optarg, 1, LONG_MAX, &v) == -1)
 			return -1;
 		cfg->count = v;
 		return 0;
 	case 'i':
 		ps->interval_set = 1;
-		return parse_secs(name, optarg, &cfg->interval_ms);
+		return secho_opt_secs(name, optarg, 1, &cfg->interval_ms);
 	case 's':
 		/* The transport's own limit is checked once it is known. */
-		if (parse_num(name, optarg, 1, SECHO_CLIENT_STREAM_MAX,
+		if (secho_opt_long(name, optarg, 1, SECHO_CLIENT_STREAM_MAX,
 		    &v) == -1)
 			return -1;
 		ps->size_set = 1;
 		cfg->size = (size_t)v;
 		return 0;
-	case 't': return parse_secs(name, optarg, &cfg->timeout_ms);
+	case 't': return secho_opt_secs(name, optarg, 1, &cfg->timeout_ms);
 	case 'v': cfg->verbose++; return 0;
 	case 'q': cfg->quiet = 1; return 0;
 	case OPT_CA: cfg->tls.ca = optarg; return 0;
@@ -221,7 +179,7 @@ parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
 	case OPT_INSECURE: cfg->tls.insecure = 1; return 0;
 	case OPT_KEYLOG: cfg->tls.keylog = optarg; return 0;
 	case OPT_MTU:
-		if (parse_num(name, optarg, 256, 65535, &v) == -1)
+		if (secho_opt_long(name, optarg, 256, 65535, &v) == -1)
 			return -1;
 		cfg->tls.mtu = (int)v;
 		return 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "secho/opts.h"
 #include "secho/server.h"
 
 enum {
@@ -99,45 +100,6 @@ secho_server_config_init(struct secho_server_config *cfg)
 	cfg->backlog = 4096;
 }
 
-/* Parses a whole number in [min, max]. */
-static int
-parse_long(const char *opt, const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
-		secho_error_set("%s: '%s' is not a number from %ld to %ld",
-		    opt, s, min, max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Parses seconds (fractions allowed) into milliseconds, > 0. */
-static int
-parse_secs(const char *opt, const char *s, int *ms)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || errno != 0 || !(v > 0) ||
-	    v > 86400.0 * 365) {
-		secho_error_set("%s: '%s' is not a positive number of seconds",
-		    opt, s);
-		return -1;
-	}
-	*ms = (int)(v * 1000 + 0.5);
-	if (*ms == 0)
-		*ms = 1;
-	return 0;
-}
-
 struct parse_state {
 	int want[SECHO_PROTO_COUNT];	/* --tcp etc. */
 	int port;			/* --port, -1 if not given */
@@ -227,28 +189,29 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 	case OPT_CA: cfg->tls.ca = optarg; return 0;
 	case OPT_KEYLOG: cfg->tls.keylog = optarg; return 0;
 	case OPT_HS_TIMEOUT:
-		return parse_secs(name, optarg, &cfg->handshake_timeout_ms);
+		return secho_opt_secs(name, optarg, 0,
+		    &cfg->handshake_timeout_ms);
 	case OPT_IDLE_TIMEOUT:
-		return parse_secs(name, optarg, &cfg->idle_timeout_ms);
+		return secho_opt_secs(name, optarg, 0, &cfg->idle_timeout_ms);
 	case OPT_DRAIN_TIMEOUT:
-		return parse_secs(name, optarg, &cfg->drain_timeout_ms);
+		return secho_opt_secs(name, optarg, 0, &cfg->drain_timeout_ms);
 	case OPT_MAX_CONNS:
-		if (parse_long(name, optarg, 1, INT_MAX, &v) == -1)
+		if (secho_opt_long(name, optarg, 1, INT_MAX, &v) == -1)
 			return -1;
 		cfg->max_conns = (int)v;
 		return 0;
 	case OPT_BUFSIZE:
-		if (parse_long(name, optarg, 1024, 1 << 24, &v) == -1)
+		if (secho_opt_long(name, optarg, 1024, 1 << 24, &v) == -1)
 			return -1;
 		cfg->bufsize = (size_t)v;
 		return 0;
 	case OPT_MTU:
-		if (parse_long(name, optarg, 256, 65535, &v) == -1)
+		if (secho_opt_long(name, optarg, 256, 65535, &v) == -1)
 			return -1;
 		cfg->tls.mtu = (int)v;
 		return 0;
 	case OPT_BACKLOG:
-		if (parse_long(name, optarg, 1, 65535, &v) == -1)
+		if (secho_opt_long(name, optarg, 1, 65535, &v) == -1)
 			return -1;
 		cfg->backlog = (int)v;
 		return 0;
