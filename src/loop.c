@@ -219,7 +219,9 @@ secho_loop_timer_set(struct secho_loop *l, struct secho_timer *t,
 		l->heap = h;
 		l->capheap = cap;
 	}
-	t->when_ms = l->now_ms + ms;
+	/* At least 1 ms: a timer re-armed "now" from its own callback must
+	 * wait for the next pass, or run_timers() would never end. */
+	t->when_ms = l->now_ms + (ms > 0 ? ms : 1);
 	heap_place(l, ++l->nheap, t);
 	heap_up(l, l->nheap);
 }

@@ -212,13 +212,18 @@ bind_one(const struct sockaddr *sa, socklen_t salen, int dgram, int backlog,
 	 */
 	if (!dgram)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (reuseport &&
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
-		goto fail;
-	if (sa->sa_family == AF_INET6)	/* dual-stack unless told a v6 host */
+	/* One socket for IPv4 and IPv6 wherever an IPv6 address is bound. */
+	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	if (bind(fd, sa, salen) == -1 ||
 	    (!dgram && listen(fd, backlog) == -1))
+		goto fail;
+	/*
+	 * Only after bind: our own per-client sockets may then share the
+	 * port, while another server's bind still fails as it should.
+	 */
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
 		goto fail;
 	return fd;
 fail:
@@ -361,6 +366,8 @@ secho_net_connect(const char *host, int port, int dgram, int timeout_ms,
 			if (left == 0) {
 				*timed_out = 1;
 				errno = ETIMEDOUT;
+				secho_error_set("cannot connect to %s port %d: "
+				    "timed out", host, port);
 				break;
 			}
 		}
@@ -408,4 +415,15 @@ secho_net_dgram_child(const struct secho_sockaddr *local,
 		return -1;
 	}
 	return fd;
+}
+
+void
+secho_net_discard(int fd, size_t max)
+{
+	char sink[4096];
+	ssize_t n;
+
+	while (max > 0 && (n = recv(fd, sink, sizeof(sink),
+	    MSG_DONTWAIT)) > 0)
+		max -= (size_t)n < max ? (size_t)n : max;
 }

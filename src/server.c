@@ -31,6 +31,7 @@
 #define DGRAM_MAX	65536	/* > 65507, the largest UDP payload */
 #define POOL_KEEP	256	/* idle buffers kept for reuse */
 #define EMFILE_PAUSE_MS	100
+#define DISCARD_MAX	65536	/* unread bytes dropped before a close */
 
 /*
  * CS_LINGER: our FIN / close_notify is out while the peer may still be
@@ -52,6 +53,7 @@ struct listener {
 	unsigned char *dgram;
 	size_t dgram_len;
 	int dgram_held;			/* a datagram awaits sending */
+	int paused;			/* accept paused since (logged) */
 };
 
 struct conn {
@@ -84,6 +86,8 @@ struct server {
 	struct secho_event sigev;
 	struct secho_timer drain_timer;
 	int draining;
+	uint64_t drain_end_ms;
+	sigset_t oldmask;		/* restored on the way out */
 };
 
 static void conn_io(struct secho_loop *, struct secho_event *, int);
@@ -174,6 +178,13 @@ conn_close(struct conn *cn, const char *why)
 		    sizeof(addr)), why, cn->echoed);
 	secho_loop_forget(s->loop, &cn->ev);
 	secho_loop_timer_del(s->loop, &cn->timer);
+	/*
+	 * A client that spoke the wrong protocol left bytes unread; closing
+	 * over them would send a reset, and the client would see "reset"
+	 * instead of a clean close it can explain.
+	 */
+	if (cn->state == CS_HANDSHAKE && !secho_proto_is_dgram(cn->proto))
+		secho_net_discard(cn->c.fd, DISCARD_MAX);
 	secho_conn_close(&cn->c);
 	pool_put(s, cn->buf);
 	if (cn->prev != NULL)
@@ -235,7 +246,7 @@ conn_shutdown(struct conn *cn)
 	rc = secho_conn_shutdown(&cn->c);
 	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE)
 		conn_watch(cn, rc);
-	else if (cn->draining && rc == 0) {
+	else if (cn->draining && rc == 0 && !secho_proto_is_dgram(cn->proto)) {
 		/* The peer has not closed yet: wait for it (bounded). */
 		cn->state = CS_LINGER;
 		conn_linger(cn);
@@ -403,7 +414,12 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 		return;
 	}
 	if (cn->draining) {
-		conn_close(cn, "drain deadline");
+		/* Still moving bytes: the drain deadline, not idleness, ends
+		 * it (the server-wide drain timer stops the loop then). */
+		if (now < cn->srv->drain_end_ms)
+			secho_loop_timer_set(l, t, cn->srv->drain_end_ms - now);
+		else
+			conn_close(cn, "drain deadline");
 		return;
 	}
 	if (now - cn->last_ms >= idle) {
@@ -484,11 +500,14 @@ accept_pause(struct listener *ls)
 	struct server *s = ls->srv;
 	char addr[SECHO_ADDRSTR_MAX];
 
-	/* Level-triggered accept would spin on EMFILE: step back a while. */
-	logmsg("%s %s: accept paused for %d ms: %s",
-	    secho_proto_name(ls->proto), secho_sockaddr_str(
-	    (struct sockaddr *)&ls->addr.ss, addr, sizeof(addr)),
-	    EMFILE_PAUSE_MS, strerror(errno));
+	/* Level-triggered accept would spin on EMFILE: step back a while,
+	 * and say so once per episode, not every 100 ms. */
+	if (!ls->paused)
+		logmsg("%s %s: accepting paused: %s (retrying every %d ms)",
+		    secho_proto_name(ls->proto), secho_sockaddr_str(
+		    (struct sockaddr *)&ls->addr.ss, addr, sizeof(addr)),
+		    strerror(errno), EMFILE_PAUSE_MS);
+	ls->paused = 1;
 	secho_loop_watch(s->loop, &ls->ev, 0);
 	secho_loop_timer_set(s->loop, &ls->resume, EMFILE_PAUSE_MS);
 }
@@ -509,6 +528,11 @@ accept_batch(struct listener *ls, int max)
 			    errno == ENOBUFS || errno == ENOMEM)
 				accept_pause(ls);
 			return 0;	/* EAGAIN, or an aborted connection */
+		}
+		if (ls->paused) {
+			logmsg("%s: accepting again",
+			    secho_proto_name(ls->proto));
+			ls->paused = 0;
 		}
 		if (s->nconns >= (size_t)s->cfg->max_conns) {
 			/* Refused before any TLS work is spent on it. */
@@ -621,7 +645,6 @@ listener_open(struct server *s, const struct secho_endpoint *ep)
 {
 	struct listener *ls = &s->ls[s->nls];
 	int dgram = secho_proto_is_dgram(ep->proto), fd;
-	char addr[SECHO_ADDRSTR_MAX];
 
 	/* DTLS clients get sockets of their own on the listener's port. */
 	fd = secho_net_listen(ep->host, ep->port, dgram, s->cfg->backlog,
@@ -648,12 +671,7 @@ listener_open(struct server *s, const struct secho_endpoint *ep)
 		}
 	}
 	s->nls++;
-	if (secho_loop_watch(s->loop, &ls->ev, SECHO_EV_READ) == -1)
-		return -1;
-	printf("listening %s %s\n", secho_proto_name(ep->proto),
-	    secho_sockaddr_str((struct sockaddr *)&ls->addr.ss, addr,
-	    sizeof(addr)));
-	return 0;
+	return secho_loop_watch(s->loop, &ls->ev, SECHO_EV_READ);
 }
 
 static void
@@ -696,12 +714,13 @@ drain_start(struct server *s)
 	    s->nconns == 1 ? "" : "s");
 	secho_loop_timer_set(s->loop, &s->drain_timer,
 	    (uint64_t)s->cfg->drain_timeout_ms);
+	/* Handshakes in flight may finish too: their clients are waiting. */
+	s->drain_end_ms = secho_loop_now(s->loop) +
+	    (uint64_t)s->cfg->drain_timeout_ms;
 	for (cn = s->conns; cn != NULL; cn = next) {
 		next = cn->next;
 		cn->draining = 1;
-		if (cn->state == CS_HANDSHAKE)
-			conn_close(cn, "server shutting down");
-		else
+		if (cn->state != CS_HANDSHAKE)
 			secho_loop_defer(s->loop, &cn->ev, SECHO_EV_READ);
 	}
 	if (s->nconns == 0)
@@ -744,7 +763,7 @@ signals_open(struct server *s)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	/* Blocked, then read as events: no handler races the loop. */
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+	if (sigprocmask(SIG_BLOCK, &set, &s->oldmask) == -1 ||
 	    (s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
 		secho_error_errno("signalfd");
 		return -1;
@@ -791,6 +810,14 @@ server_open(struct server *s, const struct secho_server_config *cfg)
 		if (listener_open(s, &cfg->listen[i]) == -1)
 			return -1;
 	}
+	/* Only once all are bound: scripts take this as "ready". */
+	for (size_t i = 0; i < s->nls; i++) {
+		char addr[SECHO_ADDRSTR_MAX];
+
+		printf("listening %s %s\n", secho_proto_name(s->ls[i].proto),
+		    secho_sockaddr_str((struct sockaddr *)&s->ls[i].addr.ss,
+		    addr, sizeof(addr)));
+	}
 	fflush(stdout);
 	return 0;
 }
@@ -806,6 +833,7 @@ server_close(struct server *s)
 	if (s->sigfd != -1) {
 		secho_loop_forget(s->loop, &s->sigev);
 		close(s->sigfd);
+		sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
 	}
 	secho_tls_free(s->tls);
 	secho_tls_free(s->dtls);
@@ -821,7 +849,6 @@ secho_server_run(const struct secho_server_config *cfg)
 
 	memset(&s, 0, sizeof(s));
 	raise_nofile();
-	signal(SIGPIPE, SIG_IGN);
 	if (cfg->tls.keylog != NULL)
 		logmsg("warning: writing TLS session secrets to %s; anyone "
 		    "who reads it can decrypt the traffic", cfg->tls.keylog);

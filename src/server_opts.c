@@ -11,6 +11,8 @@
 #include "secho/opts.h"
 #include "secho/server.h"
 
+#define DTLS_RECORD_MAX 16384	/* largest DTLS plaintext record */
+
 enum {
 	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_CERT, OPT_KEY, OPT_CA,
 	OPT_KEYLOG, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT,
@@ -65,7 +67,8 @@ static const char usage[] =
 "TLS:\n"
 "  --cert FILE            certificate chain (default certs/server.pem)\n"
 "  --key FILE             private key (default certs/server.key)\n"
-"  --ca FILE              CA for client certificates (default certs/ca.pem)\n"
+"  --ca FILE              CA for client certificates (default\n"
+"                         certs/ca.pem; read once mutual TLS is on)\n"
 "  --keylog FILE          append TLS secrets for Wireshark (NSS format;\n"
 "                         also SSLKEYLOGFILE)\n"
 "\n"
@@ -151,8 +154,17 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 			continue;
 		memset(&ep, 0, sizeof(ep));
 		ep.proto = (enum secho_proto)p;
-		if (ps->bind != NULL)
-			snprintf(ep.host, sizeof(ep.host), "%s", ps->bind);
+		if (ps->bind != NULL) {
+			size_t n = strlen(ps->bind);
+
+			/* "[::1]" as in URLs and -l specs. */
+			if (n > 2 && ps->bind[0] == '[' && ps->bind[n - 1] == ']')
+				snprintf(ep.host, sizeof(ep.host), "%.*s",
+				    (int)(n - 2), ps->bind + 1);
+			else
+				snprintf(ep.host, sizeof(ep.host), "%s",
+				    ps->bind);
+		}
 		ep.port = ps->port;
 		if (add_listener(cfg, &ep) == -1)
 			return -1;
@@ -163,6 +175,15 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 		if (ep->port == -1)
 			ep->port = ps->port != -1 ? ps->port :
 			    (int)secho_proto_default_port(ep->proto);
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		/* A DTLS record must fit the buffer whole, or it is split. */
+		if (cfg->listen[i].proto == SECHO_DTLS &&
+		    cfg->bufsize < DTLS_RECORD_MAX) {
+			secho_error_set("--buffer-size must be at least %d with "
+			    "dtls (one whole record)", DTLS_RECORD_MAX);
+			return -1;
+		}
 	}
 	if (cfg->tls.keylog == NULL && getenv("SSLKEYLOGFILE") != NULL &&
 	    *getenv("SSLKEYLOGFILE") != '\0')

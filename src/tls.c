@@ -82,18 +82,45 @@ mismatch(const char *cert, const char *key)
 	return -1;
 }
 
+/*
+ * A server cannot stop to ask for a passphrase (nor should it sit at a
+ * prompt): refuse, and remember that one was wanted.
+ */
+static int
+no_passphrase_cb(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	*(int *)u = 1;
+	return -1;
+}
+
 /* Loads a certificate chain and its key, and proves they belong together. */
 static int
 load_pair(struct secho_tls *t, const char *cert, const char *key)
 {
+	int wanted_pass = 0;
+
 	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1)
 		return file_error("certificate", cert);
+	SSL_CTX_set_default_passwd_cb(t->ctx, no_passphrase_cb);
+	SSL_CTX_set_default_passwd_cb_userdata(t->ctx, &wanted_pass);
 	if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
+		SSL_CTX_set_default_passwd_cb_userdata(t->ctx, NULL);
+		if (wanted_pass) {
+			secho_error_set("private key %s is encrypted: secho "
+			    "needs it unencrypted (openssl pkey -in %s -out "
+			    "plain.key)", key, key);
+			ERR_clear_error();
+			return -1;
+		}
 		if (ERR_GET_REASON(ERR_peek_last_error()) ==
 		    X509_R_KEY_VALUES_MISMATCH)
 			return mismatch(cert, key);
 		return file_error("private key", key);
 	}
+	SSL_CTX_set_default_passwd_cb_userdata(t->ctx, NULL);
 	if (SSL_CTX_check_private_key(t->ctx) != 1)
 		return mismatch(cert, key);
 	return 0;

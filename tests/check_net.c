@@ -466,18 +466,36 @@ START_TEST(test_listen_busy_udp)
 }
 END_TEST
 
+/*
+ * reuseport lets this process's own per-client sockets share a UDP port
+ * (DTLS), yet a second server binding the same port is still refused.
+ */
 START_TEST(test_listen_reuseport)
 {
-	struct secho_sockaddr bound, again;
-	int fd, fd2;
+	struct secho_sockaddr bound, again, peer;
+	int fd, fd2, child, pfd;
 
-	/* Workers may share a port only when every one asks for it. */
-	fd = secho_net_listen("127.0.0.1", 0, 0, 16, 1, &bound);
+	fd = secho_net_listen("127.0.0.1", 0, 1, 16, 1, &bound);
 	ck_assert_msg(fd >= 0, "%s", secho_error());
-	fd2 = secho_net_listen("127.0.0.1", sa_port(&bound), 0, 16, 1, &again);
-	ck_assert_msg(fd2 >= 0, "%s", secho_error());
-	ck_assert_int_eq(sa_port(&again), sa_port(&bound));
-	close(fd2);
+	fd2 = secho_net_listen("127.0.0.1", sa_port(&bound), 1, 16, 1, &again);
+	ck_assert_int_eq(fd2, -1);
+	ck_assert_msg(strstr(secho_error(), "Address already in use") != NULL,
+	    "%s", secho_error());
+	/* A peer, and a child socket on the listener's port connected to it:
+	 * the kernel gives the child that peer's datagrams. */
+	pfd = secho_net_listen("127.0.0.1", 0, 1, 16, 0, &peer);
+	child = secho_net_dgram_child(&bound, &peer);
+	ck_assert_msg(child >= 0, "%s", secho_error());
+	ck_assert_int_eq(sendto(pfd, "x", 1, 0, (struct sockaddr *)&bound.ss,
+	    bound.len), 1);
+	{
+		char c = 0;
+
+		ck_assert_uint_eq(tu_read_full(child, &c, 1, 5000), 1);
+		ck_assert_int_eq(c, 'x');
+	}
+	close(child);
+	close(pfd);
 	close(fd);
 }
 END_TEST

@@ -47,7 +47,9 @@ char *secho_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
  * Creates a bound, non-blocking socket.  An empty host or "::" binds the
  * IPv6 wildcard with IPV6_V6ONLY off, so one socket takes IPv4 too (falls
  * back to 0.0.0.0 where IPv6 is disabled).  Streams listen with backlog;
- * reuseport adds SO_REUSEPORT so several workers can bind the same port.
+ * reuseport sets SO_REUSEPORT after the bind, so this process's own
+ * per-client sockets (secho_net_dgram_child) can share the port while a
+ * second server is still refused.
  * Returns the fd and fills *bound with the actual address (port 0 asks the
  * kernel for one), or -1 with "cannot bind [::]:7443: Address already in
  * use".
@@ -78,6 +80,12 @@ int secho_net_connect(const char *host, int port, int dgram, int timeout_ms,
  */
 int secho_net_dgram_child(const struct secho_sockaddr *local,
     const struct secho_sockaddr *peer);
+
+/*
+ * Reads and drops up to max bytes already waiting on a non-blocking
+ * socket, so a close() that follows sends FIN rather than RST.
+ */
+void secho_net_discard(int fd, size_t max);
 
 /* Sets O_NONBLOCK on or off; returns 0 or -1. */
 int secho_net_set_nonblock(int fd, int on);

@@ -67,9 +67,9 @@ int secho_dtls_listen(struct secho_dtls_listener *l,
     struct secho_sockaddr *peer);
 
 /*
- * Hands the proved client to c on fd, a socket connected to it; the
- * handshake continues with secho_conn_handshake().  Returns 0 or -1 (c
- * untouched; the client is dropped and will retry).
+ * Hands the proved client to c (which it initialises) on fd, a socket
+ * connected to it; the handshake continues with secho_conn_handshake().
+ * Returns 0.
  */
 int secho_dtls_accept(struct secho_dtls_listener *l, struct secho_conn *c,
     int fd);
