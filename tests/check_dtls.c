@@ -364,6 +364,77 @@ START_TEST(s_client_dtls)
 }
 END_TEST
 
+/* A second server on the same DTLS port is refused, not load-shared. */
+START_TEST(port_in_use)
+{
+	struct tu_result r;
+
+	start();
+	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-server"),
+	    "--dtls", "--port", num(srv.port[0]), TLS_ARGS, NULL }, NULL, 0,
+	    10000, &r), 2);
+	ck_assert_msg(strstr(r.err, "Address already in use") != NULL, "%s",
+	    r.err);
+	tu_result_free(&r);
+	stop_clean();
+}
+END_TEST
+
+/* Runs one in-process DTLS client's echo to completion (blocking). */
+static void
+dclient_echo(struct dclient *d, struct secho_tls *t, int port)
+{
+	struct secho_sockaddr peer;
+	int to, rc, fd = secho_net_connect("127.0.0.1", port, 1, 5000, &peer,
+	    &to);
+
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(secho_tls_conn_init(t, &d->c, fd, "127.0.0.1"), 0);
+	snprintf(d->msg, sizeof(d->msg), "held open");
+	while ((rc = dclient_step(d)) == 0) {
+		struct pollfd pfd = { .fd = fd, .events = d->want ==
+		    SECHO_WANT_WRITE ? POLLOUT : POLLIN };
+
+		if (poll(&pfd, 1, 1000) == 0)
+			secho_conn_handle_timeout(&d->c);
+	}
+	ck_assert_int_eq(rc, 1);
+}
+
+/*
+ * SIGTERM with an idle DTLS client still connected: close_notify goes
+ * out and, as no FIN will ever come over UDP, the server exits at once
+ * rather than at the drain deadline.
+ */
+START_TEST(sigterm_quick)
+{
+	struct secho_tls_opts o = { .ca = tu_cert("ca.pem") };
+	struct secho_tls *t = secho_tls_new(&o, SECHO_TLS_CLIENT, 1);
+	struct dclient d;
+	struct tu_result r;
+	unsigned long long t0;
+
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "--dtls",
+	    "--port", "0", "--drain-timeout", "30", TLS_ARGS, NULL }, 1), 0);
+	dclient_echo(&d, t, srv.port[0]);
+	t0 = secho_now_us();
+	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
+	tu_result_free(&r);
+	ck_assert_msg(secho_now_us() - t0 < 5000000ULL, "drain waited");
+	/* The client was told: a close_notify is waiting for it. */
+	{
+		char buf[16];
+		ssize_t n = secho_conn_read(&d.c, buf, sizeof(buf));
+
+		ck_assert_int_eq(n, SECHO_IO_EOF);
+		ck_assert(!(d.c.flags & SECHO_CONN_UNCLEAN));
+	}
+	secho_conn_close(&d.c);
+	secho_tls_free(t);
+}
+END_TEST
+
 Suite *
 dtls_suite(void)
 {
@@ -376,6 +447,8 @@ dtls_suite(void)
 	tcase_add_test(tc, lost_handshake_datagram);
 	tcase_add_test(tc, hello_flood_keeps_memory_flat);
 	tcase_add_test(tc, s_client_dtls);
+	tcase_add_test(tc, port_in_use);
+	tcase_add_test(tc, sigterm_quick);
 	suite_add_tcase(s, tc);
 	return s;
 }

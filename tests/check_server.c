@@ -277,6 +277,19 @@ START_TEST(port_in_use)
 	    strstr(r.err, ": Address already in use") != NULL,
 	    "stderr: %s", r.err);
 	tu_result_free(&r);
+	/* The tls listener binds first, then tcp fails: no "listening" line
+	 * may claim a readiness the server never reached. */
+	{
+		const char *argv2[] = { tu_bin("secho-server"), "-l",
+		    "tls://127.0.0.1:0", "-l", "tcp://:0", "-l", NULL, NULL };
+		char spec[64];
+
+		snprintf(spec, sizeof(spec), "tcp://:%s", port);
+		argv2[6] = spec;
+		ck_assert_int_eq(tu_run(argv2, NULL, 0, 10000, &r), 2);
+		ck_assert_msg(strstr(r.out, "listening") == NULL, "%s", r.out);
+		tu_result_free(&r);
+	}
 	ck_assert(tu_server_alive(&first));
 	ck_assert_int_eq(tu_server_stop(&first, &r), 0);
 	tu_result_free(&r);
@@ -315,6 +328,21 @@ START_TEST(bad_cert_and_key)
 	/* A directory is unreadable as a file, even for root. */
 	snprintf(want, sizeof(want), "cannot load certificate %s", dir);
 	assert_setup_fails(dir, tu_cert("server.key"), want);
+	/* An encrypted key: refused with a reason, never a prompt. */
+	{
+		char enc[400];
+		struct tu_result r;
+
+		snprintf(enc, sizeof(enc), "%s/enc.key", dir);
+		ck_assert_int_eq(tu_run((const char *[]){ "/usr/bin/openssl",
+		    "pkey", "-in", tu_cert("server.key"), "-aes256",
+		    "-passout", "pass:secret", "-out", enc, NULL }, NULL, 0,
+		    10000, &r), 0);
+		tu_result_free(&r);
+		snprintf(want, sizeof(want), "secho-server: private key %s is "
+		    "encrypted", enc);
+		assert_setup_fails(tu_cert("server.pem"), enc, want);
+	}
 }
 END_TEST
 
@@ -524,6 +552,32 @@ START_TEST(sigterm_drains)
 }
 END_TEST
 
+/*
+ * SIGTERM while a TLS client is mid-handshake (its ClientHello already
+ * sent): it is let finish and its echo comes back.
+ */
+START_TEST(sigterm_mid_handshake)
+{
+	struct secho_tls *t;
+	struct client cl;
+	struct tu_result r;
+
+	start((const char *[]){ "--tls", "--port", "0", TLS_ARGS, NULL }, 1);
+	t = client_tls();
+	/* Stopped, the server cannot have accepted anything yet. */
+	kill(srv.proc.pid, SIGSTOP);
+	client_open(&cl, t, srv.port[0], 1000, 3);
+	ck_assert_int_eq(client_step(&cl), 0);	/* ClientHello out */
+	kill(srv.proc.pid, SIGTERM);
+	kill(srv.proc.pid, SIGCONT);
+	ck_assert_int_eq(run_clients(&cl, 1, 20000), 1);
+	client_close(&cl);
+	secho_tls_free(t);
+	ck_assert_int_eq(tu_wait(&srv.proc, 15000, &r), 0);
+	tu_result_free(&r);
+}
+END_TEST
+
 Suite *
 server_suite(void)
 {
@@ -544,6 +598,7 @@ server_suite(void)
 	tcase_add_test(tc, reset_mid_echo);
 	tcase_add_test(tc, max_conns);
 	tcase_add_test(tc, sigterm_drains);
+	tcase_add_test(tc, sigterm_mid_handshake);
 	suite_add_tcase(s, tc);
 	return s;
 }
