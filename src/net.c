@@ -14,6 +14,7 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,13 @@ bind_one(const struct sockaddr *sa, socklen_t salen, int dgram, int backlog,
 	/* One socket for IPv4 and IPv6 wherever an IPv6 address is bound. */
 	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	/* Datagrams report their destination, so replies can leave from it. */
+	if (dgram) {
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+		if (sa->sa_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one,
+			    sizeof(one));
+	}
 	if (bind(fd, sa, salen) == -1 ||
 	    (!dgram && listen(fd, backlog) == -1))
 		goto fail;
@@ -426,4 +434,116 @@ secho_net_discard(int fd, size_t max)
 	while (max > 0 && (n = recv(fd, sink, sizeof(sink),
 	    MSG_DONTWAIT)) > 0)
 		max -= (size_t)n < max ? (size_t)n : max;
+}
+
+ssize_t
+secho_net_recv_dgram(int fd, void *buf, size_t len,
+    struct secho_sockaddr *from, struct secho_dgram_dst *dst)
+{
+	char cbuf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+	    CMSG_SPACE(sizeof(struct in_pktinfo))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_name = &from->ss, .msg_namelen = sizeof(from->ss),
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	ssize_t n = recvmsg(fd, &msg, MSG_TRUNC);
+
+	if (n == -1)
+		return -1;
+	from->len = msg.msg_namelen;
+	if (dst == NULL)
+		return n;
+	memset(dst, 0, sizeof(*dst));
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == IPPROTO_IPV6 &&
+		    cm->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			dst->family = AF_INET6;
+			dst->ifindex = (int)pi.ipi6_ifindex;
+			dst->addr.v6 = pi.ipi6_addr;
+		} else if (cm->cmsg_level == IPPROTO_IP &&
+		    cm->cmsg_type == IP_PKTINFO && dst->family == 0) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			dst->family = AF_INET;
+			dst->ifindex = pi.ipi_ifindex;
+			dst->addr.v4 = pi.ipi_addr;
+		}
+	}
+	return n;
+}
+
+ssize_t
+secho_net_send_dgram(int fd, const void *buf, size_t len,
+    const struct secho_sockaddr *to, const struct secho_dgram_dst *dst)
+{
+	char cbuf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_name = (void *)&to->ss, .msg_namelen = to->len,
+		.msg_iov = &iov, .msg_iovlen = 1,
+	};
+	struct cmsghdr *cm;
+
+	if (dst != NULL && dst->family != 0) {
+		memset(cbuf, 0, sizeof(cbuf));
+		msg.msg_control = cbuf;
+		cm = (struct cmsghdr *)cbuf;
+		if (dst->family == AF_INET6) {
+			struct in6_pktinfo pi = { .ipi6_addr = dst->addr.v6,
+			    .ipi6_ifindex = (unsigned)dst->ifindex };
+
+			cm->cmsg_level = IPPROTO_IPV6;
+			cm->cmsg_type = IPV6_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+			msg.msg_controllen = CMSG_SPACE(sizeof(pi));
+		} else {
+			struct in_pktinfo pi = { .ipi_spec_dst = dst->addr.v4 };
+
+			cm->cmsg_level = IPPROTO_IP;
+			cm->cmsg_type = IP_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+			msg.msg_controllen = CMSG_SPACE(sizeof(pi));
+		}
+	}
+	return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+void
+secho_dgram_dst_sockaddr(const struct secho_dgram_dst *dst, int port,
+    int like_family, struct secho_sockaddr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (like_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out->ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (dst->family == AF_INET6) {
+			s6->sin6_addr = dst->addr.v6;
+			if (IN6_IS_ADDR_LINKLOCAL(&dst->addr.v6))
+				s6->sin6_scope_id = (uint32_t)dst->ifindex;
+		} else if (dst->family == AF_INET) {
+			s6->sin6_addr.s6_addr[10] = 0xff;
+			s6->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&s6->sin6_addr.s6_addr[12], &dst->addr.v4, 4);
+		}
+		out->len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		if (dst->family == AF_INET)
+			sin->sin_addr = dst->addr.v4;
+		out->len = sizeof(*sin);
+	}
 }

@@ -97,9 +97,8 @@ udp_read(struct secho_conn *c, void *buf, size_t len)
 {
 	ssize_t n;
 
-	c->peer.len = sizeof(c->peer.ss);
-	n = recvfrom(c->fd, buf, len, MSG_TRUNC,
-	    (struct sockaddr *)&c->peer.ss, &c->peer.len);
+	n = secho_net_recv_dgram(c->fd, buf, len, &c->peer,
+	    (c->flags & SECHO_CONN_SERVER) ? &c->dst : NULL);
 	if (n > (ssize_t)len) {
 		/* Echoing a cut datagram would be a silent corruption. */
 		secho_conn_set_error(c, "datagram of %zd bytes is larger "
@@ -112,15 +111,12 @@ udp_read(struct secho_conn *c, void *buf, size_t len)
 static ssize_t
 udp_write(struct secho_conn *c, const void *buf, size_t len)
 {
-	const struct sockaddr *to = NULL;
-	socklen_t tolen = 0;
-
-	if (c->flags & SECHO_CONN_SERVER) {
-		to = (const struct sockaddr *)&c->peer.ss;
-		tolen = c->peer.len;
-	}
-	return io_result(c, sendto(c->fd, buf, len, MSG_NOSIGNAL, to, tolen),
-	    "write");
+	if (!(c->flags & SECHO_CONN_SERVER))	/* connected: one peer */
+		return io_result(c, send(c->fd, buf, len, MSG_NOSIGNAL),
+		    "write");
+	/* Reply from the address the datagram was sent to. */
+	return io_result(c, secho_net_send_dgram(c->fd, buf, len, &c->peer,
+	    &c->dst), "write");
 }
 
 static int

@@ -612,16 +612,19 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 {
 	struct listener *ls = container_of(ev, struct listener, ev);
 	struct server *s = ls->srv;
-	struct secho_sockaddr peer;
+	struct secho_sockaddr peer, local;
 	char addr[SECHO_ADDRSTR_MAX];
 	int fd, rc;
 
 	(void)mask;
+	/* One datagram per round, so a hello flood cannot hog the loop. */
 	for (int i = 0; i < DGRAM_BUDGET; i++) {
-		if ((rc = secho_dtls_listen(ls->dtls, &peer)) == 0)
+		if ((rc = secho_dtls_listen(ls->dtls, &peer, &local)) == 0)
 			return;		/* level-triggered: READ stays set */
+		if (rc == 2)
+			continue;
 		if (rc == -1) {
-			logv(s, "dtls: %s", secho_error());
+			logv(s, "%s", secho_error());
 			continue;
 		}
 		secho_sockaddr_str((struct sockaddr *)&peer.ss, addr,
@@ -631,7 +634,7 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 			    addr, s->cfg->max_conns);
 			continue;
 		}
-		if ((fd = secho_net_dgram_child(&ls->addr, &peer)) == -1) {
+		if ((fd = secho_net_dgram_child(&local, &peer)) == -1) {
 			logmsg("dtls %s: %s", addr, secho_error());
 			continue;
 		}

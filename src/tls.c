@@ -677,20 +677,111 @@ static const struct secho_transport_ops tls_ops = {
 
 /* --- DTLS listeners --- */
 
+/*
+ * DTLSv1_listen() reads a socket until it is empty, which under a flood of
+ * cookie-less hellos would hold the event loop indefinitely.  So the
+ * listener reads one datagram itself (learning where it was sent, too) and
+ * hands DTLSv1_listen() a BIO that yields just that datagram.
+ */
+#define LISTEN_DGRAM_MAX 65536
+
 struct secho_dtls_listener {
 	struct secho_tls *t;
 	int fd;
-	SSL *ssl;		/* waits for a ClientHello with a cookie */
-	BIO_ADDR *peer;
+	int port;			/* the listener's own */
+	int family;
+	SSL *ssl;			/* waits for a ClientHello + cookie */
+	BIO_ADDR *peer;			/* DTLSv1_listen's out-parameter */
+	struct secho_sockaddr from;	/* the current datagram's sender */
+	struct secho_dgram_dst dst;	/* ...and where it was sent */
+	size_t len;
+	int have;			/* not yet read by OpenSSL */
+	unsigned char dgram[LISTEN_DGRAM_MAX];
 };
+
+static int
+lbio_read(BIO *b, char *out, int outl)
+{
+	struct secho_dtls_listener *l = BIO_get_data(b);
+	size_t n;
+
+	BIO_clear_retry_flags(b);
+	if (!l->have || outl < 0) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	n = l->len < (size_t)outl ? l->len : (size_t)outl;
+	memcpy(out, l->dgram, n);
+	l->have = 0;
+	return (int)n;
+}
+
+static int
+lbio_write(BIO *b, const char *in, int inl)
+{
+	struct secho_dtls_listener *l = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	/* A HelloVerifyRequest the kernel will not take is just lost: the
+	 * client retransmits its hello, and we keep no state either way. */
+	secho_net_send_dgram(l->fd, in, (size_t)inl, &l->from, &l->dst);
+	return inl;
+}
+
+static long
+lbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct secho_dtls_listener *l = BIO_get_data(b);
+
+	(void)num;
+	switch (cmd) {
+	case BIO_CTRL_DGRAM_GET_PEER:	/* ptr is a BIO_ADDR, a sockaddr union */
+		memcpy(ptr, &l->from.ss, l->from.len);
+		return (long)l->from.len;
+	case BIO_CTRL_DGRAM_GET_MTU_OVERHEAD:
+		return l->family == AF_INET6 ? 48 : 28;
+	case BIO_CTRL_FLUSH:
+	case BIO_CTRL_DGRAM_SET_PEER:
+	case BIO_CTRL_DGRAM_SET_CONNECTED:
+		return 1;
+	}
+	return 0;
+}
+
+static int
+lbio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *lbio_method;
+static pthread_once_t lbio_once = PTHREAD_ONCE_INIT;
+
+static void
+lbio_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+	    "secho DTLS listener");
+
+	if (m == NULL || !BIO_meth_set_read(m, lbio_read) ||
+	    !BIO_meth_set_write(m, lbio_write) ||
+	    !BIO_meth_set_ctrl(m, lbio_ctrl) ||
+	    !BIO_meth_set_create(m, lbio_create)) {
+		BIO_meth_free(m);
+		return;
+	}
+	lbio_method = m;
+}
 
 static int
 listener_arm(struct secho_dtls_listener *l)
 {
-	BIO *bio;
+	BIO *bio = NULL;
 
-	if ((l->ssl = SSL_new(l->t->ctx)) == NULL ||
-	    (bio = BIO_new_dgram(l->fd, BIO_NOCLOSE)) == NULL) {
+	pthread_once(&lbio_once, lbio_init);
+	if (lbio_method == NULL || (l->ssl = SSL_new(l->t->ctx)) == NULL ||
+	    (bio = BIO_new(lbio_method)) == NULL) {
 		secho_error_set("cannot set up a DTLS listener: %s",
 		    ssl_reason("out of memory"));
 		ERR_clear_error();
@@ -698,6 +789,7 @@ listener_arm(struct secho_dtls_listener *l)
 		l->ssl = NULL;
 		return -1;
 	}
+	BIO_set_data(bio, l);
 	SSL_set_bio(l->ssl, bio, bio);
 	SSL_set_options(l->ssl, SSL_OP_COOKIE_EXCHANGE);
 	set_mtu(l->ssl, l->t->mtu);
@@ -708,14 +800,23 @@ struct secho_dtls_listener *
 secho_dtls_listener_new(struct secho_tls *t, int fd)
 {
 	struct secho_dtls_listener *l = calloc(1, sizeof(*l));
+	struct secho_sockaddr self;
 
-	if (l == NULL || (l->peer = BIO_ADDR_new()) == NULL) {
-		secho_error_set("cannot set up a DTLS listener: out of memory");
-		free(l);
+	self.len = sizeof(self.ss);
+	if (l == NULL || (l->peer = BIO_ADDR_new()) == NULL ||
+	    getsockname(fd, (struct sockaddr *)&self.ss, &self.len) == -1) {
+		secho_error_set("cannot set up a DTLS listener: %s",
+		    l == NULL || l->peer == NULL ? "out of memory" :
+		    strerror(errno));
+		secho_dtls_listener_free(l);
 		return NULL;
 	}
 	l->t = t;
 	l->fd = fd;
+	l->family = self.ss.ss_family;
+	l->port = ntohs(self.ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&self.ss)->sin6_port :
+	    ((struct sockaddr_in *)&self.ss)->sin_port);
 	if (listener_arm(l) == -1) {
 		secho_dtls_listener_free(l);
 		return NULL;
@@ -733,47 +834,40 @@ secho_dtls_listener_free(struct secho_dtls_listener *l)
 	free(l);
 }
 
-/* BIO_ADDR to sockaddr, for the caller's connect(). */
-static int
-peer_to_sockaddr(const BIO_ADDR *a, struct secho_sockaddr *out)
-{
-	size_t len = 0;
-
-	memset(out, 0, sizeof(*out));
-	if (BIO_ADDR_family(a) == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = BIO_ADDR_rawport(a);
-		BIO_ADDR_rawaddress(a, &sin->sin_addr, &len);
-		out->len = sizeof(*sin);
-	} else if (BIO_ADDR_family(a) == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out->ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = BIO_ADDR_rawport(a);
-		BIO_ADDR_rawaddress(a, &s6->sin6_addr, &len);
-		out->len = sizeof(*s6);
-	} else
-		return -1;
-	return 0;
-}
-
 int
-secho_dtls_listen(struct secho_dtls_listener *l, struct secho_sockaddr *peer)
+secho_dtls_listen(struct secho_dtls_listener *l, struct secho_sockaddr *peer,
+    struct secho_sockaddr *local)
 {
+	ssize_t n;
 	int rc;
 
 	if (l->ssl == NULL && listener_arm(l) == -1)
 		return -1;
+	n = secho_net_recv_dgram(l->fd, l->dgram, sizeof(l->dgram), &l->from,
+	    &l->dst);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n == -1 || (size_t)n > sizeof(l->dgram)) {
+		secho_error_set("dtls: %s", n == -1 ? strerror(errno) :
+		    "oversized datagram dropped");
+		return -1;
+	}
+	l->len = (size_t)n;
+	l->have = 1;
 	ERR_clear_error();
 	rc = DTLSv1_listen(l->ssl, l->peer);
-	if (rc == 0)
-		return 0;	/* nothing left, or only cookie-less hellos */
-	if (rc > 0 && peer_to_sockaddr(l->peer, peer) == 0)
+	l->have = 0;
+	if (rc > 0) {
+		*peer = l->from;
+		secho_dgram_dst_sockaddr(&l->dst, l->port, l->family, local);
 		return 1;
+	}
+	if (rc == 0) {
+		ERR_clear_error();
+		return 2;	/* answered with a cookie, or ignored */
+	}
 	/* A fatal error spoils this SSL: start over with a fresh one. */
-	secho_error_set("DTLS listen: %s", ssl_reason("bad datagram"));
+	secho_error_set("dtls: %s", ssl_reason("bad datagram"));
 	ERR_clear_error();
 	SSL_free(l->ssl);
 	l->ssl = NULL;
@@ -783,12 +877,19 @@ secho_dtls_listen(struct secho_dtls_listener *l, struct secho_sockaddr *peer)
 int
 secho_dtls_accept(struct secho_dtls_listener *l, struct secho_conn *c, int fd)
 {
-	BIO *bio = SSL_get_rbio(l->ssl);
+	BIO *bio = BIO_new_dgram(fd, BIO_NOCLOSE);
 
 	memset(c, 0, sizeof(*c));
+	if (bio == NULL) {	/* the client retransmits; try again then */
+		secho_error_set("cannot set up a DTLS connection: out of "
+		    "memory");
+		SSL_free(l->ssl);
+		l->ssl = NULL;
+		return -1;
+	}
 	/* The handshake state moves to the client's own connected socket. */
-	BIO_set_fd(bio, fd, BIO_NOCLOSE);
-	BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, l->peer);
+	dgram_set_connected(bio, fd);
+	SSL_set_bio(l->ssl, bio, bio);
 	c->fd = fd;
 	c->tls = l->ssl;
 	c->ops = &tls_ops;

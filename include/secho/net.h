@@ -20,6 +20,21 @@ struct secho_sockaddr {
 	socklen_t len;
 };
 
+/*
+ * The address a datagram was sent to (from IP_PKTINFO / IPV6_PKTINFO).  A
+ * server bound to every address must answer from this one, or a client
+ * that sent to 127.0.0.2 (or to one of a host's several IPv6 addresses)
+ * drops the reply as coming from a stranger.
+ */
+struct secho_dgram_dst {
+	int family;		/* 0 when unknown */
+	int ifindex;
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} addr;
+};
+
 /* A listen or connect target: "tls://[::]:7443", "127.0.0.1:7007", ... */
 struct secho_endpoint {
 	enum secho_proto proto;
@@ -72,6 +87,21 @@ int secho_net_accept(int lfd, struct secho_sockaddr *peer);
  */
 int secho_net_connect(const char *host, int port, int dgram, int timeout_ms,
     struct secho_sockaddr *peer, int *timed_out);
+
+/*
+ * recvfrom() that also reports where the datagram was addressed (dst may
+ * be NULL).  Returns the datagram's full length (MSG_TRUNC), or -1.
+ */
+ssize_t secho_net_recv_dgram(int fd, void *buf, size_t len,
+    struct secho_sockaddr *from, struct secho_dgram_dst *dst);
+
+/* sendto() from dst's address when it is known; returns bytes or -1. */
+ssize_t secho_net_send_dgram(int fd, const void *buf, size_t len,
+    const struct secho_sockaddr *to, const struct secho_dgram_dst *dst);
+
+/* dst with port, in the family of like (v4-mapped for an IPv6 socket). */
+void secho_dgram_dst_sockaddr(const struct secho_dgram_dst *dst, int port,
+    int like_family, struct secho_sockaddr *out);
 
 /*
  * A UDP socket that shares the port of local (SO_REUSEPORT, as the

@@ -59,17 +59,20 @@ struct secho_dtls_listener *secho_dtls_listener_new(struct secho_tls *t,
 void secho_dtls_listener_free(struct secho_dtls_listener *l);
 
 /*
- * Reads datagrams waiting on the listening socket.  Returns 1 when a
- * client has proved its address (*peer is set; call secho_dtls_accept()
- * next), 0 when no datagram is left, -1 on an error (secho_error()).
+ * Reads one datagram from the listening socket and answers it.  Returns 1
+ * when its sender has proved its address (*peer is set, and *local is the
+ * address it sent to, with the listener's port: bind the client's own
+ * socket there, then call secho_dtls_accept()), 2 when the datagram was
+ * answered with a cookie or dropped, 0 when none was waiting, -1 when it
+ * was bad (secho_error()).
  */
 int secho_dtls_listen(struct secho_dtls_listener *l,
-    struct secho_sockaddr *peer);
+    struct secho_sockaddr *peer, struct secho_sockaddr *local);
 
 /*
  * Hands the proved client to c (which it initialises) on fd, a socket
  * connected to it; the handshake continues with secho_conn_handshake().
- * Returns 0.
+ * Returns 0, or -1 (out of memory; the client will retransmit).
  */
 int secho_dtls_accept(struct secho_dtls_listener *l, struct secho_conn *c,
     int fd);

@@ -59,6 +59,7 @@ struct secho_conn {
 	 * datagram read, and where the next write goes.
 	 */
 	struct secho_sockaddr peer;
+	struct secho_dgram_dst dst;	/* where that datagram was sent */
 	/* Last failure, formatted once when it happens. */
 	char err[SECHO_CONN_ERR_MAX];
 };
