@@ -243,6 +243,18 @@ assert_dgram_echo(int fd, size_t len, unsigned seed)
 	free(in);
 }
 
+/* A UDP socket connected to host:port (numeric). */
+static int
+connect_to(const char *host, int port)
+{
+	struct secho_sockaddr peer;
+	int to, fd = secho_net_connect(host, port, 1, 5000, &peer, &to);
+
+	ck_assert_msg(fd != -1, "%s", secho_error());
+	secho_net_set_nonblock(fd, 0);
+	return fd;
+}
+
 START_TEST(udp_datagrams)
 {
 	struct timeval tv = { .tv_sec = 5 };
@@ -256,6 +268,18 @@ START_TEST(udp_datagrams)
 	assert_dgram_echo(fd, 1, 2);
 	assert_dgram_echo(fd, 1400, 3);
 	assert_dgram_echo(fd, 65507, 4);	/* the largest UDP payload */
+	close(fd);
+	/*
+	 * Bound to every address, the server must answer from the one the
+	 * client used: a connected socket drops replies from elsewhere.
+	 */
+	fd = connect_to("127.0.0.2", srv.port[0]);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_dgram_echo(fd, 100, 5);
+	close(fd);
+	fd = connect_to("::1", srv.port[0]);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_dgram_echo(fd, 100, 6);
 	close(fd);
 	stop_clean();
 }
