@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# capture.sh - capture the same message echoed over tcp, tls and udp on
+# capture.sh - capture the same message echoed over tcp, tls, udp and dtls on
 # loopback, one pcapng per transport, and compare them side by side:
 # packets, bytes on the wire vs payload, handshake round trips, and
 # whether the message can be read (in clear, or with the TLS key log).
@@ -47,7 +47,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d)
 keylog="$out/keys.log"
-rm -f "$keylog" "$out"/{tcp,tls,udp}.pcapng "$out/tls-with-keys.pcapng"
+rm -f "$keylog" "$out"/{tcp,tls,udp,dtls}.pcapng "$out"/*-with-keys.pcapng
 server_pid=
 dumpcap_pid=
 
@@ -73,10 +73,10 @@ await_line() {
 
 # The server: one listener per transport on 127.0.0.1, ephemeral ports.
 "$bindir/secho-server" -l tcp://127.0.0.1:0 -l tls://127.0.0.1:0 \
-    -l udp://127.0.0.1:0 --cert "$certs/server.pem" \
+    -l udp://127.0.0.1:0 -l dtls://127.0.0.1:0 --cert "$certs/server.pem" \
     --key "$certs/server.key" >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
-await_line "$work/server.out" '^listening udp' "$server_pid" ||
+await_line "$work/server.out" '^listening dtls' "$server_pid" ||
     die "secho-server did not start: $(cat "$work/server.err")"
 port_of() { awk -v p="$1" '$2 == p { n = split($3, a, ":"); print a[n] }' \
     "$work/server.out"; }
@@ -122,24 +122,34 @@ capture() {
 tcp_port=$(port_of tcp)
 tls_port=$(port_of tls)
 udp_port=$(port_of udp)
+dtls_port=$(port_of dtls)
 client="$bindir/secho-client"
 capture tcp "tcp port $tcp_port" "$client" --tcp -m "$msg" 127.0.0.1 "$tcp_port"
 capture tls "tcp port $tls_port" "$client" --tls --ca "$certs/ca.pem" \
     --keylog "$keylog" -m "$msg" localhost "$tls_port"
 capture udp "udp port $udp_port" "$client" --udp -m "$msg" 127.0.0.1 "$udp_port"
+capture dtls "udp port $dtls_port" "$client" --dtls --ca "$certs/ca.pem" \
+    --keylog "$keylog" -m "$msg" localhost "$dtls_port"
 if [ "$embed" -eq 1 ]; then
-    editcap --inject-secrets "tls,$keylog" "$out/tls.pcapng" \
-        "$out/tls-with-keys.pcapng"
+    for t in tls dtls; do
+        editcap --inject-secrets "tls,$keylog" "$out/$t.pcapng" \
+            "$out/$t-with-keys.pcapng"
+    done
 fi
+
+# tshark options that make it see TLS/DTLS on our ports, with the keys.
+decode=(-d "tcp.port==$tls_port,tls" -d "udp.port==$dtls_port,dtls"
+    -o "tls.keylog_file:$keylog")
 
 # One line of figures for a capture: packets, wire bytes, payload bytes,
 # and (for TLS, decrypted with the key log) the handshake round trips.
 figures() {
-    local file=$1 proto=$2 port=$3 client_port
-    tshark -r "$file" -d "tcp.port==$tls_port,tls" -o "tls.keylog_file:$keylog" \
+    local file=$1 proto=$2 port=$3
+    tshark -r "$file" "${decode[@]}" \
         -T fields -E separator=, -E aggregator=';' -e "$proto.srcport" \
         -e frame.len -e "$([ "$proto" = udp ] && echo udp.length ||
-        echo tcp.len)" -e tls.handshake.type 2>/dev/null |
+        echo tcp.len)" -e tls.handshake.type -e dtls.handshake.type \
+        2>/dev/null |
     awk -F, -v port="$port" -v proto="$proto" '
         { pkts++; wire += $2
           len = proto == "udp" ? $3 - 8 : $3; payload += len
@@ -148,19 +158,28 @@ figures() {
           # A server flight is a run of server segments between client ones.
           if (side == "s" && last != "s") flights++
           last = side
-          if (side == "s" && !fin && $4 ~ /(^|;)20(;|$)/) fin = flights }
+          if (side == "s" && !fin && ($4 $5) ~ /(^|;)20(;|$)/) fin = flights }
         END { printf "%d %d %d %d\n", pkts, wire, payload, fin }'
 }
 
+# The decrypted application data of a capture, as hex.
+decrypted_hex() {
+    tshark -r "$1" "${decode[@]}" -T fields -e data.data 2>/dev/null |
+        tr -d ':\n'
+}
+
 readable() {
+    local hex
     if grep -qaF -- "$msg" "$1"; then echo "readable in clear"; return; fi
-    if [ "$2" = tls ] && tshark -r "$1" -d "tcp.port==$tls_port,tls" \
-        -o "tls.keylog_file:$keylog" -q -z follow,tls,ascii,0 2>/dev/null |
-        grep -qF -- "$msg"; then
+    hex=$(printf '%s' "$msg" | od -An -tx1 | tr -d ' \n')
+    if [ "$2" = tls ] && tshark -r "$1" "${decode[@]}" -q \
+        -z follow,tls,ascii,0 2>/dev/null | grep -qF -- "$msg"; then
         echo "encrypted; readable with the key log"
-        return
+    elif [ "$2" = dtls ] && decrypted_hex "$1" | grep -q "$hex"; then
+        echo "encrypted; readable with the key log"
+    else
+        echo "not readable"
     fi
-    echo "not readable"
 }
 
 echo_bytes=$((2 * ${#msg}))
@@ -169,15 +188,16 @@ printf 'secho capture: "%s" (%d bytes) echoed once per transport; ' \
 printf 'echo payload = %d bytes (sent + echoed)\n\n' "$echo_bytes"
 printf '%-9s %7s %8s %10s %8s  %-15s %s\n' transport packets "wire B" \
     "L4 payload" overhead "handshake RTTs" "the message on the wire"
-for t in tcp tls udp; do
+for t in tcp tls udp dtls; do
     proto=tcp
-    [ "$t" = udp ] && proto=udp
+    case "$t" in udp | dtls) proto=udp ;; esac
     read -r pkts wire payload fin < <(figures "$out/$t.pcapng" "$proto" \
         "$(port_of "$t")")
     case "$t" in
     tcp) rtt="1 (TCP)" ;;
     tls) rtt="1 TCP + $fin TLS" ;;
     udp) rtt="0" ;;
+    dtls) rtt="$fin (1 cookie)" ;;
     esac
     printf '%-9s %7d %8d %10d %8d  %-15s %s\n' "$t" "$pkts" "$wire" \
         "$payload" $((payload - echo_bytes)) "$rtt" \
@@ -186,8 +206,11 @@ done
 printf '\nwire B: whole frames on lo; L4 payload: TCP/UDP payload bytes;\n'
 printf 'overhead: L4 payload beyond the echoed message (TLS handshake, '
 printf 'records, alerts).\n\nfiles in %s:\n' "$out"
-for f in tcp tls udp; do printf '  %s.pcapng\n' "$f"; done
+for f in tcp tls udp dtls; do printf '  %s.pcapng\n' "$f"; done
 printf '  keys.log (TLS secrets, mode %s)\n' "$(stat -c %a "$keylog")"
-[ "$embed" -eq 1 ] && printf '  tls-with-keys.pcapng (opens decrypted in Wireshark)\n'
+[ "$embed" -eq 1 ] &&
+    printf '  tls-with-keys.pcapng, dtls-with-keys.pcapng (open decrypted)\n'
 printf '\ndecrypt: tshark -r %s/tls.pcapng -d tcp.port==%s,tls -o tls.keylog_file:%s\n' \
     "$out" "$tls_port" "$keylog"
+printf '         tshark -r %s/dtls.pcapng -d udp.port==%s,dtls -o tls.keylog_file:%s\n' \
+    "$out" "$dtls_port" "$keylog"

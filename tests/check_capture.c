@@ -89,6 +89,7 @@ START_TEST(tls_capture_hides_the_message)
 {
 	SKIP_WITHOUT_TSHARK();
 	ck_assert_msg(!contains("tls.pcapng", MSG), "TLS capture shows it");
+	ck_assert_msg(!contains("dtls.pcapng", MSG), "DTLS capture shows it");
 	/* ...but it is a real capture of a TLS session. */
 	ck_assert_msg(contains("tls.pcapng", "localhost"), "no SNI in it");
 }
@@ -140,6 +141,43 @@ START_TEST(key_log_decrypts)
 }
 END_TEST
 
+/* tshark's decrypted DTLS payloads of a capture, as one hex string. */
+static char *
+dtls_hex(const char *file, const char *keylog)
+{
+	char cap[400], opt[440];
+	const char *argv[] = { "/usr/bin/tshark", "-r", cap, "-o", opt,
+	    "-d", "udp.port==1-65535,dtls", "-T", "fields", "-e", "data.data",
+	    NULL };
+	struct tu_result r;
+
+	snprintf(cap, sizeof(cap), "%s/%s", dir, file);
+	snprintf(opt, sizeof(opt), "tls.keylog_file:%s", keylog);
+	ck_assert_int_eq(tu_run(argv, NULL, 0, 60000, &r), 0);
+	free(r.err);
+	return r.out;
+}
+
+START_TEST(key_log_decrypts_dtls)
+{
+	char keys[420], hex[2 * sizeof(MSG)], *out;
+
+	SKIP_WITHOUT_TSHARK();
+	for (size_t i = 0; i < sizeof(MSG) - 1; i++)
+		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)MSG[i]);
+	snprintf(keys, sizeof(keys), "%s/keys.log", dir);
+	out = dtls_hex("dtls.pcapng", "");
+	ck_assert_msg(strstr(out, hex) == NULL, "read without keys");
+	free(out);
+	out = dtls_hex("dtls.pcapng", keys);
+	ck_assert_msg(strstr(out, hex) != NULL, "not decrypted: %s", out);
+	free(out);
+	out = dtls_hex("dtls-with-keys.pcapng", "");
+	ck_assert_msg(strstr(out, hex) != NULL, "embedded keys: %s", out);
+	free(out);
+}
+END_TEST
+
 static void
 assert_private(const char *path)
 {
@@ -165,10 +203,12 @@ assert_labels(const char *log, const char *const *labels)
 
 START_TEST(key_log_tls13)
 {
+	/* TLS 1.3's five secrets, and DTLS 1.2's master secret. */
 	static const char *const labels[] = {
 		"CLIENT_HANDSHAKE_TRAFFIC_SECRET",
 		"SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
-		"SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET", NULL };
+		"SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET", "CLIENT_RANDOM",
+		NULL };
 	char path[400], *log;
 
 	SKIP_WITHOUT_TSHARK();
@@ -228,6 +268,7 @@ capture_suite(void)
 	tcase_add_test(tc, plain_captures_show_the_message);
 	tcase_add_test(tc, tls_capture_hides_the_message);
 	tcase_add_test(tc, key_log_decrypts);
+	tcase_add_test(tc, key_log_decrypts_dtls);
 	tcase_add_test(tc, key_log_tls13);
 	tcase_add_test(tc, key_log_tls12_via_env);
 	suite_add_tcase(s, tc);
