@@ -69,6 +69,9 @@ struct conn {
 	enum secho_proto proto;
 	enum conn_state state;
 	int draining;
+	/* Its handshake was still running at SIGTERM: the client has not
+	 * had a chance to send yet, so wait for its first bytes. */
+	int drain_grace;
 };
 
 struct server {
@@ -281,8 +284,10 @@ echo_step(struct conn *cn)
 		return SECHO_IO_ERR;
 	}
 	n = secho_conn_read(&cn->c, cn->buf, s->cfg->bufsize);
-	if (n > 0)
+	if (n > 0) {
 		cn->len = (size_t)n;
+		cn->drain_grace = 0;
+	}
 	return n;
 }
 
@@ -305,7 +310,7 @@ conn_run_echo(struct conn *cn)
 	if (rc == SECHO_WANT_READ && cn->len == 0) {
 		pool_put(s, cn->buf);	/* idle: no buffer held */
 		cn->buf = NULL;
-		if (cn->draining) {
+		if (cn->draining && !cn->drain_grace) {
 			conn_shutdown(cn);
 			return;
 		}
@@ -723,7 +728,9 @@ drain_start(struct server *s)
 	for (cn = s->conns; cn != NULL; cn = next) {
 		next = cn->next;
 		cn->draining = 1;
-		if (cn->state != CS_HANDSHAKE)
+		if (cn->state == CS_HANDSHAKE)
+			cn->drain_grace = 1;
+		else
 			secho_loop_defer(s->loop, &cn->ev, SECHO_EV_READ);
 	}
 	if (s->nconns == 0)

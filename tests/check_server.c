@@ -586,7 +586,8 @@ START_TEST(sigterm_mid_handshake)
 	struct client cl;
 	struct tu_result r;
 
-	start((const char *[]){ "--tls", "--port", "0", TLS_ARGS, NULL }, 1);
+	start((const char *[]){ "--tls", "--port", "0", "-v", TLS_ARGS, NULL },
+	    1);
 	t = client_tls();
 	/* Stopped, the server cannot have accepted anything yet. */
 	kill(srv.proc.pid, SIGSTOP);
@@ -594,7 +595,13 @@ START_TEST(sigterm_mid_handshake)
 	ck_assert_int_eq(client_step(&cl), 0);	/* ClientHello out */
 	kill(srv.proc.pid, SIGTERM);
 	kill(srv.proc.pid, SIGCONT);
-	ck_assert_int_eq(run_clients(&cl, 1, 20000), 1);
+	if (run_clients(&cl, 1, 20000) != 1) {
+		char *log = tu_server_log(&srv);
+
+		ck_abort_msg("no echo (client: '%s', %zu sent, %zu back); "
+		    "server log: %s", secho_conn_error(&cl.c), cl.sent, cl.got,
+		    log);
+	}
 	client_close(&cl);
 	secho_tls_free(t);
 	ck_assert_int_eq(tu_wait(&srv.proc, 15000, &r), 0);
