@@ -13,39 +13,66 @@
 
 #include "client_int.h"
 
-/* How long a clean close may wait for a full socket buffer. */
+/* How long a clean close may wait for a full socket or the server. */
 #define SHUTDOWN_US	(1000 * 1000ULL)
-/* DTLS retransmits lost handshake packets only when it is called again. */
-#define DTLS_SLICE_US	(1000 * 1000ULL)
+/* What the server may still send after the echo before we stop reading. */
+#define CLOSE_DRAIN_MAX	((size_t)256 << 10)
 /* Asked for, not insisted on: the kernel caps it at net.core.rmem_max. */
 #define DGRAM_RCVBUF	(1 << 20)
+
+/* "secho-client: MSG" on stderr. */
+static void
+say(const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* One fprintf: the line is not torn apart by other writers. */
+	fprintf(stderr, "%s: %s\n", SECHO_CLIENT_PROG, msg);
+}
 
 int
 secho_client_fail(int code, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
-	/* One fprintf: the line is not torn apart by other writers. */
-	fprintf(stderr, "%s: %s\n", SECHO_CLIENT_PROG, msg);
 	return code;
 }
 
 void
 secho_client_note(const struct client *cl, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
 	if (!cl->cfg->verbose)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: %s\n", SECHO_CLIENT_PROG, msg);
+}
+
+/* Keeps the errno of a failed transport call before anything clobbers it. */
+static ssize_t
+io_result(struct client *cl, ssize_t r)
+{
+	if (r == SECHO_IO_ERR)
+		cl->io_errno = errno;
+	return r;
+}
+
+ssize_t
+secho_client_read(struct client *cl, void *buf, size_t len)
+{
+	return io_result(cl, secho_conn_read(&cl->conn, buf, len));
+}
+
+ssize_t
+secho_client_write(struct client *cl, const void *buf, size_t len)
+{
+	return io_result(cl, secho_conn_write(&cl->conn, buf, len));
 }
 
 int
@@ -70,6 +97,47 @@ secho_client_poll(struct pollfd *pfd, nfds_t n, unsigned long long deadline)
 			continue;
 		return rc;
 	}
+}
+
+/* When the transport's timer is due, if before deadline (0: none). */
+static unsigned long long
+timer_due(const struct client *cl, unsigned long long deadline)
+{
+	long ms = secho_conn_next_timeout(&cl->conn);
+	unsigned long long due;
+
+	if (ms < 0)
+		return 0;
+	due = secho_now_us() + (unsigned long long)ms * 1000;
+	return deadline == 0 || due < deadline ? due : 0;
+}
+
+ssize_t
+secho_client_drive(struct client *cl, client_step *step, void *arg,
+    unsigned long long deadline)
+{
+	struct pollfd pfd = { .fd = cl->conn.fd };
+	unsigned long long timer;
+	ssize_t r;
+	int rc;
+
+	while ((r = step(cl, arg)) == SECHO_WANT_READ ||
+	    r == SECHO_WANT_WRITE) {
+		if (deadline != 0 && secho_now_us() >= deadline)
+			return r;
+		pfd.events = r == SECHO_WANT_READ ? POLLIN : POLLOUT;
+		timer = timer_due(cl, deadline);
+		rc = secho_client_poll(&pfd, 1, timer != 0 ? timer : deadline);
+		if (rc == -1) {
+			secho_conn_set_error(&cl->conn, "poll: %s",
+			    strerror(errno));
+			return io_result(cl, SECHO_IO_ERR);
+		}
+		if (rc == 0 && timer != 0 &&
+		    secho_conn_handle_timeout(&cl->conn) == SECHO_IO_ERR)
+			return io_result(cl, SECHO_IO_ERR);
+	}
+	return r;
 }
 
 unsigned long long
@@ -104,12 +172,28 @@ is_net_errno(int e)
 	    e == EHOSTDOWN;
 }
 
+/*
+ * A TLS server that gets plain bytes drops the connection (FIN, or RST
+ * where bytes were left unread) without echoing any of them.
+ */
+static const char *
+tls_port_hint(const struct client *cl, ssize_t r, unsigned long long echoed)
+{
+	int e = cl->io_errno;
+
+	if (cl->cfg->proto != SECHO_TCP || echoed != 0 ||
+	    (r == SECHO_IO_ERR && e != ECONNRESET && e != EPIPE))
+		return "";
+	return " (is this a TLS port? try --tls)";
+}
+
 int
 secho_client_io_fail(struct client *cl, ssize_t r, unsigned long long echoed,
     unsigned long long sent)
 {
 	const char *err = secho_conn_error(&cl->conn);
-	int code = SECHO_EXIT_CONNECT, saved = errno;
+	const char *hint = tls_port_hint(cl, r, echoed);
+	int code = SECHO_EXIT_CONNECT;
 	int unclean = cl->conn.flags & SECHO_CONN_UNCLEAN;
 
 	/*
@@ -117,26 +201,26 @@ secho_client_io_fail(struct client *cl, ssize_t r, unsigned long long echoed,
 	 * client's handshake is done: that alert is still a handshake failure.
 	 */
 	if (r == SECHO_IO_ERR && echoed == 0 && secho_conn_is_tls(&cl->conn) &&
-	    !is_net_errno(saved))
+	    !is_net_errno(cl->io_errno))
 		code = SECHO_EXIT_TLS;
 	if (r == SECHO_IO_EOF && sent == 0)
 		return secho_client_fail(code, "connection closed by the "
-		    "server before anything was sent%s", unclean ?
-		    " (without a TLS close_notify)" : "");
+		    "server before anything was sent%s%s", unclean ?
+		    " (without a TLS close_notify)" : "", hint);
 	if (r == SECHO_IO_EOF && unclean)
 		return secho_client_fail(code, "the server closed the "
 		    "connection without a TLS close_notify after %llu of %llu "
 		    "bytes were echoed", echoed, sent);
 	if (r == SECHO_IO_EOF)
 		return secho_client_fail(code, "connection closed by the "
-		    "server after %llu of %llu bytes were echoed", echoed,
-		    sent);
+		    "server after %llu of %llu bytes were echoed%s", echoed,
+		    sent, hint);
 	if (*err == '\0')
 		err = "the connection failed";
 	if (sent == 0)
-		return secho_client_fail(code, "%s: %s", cl->addr, err);
+		return secho_client_fail(code, "%s: %s%s", cl->addr, err, hint);
 	return secho_client_fail(code, "%s: %s (after %llu of %llu bytes were "
-	    "echoed)", cl->addr, err, echoed, sent);
+	    "echoed)%s", cl->addr, err, echoed, sent, hint);
 }
 
 static void
@@ -170,7 +254,6 @@ handshake_fail(struct client *cl, int r)
 {
 	const char *err = secho_conn_error(&cl->conn);
 	unsigned flags = cl->conn.flags;
-	int saved = errno;
 
 	if (r == SECHO_IO_EOF)
 		return secho_client_fail(SECHO_EXIT_TLS, "%s", *err != '\0' ?
@@ -178,39 +261,35 @@ handshake_fail(struct client *cl, int r)
 		    "handshake");
 	if (flags & SECHO_CONN_VERIFY)
 		return secho_client_fail(SECHO_EXIT_VERIFY, "%s", err);
-	if (!(flags & SECHO_CONN_NOT_TLS) && is_net_errno(saved))
+	if (!(flags & SECHO_CONN_NOT_TLS) && is_net_errno(cl->io_errno))
 		return secho_client_fail(SECHO_EXIT_CONNECT, "%s: %s",
 		    cl->addr, err);
 	return secho_client_fail(SECHO_EXIT_TLS, "%s", *err != '\0' ? err :
 	    "TLS handshake failed");
 }
 
+static ssize_t
+handshake_step(struct client *cl, void *arg)
+{
+	(void)arg;
+	return io_result(cl, secho_conn_handshake(&cl->conn));
+}
+
 static int
 handshake(struct client *cl)
 {
-	unsigned long long t0 = secho_now_us(), deadline, wake;
-	struct pollfd pfd = { .fd = cl->conn.fd };
-	int r;
+	unsigned long long t0 = secho_now_us();
+	ssize_t r;
 
-	deadline = secho_client_deadline(cl);
-	while ((r = secho_conn_handshake(&cl->conn)) != 0) {
-		if (r != SECHO_WANT_READ && r != SECHO_WANT_WRITE)
-			return handshake_fail(cl, r);
-		pfd.events = r == SECHO_WANT_READ ? POLLIN : POLLOUT;
-		wake = deadline;
-		if (cl->dgram && (wake == 0 ||
-		    wake > secho_now_us() + DTLS_SLICE_US))
-			wake = secho_now_us() + DTLS_SLICE_US;
-		if (secho_client_poll(&pfd, 1, wake) == -1)
-			return secho_client_fail(SECHO_EXIT_CONNECT, "poll: %s",
-			    strerror(errno));
-		if (deadline != 0 && secho_now_us() >= deadline)
-			return secho_client_fail(SECHO_EXIT_TIMEOUT,
-			    "timed out after %gs waiting for the %s "
-			    "handshake with %s",
-			    secho_client_timeout_secs(cl),
-			    cl->dgram ? "DTLS" : "TLS", cl->addr);
-	}
+	r = secho_client_drive(cl, handshake_step, NULL,
+	    secho_client_deadline(cl));
+	if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
+		return secho_client_fail(SECHO_EXIT_TIMEOUT, "timed out after "
+		    "%gs waiting for the %s handshake with %s",
+		    secho_client_timeout_secs(cl), cl->dgram ? "DTLS" : "TLS",
+		    cl->addr);
+	if (r != 0)
+		return handshake_fail(cl, (int)r);
 	if (secho_conn_is_tls(&cl->conn))
 		print_tls_info(cl, secho_now_us() - t0);
 	return 0;
@@ -295,48 +374,57 @@ client_open(struct client *cl, const struct secho_client_config *cfg)
 	return handshake(cl);
 }
 
+/* What may still be read while waiting for the server's close. */
+struct drain {
+	unsigned long long deadline;
+	size_t left;
+};
+
 /*
- * Waits (bounded) for the server's own FIN / close_notify: closing first
- * would answer it with a reset, which looks like a failure on the wire.
+ * Reads and drops what the server still sends until it wants to wait.  A
+ * server that keeps streaming is cut off by time and by volume: 0 stops.
  */
-static void
-await_close(struct client *cl, struct pollfd *pfd,
-    unsigned long long deadline)
+static ssize_t
+drain_step(struct client *cl, void *arg)
 {
-	char sink[512];
+	char sink[16384];	/* one TLS record */
+	struct drain *d = arg;
 	ssize_t n;
 
-	for (;;) {
-		n = secho_conn_read(&cl->conn, sink, sizeof(sink));
-		if (n >= 0)
-			continue;
-		if (n != SECHO_WANT_READ && n != SECHO_WANT_WRITE)
-			return;
-		pfd->events = n == SECHO_WANT_READ ? POLLIN : POLLOUT;
-		if (secho_client_poll(pfd, 1, deadline) <= 0)
-			return;
+	while (d->left > 0 && secho_now_us() < d->deadline) {
+		n = secho_client_read(cl, sink, d->left < sizeof(sink) ?
+		    d->left : sizeof(sink));
+		if (n < 0)
+			return n;
+		d->left -= (size_t)n;
 	}
+	return 0;
 }
 
-/* Sends close_notify (or FIN), waiting briefly if the socket is full. */
+static ssize_t
+shutdown_step(struct client *cl, void *arg)
+{
+	(void)arg;
+	return io_result(cl, secho_conn_shutdown(&cl->conn));
+}
+
+/*
+ * Sends close_notify (or FIN), then waits (bounded) for the server's own
+ * FIN / close_notify: closing first would answer it with a reset, which
+ * looks like a failure on the wire.
+ */
 static void
 client_shutdown(struct client *cl)
 {
-	unsigned long long deadline = secho_now_us() + SHUTDOWN_US;
-	struct pollfd pfd = { .fd = cl->conn.fd };
-	int r;
+	struct drain d = { secho_now_us() + SHUTDOWN_US, CLOSE_DRAIN_MAX };
+	ssize_t r;
 
-	while ((r = secho_conn_shutdown(&cl->conn)) == SECHO_WANT_READ ||
-	    r == SECHO_WANT_WRITE) {
-		pfd.events = r == SECHO_WANT_READ ? POLLIN : POLLOUT;
-		if (secho_client_poll(&pfd, 1, deadline) <= 0)
-			break;
-	}
+	r = secho_client_drive(cl, shutdown_step, NULL, d.deadline);
 	if (r == SECHO_IO_ERR)
 		secho_client_note(cl, "shutdown: %s",
 		    secho_conn_error(&cl->conn));
 	else if (r == 0 && !cl->dgram)
-		await_close(cl, &pfd, deadline);
+		secho_client_drive(cl, drain_step, &d, d.deadline);
 }
 
 static void

@@ -130,10 +130,18 @@ secho_client_echo_queue(struct client_echo *e, const void *p, size_t len)
 	queued(e, len);
 }
 
+/*
+ * Whether to ask poll about the input.  Not while a write retry pins the
+ * buffer (compact() must not move it) and the tail is at the end: then
+ * read_input() could not take a byte, and a readable input would wake
+ * poll at once, again and again, until the socket drains.
+ */
 static int
 input_wanted(const struct client_echo *e)
 {
 	if (e->in_eof || e->tail - e->wpos >= STREAM_WINDOW)
+		return 0;
+	if (e->tail == e->cap && e->retry != 0)
 		return 0;
 	if (e->cl->dgram)
 		return e->dg_count < SECHO_CLIENT_DGRAM_WINDOW &&
@@ -150,7 +158,7 @@ read_input(struct client_echo *e)
 	if (e->cap - e->tail < e->in_max)
 		compact(e);
 	if ((room = MIN(e->in_max, e->cap - e->tail)) == 0)
-		return 0;	/* a write retry pins the buffer; soon */
+		return 0;	/* pinned by a write retry; see input_wanted */
 	n = read(e->in_fd, e->buf + e->tail, room);
 	if (n > 0)
 		queued(e, (size_t)n);
@@ -336,7 +344,7 @@ sock_read(struct client_echo *e)
 		return secho_client_io_fail(e->cl, SECHO_IO_EOF, e->nechoed,
 		    e->nsent);
 	for (int i = 0; i < READS_PER_TURN && e->rd_block == 0; i++) {
-		r = secho_conn_read(&e->cl->conn, e->rbuf, e->rcap);
+		r = secho_client_read(e->cl, e->rbuf, e->rcap);
 		if (r == SECHO_WANT_READ)
 			e->rd_block = POLLIN;
 		else if (r == SECHO_WANT_WRITE)
@@ -374,7 +382,7 @@ sock_write(struct client_echo *e)
 
 	while (e->wr_block == 0 && e->sent < e->tail) {
 		len = next_write(e);
-		r = secho_conn_write(&e->cl->conn, e->buf + e->sent, len);
+		r = secho_client_write(e->cl, e->buf + e->sent, len);
 		if (r == SECHO_WANT_WRITE || r == 0) {
 			e->retry = len;
 			e->wr_block = POLLOUT;

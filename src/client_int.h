@@ -21,6 +21,8 @@
 #define SECHO_CLIENT_DTLS_CHUNK	1200
 /* -s over a stream: a probe is held in memory whole. */
 #define SECHO_CLIENT_STREAM_MAX	(1 << 20)
+/* -s over udp/dtls: room for "secho seq=N " with N up to 99999. */
+#define SECHO_CLIENT_DGRAM_PROBE_MIN	16
 
 /* One connection to the server and what is needed to talk about it. */
 struct client {
@@ -31,7 +33,14 @@ struct client {
 	struct secho_tls *tls;
 	struct secho_conn conn;
 	struct secho_sockaddr peer;
+	int io_errno;	/* errno of the last SECHO_IO_ERR from conn */
 };
+
+/*
+ * One step of a transport exchange for secho_client_drive(): SECHO_WANT_*
+ * to wait for the socket, anything else to stop.
+ */
+typedef ssize_t client_step(struct client *cl, void *arg);
 
 /* One queued datagram of the echo engine. */
 struct echo_dgram {
@@ -78,6 +87,23 @@ void secho_client_note(const struct client *cl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /*
+ * OpenBSD nc's timeout_tls(): calls step until it returns anything but
+ * SECHO_WANT_READ / SECHO_WANT_WRITE, polling the socket for what it asked
+ * for until deadline_us (0: none), and serving the transport's timer
+ * (DTLS retransmission) meanwhile.  Returns step's last result, which is
+ * still SECHO_WANT_* once the deadline has passed, or SECHO_IO_ERR when
+ * poll or the timer failed (the reason is in the connection's error).
+ */
+ssize_t secho_client_drive(struct client *cl, client_step *step, void *arg,
+    unsigned long long deadline_us);
+/*
+ * secho_conn_read/write for the client: a SECHO_IO_ERR keeps its errno in
+ * cl->io_errno, for secho_client_io_fail.
+ */
+ssize_t secho_client_read(struct client *cl, void *buf, size_t len);
+ssize_t secho_client_write(struct client *cl, const void *buf, size_t len);
+
+/*
  * poll() until deadline_us (0: no deadline), restarting after signals.
  * Returns poll's result: 0 once the deadline has passed.
  */
@@ -112,5 +138,11 @@ int secho_client_echo_run(struct client_echo *e);
 
 /* -c: ping the server; returns an enum secho_exit value. */
 int secho_client_ping(struct client *cl);
+/*
+ * The smallest -s for ping over proto with count probes: when there are
+ * several on udp/dtls, each must carry its own number, or a late reply
+ * passes for another's.
+ */
+size_t secho_client_ping_min_size(enum secho_proto proto, long count);
 
 #endif

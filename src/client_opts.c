@@ -63,7 +63,10 @@ static const char usage[] =
 "  -c, --count N          ping: send N probes and print round-trip times\n"
 "  -i, --interval SECS    ping: pause between probes (default 1; 0 floods)\n"
 "  -s, --size BYTES       ping: payload size (default 64; at most 65507\n"
-"                         for udp, 16384 for dtls, 1048576 for tcp/tls)\n"
+"                         for udp, 16384 for dtls, 1048576 for tcp/tls;\n"
+"                         with -c 2 or more over udp/dtls at least 16,\n"
+"                         so that every probe carries its number and a\n"
+"                         late reply is not taken for a later probe's)\n"
 "\n"
 "  -t, --timeout SECS     limit for connecting, for the TLS handshake and\n"
 "                         for echo progress (default 10; 0: none)\n"
@@ -284,16 +287,26 @@ check_modes(const struct secho_client_config *cfg,
 	return 0;
 }
 
-/* Sizes that one datagram (or one DTLS record) cannot carry. */
+/*
+ * Sizes that one datagram (or one DTLS record) cannot carry, and probes
+ * too small to tell apart.
+ */
 static int
 check_sizes(const struct secho_client_config *cfg)
 {
 	size_t max = cfg->proto == SECHO_UDP ? SECHO_CLIENT_UDP_MAX :
 	    SECHO_CLIENT_DTLS_MAX;
+	size_t min = secho_client_ping_min_size(cfg->proto, cfg->count);
 	const char *p = secho_proto_name(cfg->proto);
 
 	if (!secho_proto_is_dgram(cfg->proto))
 		return 0;
+	if (cfg->count > 0 && cfg->size < min) {
+		secho_error_set("--size %zu is too small for %s ping: each "
+		    "probe carries \"secho seq=N \" (at least %zu bytes)",
+		    cfg->size, p, min);
+		return -1;
+	}
 	if (cfg->count > 0 && cfg->size > max) {
 		secho_error_set("--size %zu is too large for one %s datagram "
 		    "(at most %zu)", cfg->size, p, max);

@@ -5,7 +5,6 @@
  * loss to count and a late one is to be ignored, not a failure.
  */
 #include <ctype.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,14 +23,33 @@ struct ping {
 	unsigned char *rbuf;	/* datagrams only */
 	size_t size;
 	long seq, sent, received;
+	int waiting;		/* datagrams: for the reply to p->seq */
 	unsigned long long min_us, max_us, sum_us;
 	double sum2;		/* of squared us, for mdev */
-	short rd_block;		/* datagrams: event a read waits for */
 };
 
 enum reply { REPLY_NOW, REPLY_LATE, REPLY_BAD };
 
-/* "secho seq=N " and then a repeating printable pattern. */
+size_t
+secho_client_ping_min_size(enum secho_proto proto, long count)
+{
+	char n[24];
+	size_t need;
+
+	/* A stream's echoes come in order; one probe has none to mix up. */
+	if (!secho_proto_is_dgram(proto) || count < 2)
+		return 1;
+	need = strlen(SEQ_PREFIX) + (size_t)snprintf(n, sizeof(n), "%ld ",
+	    count);
+	return need > SECHO_CLIENT_DGRAM_PROBE_MIN ? need :
+	    SECHO_CLIENT_DGRAM_PROBE_MIN;
+}
+
+/*
+ * "secho seq=N " and then a repeating printable pattern.  Over a stream
+ * a small size may cut the prefix; a datagram probe always holds it
+ * (secho_client_ping_min_size).
+ */
 static void
 make_payload(unsigned char *buf, size_t size, long seq)
 {
@@ -105,8 +123,9 @@ stream_probe(struct ping *p, unsigned long long *rtt)
 
 /* A reply to the probe in flight, to an older one, or garbage. */
 static enum reply
-classify(struct ping *p, size_t n, int waiting)
+classify(struct ping *p, size_t n)
 {
+	int waiting = p->waiting;
 	long s;
 
 	if (waiting && n == p->size && memcmp(p->rbuf, p->payload, n) == 0)
@@ -121,11 +140,11 @@ classify(struct ping *p, size_t n, int waiting)
 }
 
 static int
-bad_reply(const struct ping *p, size_t n, int waiting)
+bad_reply(const struct ping *p, size_t n)
 {
 	size_t k = 0;
 
-	if (!waiting)
+	if (!p->waiting)
 		return secho_client_fail(SECHO_EXIT_MISMATCH, "unexpected "
 		    "%zu-byte datagram between probes", n);
 	if (n != p->size)
@@ -139,86 +158,81 @@ bad_reply(const struct ping *p, size_t n, int waiting)
 	    p->payload[k], p->rbuf[k]);
 }
 
-/* Reads datagrams until the transport wants to wait or *got is set. */
+/* Reports a failed read or write; `sent` probes had gone out whole. */
 static int
-dgram_read(struct ping *p, int waiting, int *got)
+dgram_fail(struct ping *p, ssize_t r, long sent)
 {
-	struct client *cl = p->cl;
+	return secho_client_io_fail(p->cl, r,
+	    (unsigned long long)p->received * p->size,
+	    (unsigned long long)sent * p->size);
+}
+
+/*
+ * A step for secho_client_drive: reads datagrams until the transport
+ * wants to wait (SECHO_WANT_*), ignoring late replies to older probes.
+ * Returns 0 once the reply to the probe in flight is in, or the exit code
+ * (> 0) of a failure it reported.
+ */
+static ssize_t
+dgram_read(struct client *cl, void *arg)
+{
+	struct ping *p = arg;
 	ssize_t r;
 
-	while (p->rd_block == 0 && !*got) {
-		r = secho_conn_read(&cl->conn, p->rbuf, DGRAM_RBUF);
-		if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE) {
-			p->rd_block = r == SECHO_WANT_READ ? POLLIN : POLLOUT;
-			break;
-		}
+	for (;;) {
+		r = secho_client_read(cl, p->rbuf, DGRAM_RBUF);
+		if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
+			return r;
 		if (r < 0)
-			return secho_client_io_fail(cl, r, (unsigned long long)
-			    p->received * p->size,
-			    (unsigned long long)p->sent * p->size);
-		switch (classify(p, (size_t)r, waiting)) {
+			return dgram_fail(p, r, p->sent);
+		switch (classify(p, (size_t)r)) {
 		case REPLY_NOW:
-			*got = 1;
-			break;
+			return 0;
 		case REPLY_LATE:
 			secho_client_note(cl, "ignoring a late reply for "
 			    "seq=%ld", payload_seq(p->rbuf, (size_t)r));
 			break;
 		case REPLY_BAD:
-			return bad_reply(p, (size_t)r, waiting);
+			return bad_reply(p, (size_t)r);
 		}
 	}
-	return 0;
 }
 
 /*
- * Waits until a reply to the probe in flight came (*got, if waiting) or
- * until (0: no limit), ignoring late replies to older probes.
+ * Waits until the reply to the probe in flight came (*got, if waiting)
+ * or until `until` (0: no limit).
  */
 static int
 dgram_wait(struct ping *p, unsigned long long until, int waiting, int *got)
 {
-	struct pollfd pfd = { .fd = p->cl->conn.fd };
-	int rc;
+	ssize_t r;
 
-	*got = 0;
-	for (;;) {
-		if ((rc = dgram_read(p, waiting, got)) != 0 || *got)
-			return rc;
-		pfd.events = p->rd_block;
-		rc = secho_client_poll(&pfd, 1, until);
-		if (rc == -1)
-			return secho_client_fail(SECHO_EXIT_CONNECT, "poll: %s",
-			    strerror(errno));
-		if (rc == 0)
-			return 0;
-		p->rd_block = 0;
-	}
+	p->waiting = waiting;
+	r = secho_client_drive(p->cl, dgram_read, p, until);
+	*got = r == 0 && waiting;
+	if (r == SECHO_IO_ERR)	/* poll or the DTLS timer */
+		return dgram_fail(p, r, p->sent);
+	return r > 0 ? (int)r : 0;
+}
+
+static ssize_t
+dgram_write(struct client *cl, void *arg)
+{
+	struct ping *p = arg;
+
+	return secho_client_write(cl, p->payload, p->size);
 }
 
 static int
 dgram_send(struct ping *p, unsigned long long deadline)
 {
-	struct pollfd pfd = { .fd = p->cl->conn.fd };
-	ssize_t r;
-	int rc;
+	ssize_t r = secho_client_drive(p->cl, dgram_write, p, deadline);
 
-	while ((r = secho_conn_write(&p->cl->conn, p->payload,
-	    p->size)) < 0) {
-		if (r != SECHO_WANT_READ && r != SECHO_WANT_WRITE)
-			return secho_client_io_fail(p->cl, r,
-			    (unsigned long long)p->received * p->size,
-			    (unsigned long long)(p->sent - 1) * p->size);
-		pfd.events = r == SECHO_WANT_READ ? POLLIN : POLLOUT;
-		if ((rc = secho_client_poll(&pfd, 1, deadline)) == -1)
-			return secho_client_fail(SECHO_EXIT_CONNECT, "poll: %s",
-			    strerror(errno));
-		if (rc == 0)
-			return secho_client_fail(SECHO_EXIT_TIMEOUT,
-			    "timed out after %gs sending probe seq=%ld",
-			    secho_client_timeout_secs(p->cl), p->seq);
-	}
-	return 0;
+	if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
+		return secho_client_fail(SECHO_EXIT_TIMEOUT, "timed out after "
+		    "%gs sending probe seq=%ld",
+		    secho_client_timeout_secs(p->cl), p->seq);
+	return r < 0 ? dgram_fail(p, r, p->sent - 1) : 0;
 }
 
 static int

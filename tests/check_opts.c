@@ -382,6 +382,19 @@ static const struct client_case {
 	{ { "--dtls", "-c", "1", "-s", "16385", "h", NULL }, -1, 0, NULL, 0,
 	    "--size 16385 is too large for one dtls datagram (at most "
 	    "16384)" },
+	/* Datagram probes must carry their number; stream ones need not. */
+	{ { "--udp", "-c", "2", "-s", "15", "h", NULL }, -1, 0, NULL, 0,
+	    "--size 15 is too small for udp ping: each probe carries "
+	    "\"secho seq=N \" (at least 16 bytes)" },
+	{ { "--udp", "-c", "1", "-s", "1", "h", NULL }, 0, SECHO_UDP, "h",
+	    7007, NULL },
+	{ { "--dtls", "-c", "100000", "-s", "16", "h", NULL }, -1, 0, NULL,
+	    0, "--size 16 is too small for dtls ping: each probe carries "
+	    "\"secho seq=N \" (at least 17 bytes)" },
+	{ { "--udp", "-c", "99999", "-s", "16", "h", NULL }, 0, SECHO_UDP,
+	    "h", 7007, NULL },
+	{ { "--tls", "-c", "1", "-s", "1", "h", NULL }, 0, SECHO_TLS, "h",
+	    7443, NULL },
 	{ { "-t", "-1", "h", NULL }, -1, 0, NULL, 0,
 	    "--timeout: '-1' is not a number of seconds from 0 to 604800" },
 	{ { "--insecure", "localhost", NULL }, -1, 0, NULL, 0,
