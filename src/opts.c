@@ -7,7 +7,10 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "secho/opts.h"
+#include "secho/tls.h"
 
 int
 secho_opt_long(const char *opt, const char *s, long min, long max,
@@ -52,5 +55,20 @@ secho_opt_secs(const char *opt, const char *s, int allow_zero, int *ms)
 	*ms = (int)(v * 1000 + 0.5);
 	if (*ms == 0 && v > 0)	/* a tiny positive value still counts */
 		*ms = 1;
+	return 0;
+}
+
+int
+secho_opt_tls_version(const char *opt, const char *s, int *v)
+{
+	if (strcmp(s, "1.2") == 0)
+		*v = SECHO_TLS_1_2;
+	else if (strcmp(s, "1.3") == 0)
+		*v = SECHO_TLS_1_3;
+	else {
+		secho_error_set("%s: '%s' is not a TLS version (1.2 or 1.3)",
+		    opt, s);
+		return -1;
+	}
 	return 0;
 }

@@ -16,7 +16,9 @@
 enum {
 	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_CERT, OPT_KEY, OPT_CA,
 	OPT_KEYLOG, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT,
-	OPT_MAX_CONNS, OPT_BUFSIZE, OPT_BACKLOG, OPT_MTU,
+	OPT_MAX_CONNS, OPT_BUFSIZE, OPT_BACKLOG, OPT_MTU, OPT_VERIFY_CLIENT,
+	OPT_ALLOW_CN, OPT_ALLOW_SAN, OPT_TLS_MIN, OPT_TLS_MAX, OPT_CIPHERS,
+	OPT_CIPHERSUITES, OPT_GROUPS, OPT_ALPN, OPT_NO_TICKETS,
 };
 
 static const struct option longopts[] = {
@@ -38,6 +40,16 @@ static const struct option longopts[] = {
 	{ "buffer-size", required_argument, NULL, OPT_BUFSIZE },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
 	{ "mtu", required_argument, NULL, OPT_MTU },
+	{ "verify-client", optional_argument, NULL, OPT_VERIFY_CLIENT },
+	{ "allow-client-cn", required_argument, NULL, OPT_ALLOW_CN },
+	{ "allow-client-san", required_argument, NULL, OPT_ALLOW_SAN },
+	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
+	{ "tls-max", required_argument, NULL, OPT_TLS_MAX },
+	{ "ciphers", required_argument, NULL, OPT_CIPHERS },
+	{ "ciphersuites", required_argument, NULL, OPT_CIPHERSUITES },
+	{ "groups", required_argument, NULL, OPT_GROUPS },
+	{ "alpn", required_argument, NULL, OPT_ALPN },
+	{ "no-tickets", no_argument, NULL, OPT_NO_TICKETS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -68,7 +80,22 @@ static const char usage[] =
 "  --cert FILE            certificate chain (default certs/server.pem)\n"
 "  --key FILE             private key (default certs/server.key)\n"
 "  --ca FILE              CA for client certificates (default\n"
-"                         certs/ca.pem; read once mutual TLS is on)\n"
+"                         certs/ca.pem; read with --verify-client)\n"
+"  --verify-client[=optional]\n"
+"                         mutual TLS: require (or just verify, when\n"
+"                         sent) a client certificate signed by --ca\n"
+"  --allow-client-cn CN   accept only client certificates with this CN\n"
+"  --allow-client-san N   ...or this DNS/email/IP SAN (both repeatable,\n"
+"                         up to 16; imply --verify-client)\n"
+"  --tls-min V, --tls-max V\n"
+"                         protocol versions, 1.2 or 1.3 (default 1.2-1.3;\n"
+"                         DTLS is 1.2)\n"
+"  --ciphers LIST         TLS 1.2 ciphers (default: ECDHE with AES-GCM or\n"
+"                         ChaCha20-Poly1305 only)\n"
+"  --ciphersuites LIST    TLS 1.3 suites (default: OpenSSL's, all AEAD)\n"
+"  --groups LIST          key exchange groups (default X25519:P-256:P-384)\n"
+"  --alpn LIST            protocols to accept, e.g. echo,h2 (none: no ALPN)\n"
+"  --no-tickets           no session tickets (resumption by session id)\n"
 "  --keylog FILE          append TLS secrets for Wireshark (NSS format;\n"
 "                         also SSLKEYLOGFILE)\n"
 "\n"
@@ -176,6 +203,15 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 			ep->port = ps->port != -1 ? ps->port :
 			    (int)secho_proto_default_port(ep->proto);
 	}
+	/* An allow-list means nothing without a verified certificate. */
+	if ((cfg->tls.nallow_cn > 0 || cfg->tls.nallow_san > 0) &&
+	    cfg->tls.verify_client == 0)
+		cfg->tls.verify_client = 2;
+	if (cfg->tls.min_version && cfg->tls.max_version &&
+	    cfg->tls.min_version > cfg->tls.max_version) {
+		secho_error_set("--tls-min is above --tls-max");
+		return -1;
+	}
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		/* A DTLS record must fit the buffer whole, or it is split. */
 		if (cfg->listen[i].proto == SECHO_DTLS &&
@@ -188,6 +224,21 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 	if (cfg->tls.keylog == NULL && getenv("SSLKEYLOGFILE") != NULL &&
 	    *getenv("SSLKEYLOGFILE") != '\0')
 		cfg->tls.keylog = getenv("SSLKEYLOGFILE");
+	return 0;
+}
+
+static int
+add_allowed(struct secho_server_config *cfg, int cn, const char *value)
+{
+	const char **list = cn ? cfg->tls.allow_cn : cfg->tls.allow_san;
+	size_t *n = cn ? &cfg->tls.nallow_cn : &cfg->tls.nallow_san;
+
+	if (*n == SECHO_TLS_ALLOW_MAX) {
+		secho_error_set("--allow-client-%s: at most %d", cn ? "cn" :
+		    "san", SECHO_TLS_ALLOW_MAX);
+		return -1;
+	}
+	list[(*n)++] = value;
 	return 0;
 }
 
@@ -209,6 +260,28 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 	case OPT_KEY: cfg->tls.key = optarg; return 0;
 	case OPT_CA: cfg->tls.ca = optarg; return 0;
 	case OPT_KEYLOG: cfg->tls.keylog = optarg; return 0;
+	case OPT_VERIFY_CLIENT:
+		if (optarg != NULL && strcmp(optarg, "optional") != 0) {
+			secho_error_set("--verify-client takes no value or "
+			    "'=optional', not '%s'", optarg);
+			return -1;
+		}
+		cfg->tls.verify_client = optarg != NULL ? 1 : 2;
+		return 0;
+	case OPT_ALLOW_CN:
+	case OPT_ALLOW_SAN:
+		return add_allowed(cfg, c == OPT_ALLOW_CN, optarg);
+	case OPT_TLS_MIN:
+		return secho_opt_tls_version(name, optarg,
+		    &cfg->tls.min_version);
+	case OPT_TLS_MAX:
+		return secho_opt_tls_version(name, optarg,
+		    &cfg->tls.max_version);
+	case OPT_CIPHERS: cfg->tls.ciphers = optarg; return 0;
+	case OPT_CIPHERSUITES: cfg->tls.ciphersuites = optarg; return 0;
+	case OPT_GROUPS: cfg->tls.groups = optarg; return 0;
+	case OPT_ALPN: cfg->tls.alpn = optarg; return 0;
+	case OPT_NO_TICKETS: cfg->tls.no_tickets = 1; return 0;
 	case OPT_HS_TIMEOUT:
 		return secho_opt_secs(name, optarg, 0,
 		    &cfg->handshake_timeout_ms);

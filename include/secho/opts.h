@@ -17,4 +17,7 @@ int secho_opt_long(const char *opt, const char *s, long min, long max,
 /* Seconds, fractions allowed, into milliseconds (> 0 unless allow_zero). */
 int secho_opt_secs(const char *opt, const char *s, int allow_zero, int *ms);
 
+/* "1.2" or "1.3" into enum secho_tls_version. */
+int secho_opt_tls_version(const char *opt, const char *s, int *v);
+
 #endif

@@ -13,14 +13,39 @@
 
 struct secho_tls;
 
+#define SECHO_TLS_ALLOW_MAX 16
+
+/* Protocol versions for min_version / max_version (0: the default). */
+enum secho_tls_version { SECHO_TLS_1_2 = 12, SECHO_TLS_1_3 = 13 };
+
 struct secho_tls_opts {
 	const char *cert;	/* PEM chain; required for servers */
 	const char *key;	/* PEM private key */
 	const char *ca;		/* CA file; NULL: client uses system store */
+	const char *capath;	/* client: CA directory (c_rehash layout) */
 	const char *keylog;	/* NSS key log file, or NULL */
 	int insecure;		/* client: skip all verification */
 	int verify_client;	/* server: 0 off, 1 optional, 2 required */
 	int mtu;		/* DTLS link MTU; 0: 1500 */
+	int min_version;	/* enum secho_tls_version, 0: TLS 1.2 */
+	int max_version;	/* 0: the newest */
+	const char *ciphers;	/* TLS 1.2 cipher list (OpenSSL syntax) */
+	const char *ciphersuites; /* TLS 1.3 suites ("TLS_AES_128_GCM_SHA256:...") */
+	const char *groups;	/* key exchange groups ("X25519:P-256") */
+	const char *alpn;	/* "h2,http/1.1": server accepts, client offers */
+	int no_tickets;		/* server: no session tickets */
+	/*
+	 * client: base64 SHA-256 of the server's SubjectPublicKeyInfo (as
+	 * in HPKP / curl --pinnedpubkey sha256//...); when set, a matching
+	 * key is trusted instead of the CA chain and host name.
+	 */
+	const char *pin_sha256;
+	/* server: accepted client certificates by subject CN or by SAN
+	 * (DNS, email or IP); empty lists accept every verified client. */
+	const char *allow_cn[SECHO_TLS_ALLOW_MAX];
+	size_t nallow_cn;
+	const char *allow_san[SECHO_TLS_ALLOW_MAX];
+	size_t nallow_san;
 };
 
 enum secho_tls_role { SECHO_TLS_CLIENT, SECHO_TLS_SERVER };
@@ -89,6 +114,8 @@ struct secho_tls_info {
 	char san[256];		/* "DNS:localhost, IP:127.0.0.1" */
 	char key[48];		/* "EC prime256v1", "RSA 2048" */
 	char verify[128];	/* "ok" or the verification error */
+	char alpn[64];		/* the protocol the server chose, or "" */
+	char sni[256];		/* the name sent / received, or "" */
 	int resumed;
 };
 

@@ -1,0 +1,64 @@
+/*
+ * tls_int.h - what the TLS modules (tls.c, dtls.c, tls_verify.c,
+ * tls_info.c) share; nothing outside them includes OpenSSL.
+ */
+#ifndef SECHO_TLS_INT_H
+#define SECHO_TLS_INT_H
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "secho/tls.h"
+
+/* TLS 1.2: forward-secret AEAD suites only; TLS 1.3 has nothing else. */
+#define TLS12_CIPHERS \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+/* X25519 first: the cheapest secure key exchange. */
+#define TLS_GROUPS "X25519:P-256:P-384"
+
+struct secho_tls {
+	SSL_CTX *ctx;
+	enum secho_tls_role role;
+	int dgram;
+	int insecure;
+	int keylog_fd;
+	int mtu;		/* DTLS link MTU */
+	unsigned char *alpn;	/* server: accepted protocols, wire format */
+	size_t alpn_len;
+	SSL_SESSION *last_session; /* client: offered on the next connect */
+	/* verification beyond the chain (tls_verify.c) */
+	unsigned char pin[32];	/* client: SHA-256 of the server's SPKI */
+	int has_pin;
+	const char *allow_cn[SECHO_TLS_ALLOW_MAX];
+	size_t nallow_cn;
+	const char *allow_san[SECHO_TLS_ALLOW_MAX];
+	size_t nallow_san;
+};
+
+#define DTLS_DEFAULT_MTU 1500
+
+extern const struct secho_transport_ops secho_tls_ops;
+
+/* The reason of the oldest queued OpenSSL error, or fallback. */
+const char *secho_tls_reason(const char *fallback);
+/* Fixes a DTLS SSL's MTU (no kernel query). */
+void secho_tls_set_mtu(SSL *ssl, int mtu);
+/* Tells a dgram BIO that fd is connected, so it sends with send(). */
+void secho_tls_dgram_connected(BIO *bio, int fd);
+/* DTLS servers: installs the HMAC cookie callbacks (dtls.c). */
+int secho_dtls_cookie_setup(struct secho_tls *t);
+/*
+ * Verification beyond the chain (tls_verify.c): reads the pin and
+ * allow-lists from o into t and installs the verify callback with mode.
+ */
+int secho_tls_verify_setup(struct secho_tls *t, const struct secho_tls_opts *o,
+    int mode);
+/* The peer certificate's subject, or "" (tls_info.c). */
+void secho_tls_peer_subject(SSL *ssl, char *buf, size_t len);
+/* A sentence for a failed SSL_get_verify_result(), into buf. */
+void secho_tls_verify_reason(SSL *ssl, char *buf, size_t len);
+
+#endif
