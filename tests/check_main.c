@@ -21,6 +21,7 @@ main(void)
 	srunner_add_suite(sr, client_suite());
 	srunner_add_suite(sr, interop_suite());
 	srunner_add_suite(sr, dtls_suite());
+	srunner_add_suite(sr, mtls_suite());
 	srunner_add_suite(sr, capture_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

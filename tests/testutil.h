@@ -20,6 +20,7 @@ Suite *client_suite(void);
 Suite *interop_suite(void);
 Suite *capture_suite(void);
 Suite *dtls_suite(void);
+Suite *mtls_suite(void);
 
 /* $SECHO_BIN/name, e.g. the secho-server under test. */
 const char *tu_bin(const char *name);
