@@ -301,8 +301,19 @@ secho_dtls_accept(struct secho_dtls_listener *l, struct secho_conn *c, int fd)
 	c->tls = l->ssl;
 	c->ops = &secho_tls_ops;
 	c->flags = SECHO_CONN_SERVER;
+	secho_tls_ref(l->t);
 	l->ssl = NULL;
 	listener_arm(l);	/* on failure, secho_dtls_listen() retries */
 	return 0;
 }
 
+
+void
+secho_dtls_listener_set_tls(struct secho_dtls_listener *l,
+    struct secho_tls *t)
+{
+	SSL_free(l->ssl);
+	l->ssl = NULL;
+	l->t = t;
+	listener_arm(l);	/* on failure, secho_dtls_listen() retries */
+}

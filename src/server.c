@@ -747,6 +747,45 @@ drain_expired(struct secho_loop *l, struct secho_timer *t)
 	secho_loop_stop(l);
 }
 
+/*
+ * SIGHUP: certificates, keys and ticket keys are read again into new
+ * contexts for new connections; live ones keep theirs.  A broken new file
+ * is logged and the old context keeps serving.
+ */
+static int
+reload_one(struct server *s, struct secho_tls **tp, enum secho_proto p)
+{
+	struct secho_tls *t;
+
+	if (*tp == NULL)
+		return 0;
+	if ((t = secho_tls_renew(*tp)) == NULL) {
+		logmsg("reload of %s failed, still serving the old "
+		    "certificate: %s", secho_proto_name(p), secho_error());
+		return -1;
+	}
+	for (size_t i = 0; i < s->nls; i++) {
+		if (s->ls[i].dtls != NULL && s->ls[i].ev.fd != -1)
+			secho_dtls_listener_set_tls(s->ls[i].dtls, t);
+	}
+	secho_tls_free(*tp);
+	*tp = t;
+	return 0;
+}
+
+static void
+reload(struct server *s)
+{
+	if (s->tls == NULL && s->dtls == NULL) {
+		logmsg("SIGHUP: nothing to reload (no tls or dtls listener)");
+		return;
+	}
+	if (reload_one(s, &s->tls, SECHO_TLS) == 0 &&
+	    reload_one(s, &s->dtls, SECHO_DTLS) == 0)
+		logmsg("reloaded %s and %s", s->cfg->tls.cert,
+		    s->cfg->tls.key);
+}
+
 static void
 signal_io(struct secho_loop *l, struct secho_event *ev, int mask)
 {
@@ -756,6 +795,10 @@ signal_io(struct secho_loop *l, struct secho_event *ev, int mask)
 	(void)mask;
 	if (read(ev->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
+	if (si.ssi_signo == SIGHUP) {
+		reload(s);
+		return;
+	}
 	if (s->draining) {
 		logmsg("second signal: exiting now");
 		secho_loop_stop(l);
@@ -772,6 +815,7 @@ signals_open(struct server *s)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	/* Blocked, then read as events: no handler races the loop. */
 	if (sigprocmask(SIG_BLOCK, &set, &s->oldmask) == -1 ||
 	    (s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {

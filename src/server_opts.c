@@ -18,7 +18,7 @@ enum {
 	OPT_KEYLOG, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT,
 	OPT_MAX_CONNS, OPT_BUFSIZE, OPT_BACKLOG, OPT_MTU, OPT_VERIFY_CLIENT,
 	OPT_ALLOW_CN, OPT_ALLOW_SAN, OPT_TLS_MIN, OPT_TLS_MAX, OPT_CIPHERS,
-	OPT_CIPHERSUITES, OPT_GROUPS, OPT_ALPN, OPT_NO_TICKETS,
+	OPT_CIPHERSUITES, OPT_GROUPS, OPT_ALPN, OPT_NO_TICKETS, OPT_TICKET_KEY,
 };
 
 static const struct option longopts[] = {
@@ -50,6 +50,7 @@ static const struct option longopts[] = {
 	{ "groups", required_argument, NULL, OPT_GROUPS },
 	{ "alpn", required_argument, NULL, OPT_ALPN },
 	{ "no-tickets", no_argument, NULL, OPT_NO_TICKETS },
+	{ "ticket-key-file", required_argument, NULL, OPT_TICKET_KEY },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -96,6 +97,8 @@ static const char usage[] =
 "  --groups LIST          key exchange groups (default X25519:P-256:P-384)\n"
 "  --alpn LIST            protocols to accept, e.g. echo,h2 (none: no ALPN)\n"
 "  --no-tickets           no session tickets (resumption by session id)\n"
+"  --ticket-key-file F    80 bytes of ticket keys shared by several\n"
+"                         servers; re-read on SIGHUP, old key still valid\n"
 "  --keylog FILE          append TLS secrets for Wireshark (NSS format;\n"
 "                         also SSLKEYLOGFILE)\n"
 "\n"
@@ -113,7 +116,8 @@ static const char usage[] =
 "  -V, --version          print the version\n"
 "\n"
 "SIGINT/SIGTERM stop accepting, finish pending echoes and exit 0; a\n"
-"second signal exits at once.\n";
+"second signal exits at once.  SIGHUP reloads certificates and keys for\n"
+"new connections (a broken new file is logged; the old one keeps serving).\n";
 
 void
 secho_server_config_init(struct secho_server_config *cfg)
@@ -282,6 +286,7 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 	case OPT_GROUPS: cfg->tls.groups = optarg; return 0;
 	case OPT_ALPN: cfg->tls.alpn = optarg; return 0;
 	case OPT_NO_TICKETS: cfg->tls.no_tickets = 1; return 0;
+	case OPT_TICKET_KEY: cfg->tls.ticket_key_file = optarg; return 0;
 	case OPT_HS_TIMEOUT:
 		return secho_opt_secs(name, optarg, 0,
 		    &cfg->handshake_timeout_ms);

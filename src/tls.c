@@ -240,7 +240,8 @@ setup_server(struct secho_tls *t, const struct secho_tls_opts *o)
 	if (o->no_tickets) {
 		SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET);
 		SSL_CTX_set_num_tickets(t->ctx, 0);
-	}
+	} else if (secho_tls_tickets_setup(t, NULL) == -1)
+		return -1;
 	if (o->alpn != NULL && setup_alpn_server(t, o->alpn) == -1)
 		return -1;
 	if (o->verify_client == 0)
@@ -371,6 +372,8 @@ secho_tls_new(const struct secho_tls_opts *opts, enum secho_tls_role role,
 	t->role = role;
 	t->dgram = dgram;
 	t->keylog_fd = -1;
+	t->refs = 1;
+	t->opts = opts;
 	t->mtu = opts->mtu > 0 ? opts->mtu : DTLS_DEFAULT_MTU;
 	if (role == SECHO_TLS_SERVER)
 		m = dgram ? DTLS_server_method() : TLS_server_method();
@@ -393,11 +396,32 @@ secho_tls_new(const struct secho_tls_opts *opts, enum secho_tls_role role,
 }
 
 void
+secho_tls_ref(struct secho_tls *t)
+{
+	__atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
+}
+
+struct secho_tls *
+secho_tls_renew(const struct secho_tls *old)
+{
+	struct secho_tls *t = secho_tls_new(old->opts, old->role, old->dgram);
+
+	if (t != NULL && old->role == SECHO_TLS_SERVER &&
+	    secho_tls_tickets_setup(t, old) == -1) {
+		secho_tls_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
 secho_tls_free(struct secho_tls *t)
 {
-	if (t == NULL)
+	if (t == NULL ||
+	    __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	SSL_CTX_free(t->ctx);
+	OPENSSL_cleanse(t->tkeys, sizeof(t->tkeys));
 	SSL_SESSION_free(t->last_session);
 	free(t->alpn);
 	if (t->keylog_fd != -1)
@@ -484,6 +508,7 @@ secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
 	}
 	c->tls = ssl;
 	c->ops = &secho_tls_ops;
+	secho_tls_ref(t);
 	return 0;
 fail:
 	secho_error_set("cannot set up a TLS connection: %s",
@@ -707,7 +732,10 @@ tls_shutdown(struct secho_conn *c)
 static void
 tls_close(struct secho_conn *c)
 {
+	struct secho_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(c->tls));
+
 	SSL_free(c->tls);
+	secho_tls_free(t);	/* this connection's reference */
 	c->tls = NULL;
 	if (c->fd != -1)
 		close(c->fd);

@@ -29,6 +29,15 @@ struct secho_tls {
 	unsigned char *alpn;	/* server: accepted protocols, wire format */
 	size_t alpn_len;
 	SSL_SESSION *last_session; /* client: offered on the next connect */
+	/*
+	 * Connections hold a reference, so a context replaced on SIGHUP
+	 * lives until its last connection closes (callbacks use it).
+	 */
+	int refs;
+	const struct secho_tls_opts *opts;	/* for secho_tls_renew() */
+	/* server: ticket keys, current and the one before (rotation) */
+	unsigned char tkeys[2][80];
+	int ntkeys;
 	/* verification beyond the chain (tls_verify.c) */
 	unsigned char pin[32];	/* client: SHA-256 of the server's SPKI */
 	int has_pin;
@@ -48,6 +57,10 @@ const char *secho_tls_reason(const char *fallback);
 void secho_tls_set_mtu(SSL *ssl, int mtu);
 /* Tells a dgram BIO that fd is connected, so it sends with send(). */
 void secho_tls_dgram_connected(BIO *bio, int fd);
+/* Takes a reference for a new connection. */
+void secho_tls_ref(struct secho_tls *t);
+/* Server ticket keys from opts->ticket_key_file (tls_tickets.c). */
+int secho_tls_tickets_setup(struct secho_tls *t, const struct secho_tls *old);
 /* DTLS servers: installs the HMAC cookie callbacks (dtls.c). */
 int secho_dtls_cookie_setup(struct secho_tls *t);
 /*

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -356,6 +357,33 @@ tu_server_stop(struct tu_server *s, struct tu_result *r)
 {
 	kill(s->proc.pid, SIGTERM);
 	return tu_wait(&s->proc, 20000, r);
+}
+
+int
+tu_server_await_log(const struct tu_server *s, const char *needle,
+    int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), found = 0;
+
+	if (fd != -1)
+		inotify_add_watch(fd, s->proc.errpath, IN_MODIFY);
+	for (;;) {
+		char *log = tu_server_log(s), buf[4096];
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long long left = deadline - now_ms();
+
+		found = strstr(log, needle) != NULL;
+		free(log);
+		if (found || left <= 0 || fd == -1)
+			break;
+		if (poll(&pfd, 1, (int)left) > 0)
+			while (read(fd, buf, sizeof(buf)) > 0)
+				;
+	}
+	if (fd != -1)
+		close(fd);
+	return found;
 }
 
 char *

@@ -21,6 +21,7 @@ Suite *interop_suite(void);
 Suite *capture_suite(void);
 Suite *dtls_suite(void);
 Suite *mtls_suite(void);
+Suite *reload_suite(void);
 
 /* $SECHO_BIN/name, e.g. the secho-server under test. */
 const char *tu_bin(const char *name);
@@ -90,6 +91,12 @@ int tu_server_port(const struct tu_server *s, const char *proto);
 int tu_server_stop(struct tu_server *s, struct tu_result *r);
 /* True while the server process has not exited. */
 int tu_server_alive(struct tu_server *s);
+/*
+ * Waits (bounded, woken by inotify, no polling loop) until the server's
+ * stderr contains needle; returns 1 when it does, 0 on timeout.
+ */
+int tu_server_await_log(const struct tu_server *s, const char *needle,
+    int timeout_ms);
 /* The server's stderr so far (malloc'd). */
 char *tu_server_log(const struct tu_server *s);
 

@@ -35,6 +35,12 @@ struct secho_tls_opts {
 	const char *alpn;	/* "h2,http/1.1": server accepts, client offers */
 	int no_tickets;		/* server: no session tickets */
 	/*
+	 * server: 80 bytes of ticket keys shared by several servers (so a
+	 * client resumes wherever a load balancer sends it); re-read on
+	 * secho_tls_renew(), the previous key still accepted.
+	 */
+	const char *ticket_key_file;
+	/*
 	 * client: base64 SHA-256 of the server's SubjectPublicKeyInfo (as
 	 * in HPKP / curl --pinnedpubkey sha256//...); when set, a matching
 	 * key is trusted instead of the CA chain and host name.
@@ -58,7 +64,18 @@ enum secho_tls_role { SECHO_TLS_CLIENT, SECHO_TLS_SERVER };
  */
 struct secho_tls *secho_tls_new(const struct secho_tls_opts *opts,
     enum secho_tls_role role, int dgram);
+/*
+ * Drops the caller's reference; the context goes once its connections
+ * have closed too.
+ */
 void secho_tls_free(struct secho_tls *t);
+
+/*
+ * A fresh context from the same options, files read again (certificate
+ * reload on SIGHUP); session tickets made by the old one stay valid.
+ * Returns NULL with secho_error() set, old untouched.
+ */
+struct secho_tls *secho_tls_renew(const struct secho_tls *old);
 
 /*
  * Wraps a connected fd.  For clients, name is the host to verify (a DNS
@@ -82,6 +99,9 @@ struct secho_dtls_listener;
 struct secho_dtls_listener *secho_dtls_listener_new(struct secho_tls *t,
     int fd);
 void secho_dtls_listener_free(struct secho_dtls_listener *l);
+/* New clients get contexts from t from now on (certificate reload). */
+void secho_dtls_listener_set_tls(struct secho_dtls_listener *l,
+    struct secho_tls *t);
 
 /*
  * Reads one datagram from the listening socket and answers it.  Returns 1

@@ -1,0 +1,263 @@
+/*
+ * check_reload.c - SIGHUP: certificates and keys are read again for new
+ * connections while live ones go on; a broken new file leaves the old one
+ * serving; ticket keys shared through --ticket-key-file let a client
+ * resume on another server, and survive a rotation.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "secho/tls.h"
+#include "testutil.h"
+
+static char dir[320];
+
+/* A private copy of the certificates, to replace files in. */
+static void
+copy_certs(void)
+{
+	struct tu_result r;
+
+	snprintf(dir, sizeof(dir), "%s/certs", tu_tmpdir());
+	ck_assert_int_eq(tu_run((const char *[]){ "/bin/cp", "-r",
+	    tu_certs(), dir, NULL }, NULL, 0, 10000, &r), 0);
+	tu_result_free(&r);
+}
+
+static const char *
+in_dir(const char *file)
+{
+	static char buf[8][400];
+	static int slot;
+	char *b = buf[slot++ % 8];
+
+	snprintf(b, sizeof(buf[0]), "%s/%s", dir, file);
+	return b;
+}
+
+static const char *
+num(int v)
+{
+	static char buf[8][16];
+	static int slot;
+	char *b = buf[slot++ % 8];
+
+	snprintf(b, sizeof(buf[0]), "%d", v);
+	return b;
+}
+
+/* The SANs the server presents now, through secho-client -v. */
+static char *
+served_san(int port)
+{
+	struct tu_result r;
+	char *san;
+
+	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--tls", "-v", "-m", "x", "--ca", in_dir("ca.pem"), "localhost",
+	    num(port), NULL }, NULL, 0, 30000, &r), 0);
+	san = strdup(r.err);
+	tu_result_free(&r);
+	return san;
+}
+
+/* A TLS connection through libsecho, held open across the reload. */
+static void
+open_conn(struct secho_tls *t, struct secho_conn *c, int port)
+{
+	struct secho_sockaddr peer;
+	int to, rc, fd = secho_net_connect("127.0.0.1", port, 0, 5000, &peer,
+	    &to);
+
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(secho_tls_conn_init(t, c, fd, "localhost"), 0);
+	while ((rc = secho_conn_handshake(c)) == SECHO_WANT_READ ||
+	    rc == SECHO_WANT_WRITE) {
+		struct pollfd pfd = { .fd = fd, .events =
+		    rc == SECHO_WANT_READ ? POLLIN : POLLOUT };
+
+		ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	}
+	ck_assert_int_eq(rc, 0);
+}
+
+static void
+assert_conn_echoes(struct secho_conn *c, const char *msg)
+{
+	char buf[64];
+	size_t got = 0, len = strlen(msg);
+	ssize_t n;
+
+	ck_assert_int_eq(secho_conn_write(c, msg, len), (ssize_t)len);
+	while (got < len) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+		n = secho_conn_read(c, buf + got, sizeof(buf) - got);
+		if (n == SECHO_WANT_READ) {
+			ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+			continue;
+		}
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+	}
+	ck_assert(memcmp(buf, msg, len) == 0);
+}
+
+START_TEST(reload_keeps_live_connections)
+{
+	struct secho_tls_opts o = { .ca = NULL };
+	struct secho_tls *t;
+	struct tu_server srv;
+	struct secho_conn c;
+	struct tu_result r;
+	char *san;
+
+	copy_certs();
+	o.ca = in_dir("ca.pem");
+	t = secho_tls_new(&o, SECHO_TLS_CLIENT, 0);
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "--tls",
+	    "--port", "0", "--cert", in_dir("server.pem"), "--key",
+	    in_dir("server.key"), NULL }, 1), 0);
+	open_conn(t, &c, srv.port[0]);
+	assert_conn_echoes(&c, "before");
+	/* A new certificate with one more name, then SIGHUP. */
+	ck_assert_int_eq(tu_mkcerts((const char *[]){ "--out", dir, "--only",
+	    "server", "--host", "renewed.example", NULL }), 0);
+	kill(srv.proc.pid, SIGHUP);
+	ck_assert(tu_server_await_log(&srv, "reloaded", 10000));
+	san = served_san(srv.port[0]);
+	ck_assert_msg(strstr(san, "renewed.example") != NULL, "%s", san);
+	free(san);
+	assert_conn_echoes(&c, "after");	/* the live one goes on */
+	secho_conn_close(&c);
+	/* A broken file: logged, and the last good one keeps serving. */
+	ck_assert_int_eq(tu_run((const char *[]){ "/bin/cp", "/dev/null",
+	    in_dir("server.pem"), NULL }, NULL, 0, 10000, &r), 0);
+	tu_result_free(&r);
+	kill(srv.proc.pid, SIGHUP);
+	ck_assert(tu_server_await_log(&srv, "still serving the old", 10000));
+	san = served_san(srv.port[0]);
+	ck_assert_msg(strstr(san, "renewed.example") != NULL, "%s", san);
+	free(san);
+	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
+	tu_result_free(&r);
+	secho_tls_free(t);
+}
+END_TEST
+
+static void
+write_key(const char *path, unsigned seed)
+{
+	unsigned char key[80];
+	struct tu_result r;
+	char tmp[420];
+	FILE *f;
+
+	tu_pattern(key, sizeof(key), seed);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(key, 1, sizeof(key), f), sizeof(key));
+	fclose(f);
+	ck_assert_int_eq(tu_run((const char *[]){ "/bin/mv", tmp, path, NULL },
+	    NULL, 0, 10000, &r), 0);
+	tu_result_free(&r);
+}
+
+/* openssl s_client with a session file; returns its output. */
+static char *
+s_client(int port, const char *flag, const char *sess)
+{
+	char connect[64], *out;
+	struct tu_result r;
+
+	snprintf(connect, sizeof(connect), "127.0.0.1:%d", port);
+	ck_assert_int_eq(tu_run((const char *[]){ "/usr/bin/openssl",
+	    "s_client", "-ign_eof", "-connect", connect, "-CAfile",
+	    tu_cert("ca.pem"), flag, sess, NULL }, "x\n", 2, 30000, &r), 0);
+	out = strdup(r.out);
+	tu_result_free(&r);
+	return out;
+}
+
+static void
+start_with_key(struct tu_server *srv, const char *key)
+{
+	ck_assert_int_eq(tu_server_start(srv, (const char *[]){ "--tls",
+	    "--port", "0", "--idle-timeout", "0.3", "--cert",
+	    tu_cert("server.pem"), "--key", tu_cert("server.key"),
+	    "--ticket-key-file", key, NULL }, 1), 0);
+}
+
+START_TEST(shared_and_rotated_ticket_keys)
+{
+	struct tu_server a, b;
+	struct tu_result r;
+	char key[400], sess[400], *out;
+
+	snprintf(key, sizeof(key), "%s/ticket.key", tu_tmpdir());
+	snprintf(sess, sizeof(sess), "%s/session.pem", tu_tmpdir());
+	write_key(key, 1);
+	start_with_key(&a, key);
+	start_with_key(&b, key);
+	free(s_client(a.port[0], "-sess_out", sess));
+	out = s_client(b.port[0], "-sess_in", sess);	/* other server */
+	ck_assert_msg(strstr(out, "Reused, TLSv1.3") != NULL, "%s", out);
+	free(out);
+	/* Rotate: the ticket made under the old key still resumes. */
+	write_key(key, 2);
+	kill(a.proc.pid, SIGHUP);
+	ck_assert(tu_server_await_log(&a, "reloaded", 10000));
+	out = s_client(a.port[0], "-sess_in", sess);
+	ck_assert_msg(strstr(out, "Reused, TLSv1.3") != NULL, "%s", out);
+	free(out);
+	/* b never saw the new key; a ticket from a's new key is no use to
+	 * it until it reloads too. */
+	free(s_client(a.port[0], "-sess_out", sess));
+	out = s_client(b.port[0], "-sess_in", sess);
+	ck_assert_msg(strstr(out, "New, TLSv1.3") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(tu_server_stop(&a, &r), 0);
+	tu_result_free(&r);
+	ck_assert_int_eq(tu_server_stop(&b, &r), 0);
+	tu_result_free(&r);
+}
+END_TEST
+
+START_TEST(bad_ticket_key_file)
+{
+	struct tu_result r;
+	char key[400];
+	FILE *f;
+
+	snprintf(key, sizeof(key), "%s/short.key", tu_tmpdir());
+	f = fopen(key, "w");
+	fputs("too short", f);
+	fclose(f);
+	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-server"),
+	    "--tls", "--port", "0", "--cert", tu_cert("server.pem"), "--key",
+	    tu_cert("server.key"), "--ticket-key-file", key, NULL }, NULL, 0,
+	    10000, &r), 2);
+	ck_assert_msg(strstr(r.err, "must hold exactly 80 bytes") != NULL,
+	    "%s", r.err);
+	tu_result_free(&r);
+}
+END_TEST
+
+Suite *
+reload_suite(void)
+{
+	Suite *s = suite_create("reload");
+	TCase *tc = tcase_create("reload");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, reload_keeps_live_connections);
+	tcase_add_test(tc, shared_and_rotated_ticket_keys);
+	tcase_add_test(tc, bad_ticket_key_file);
+	suite_add_tcase(s, tc);
+	return s;
+}
