@@ -19,6 +19,7 @@ enum {
 	OPT_MAX_CONNS, OPT_BUFSIZE, OPT_BACKLOG, OPT_MTU, OPT_VERIFY_CLIENT,
 	OPT_ALLOW_CN, OPT_ALLOW_SAN, OPT_TLS_MIN, OPT_TLS_MAX, OPT_CIPHERS,
 	OPT_CIPHERSUITES, OPT_GROUPS, OPT_ALPN, OPT_NO_TICKETS, OPT_TICKET_KEY,
+	OPT_SNI_CERT,
 };
 
 static const struct option longopts[] = {
@@ -51,6 +52,7 @@ static const struct option longopts[] = {
 	{ "alpn", required_argument, NULL, OPT_ALPN },
 	{ "no-tickets", no_argument, NULL, OPT_NO_TICKETS },
 	{ "ticket-key-file", required_argument, NULL, OPT_TICKET_KEY },
+	{ "sni-cert", required_argument, NULL, OPT_SNI_CERT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -97,6 +99,9 @@ static const char usage[] =
 "  --groups LIST          key exchange groups (default X25519:P-256:P-384)\n"
 "  --alpn LIST            protocols to accept, e.g. echo,h2 (none: no ALPN)\n"
 "  --no-tickets           no session tickets (resumption by session id)\n"
+"  --sni-cert NAME:CERT:KEY\n"
+"                         serve CERT to clients asking for NAME (SNI;\n"
+"                         *.example matches one label; repeatable)\n"
 "  --ticket-key-file F    80 bytes of ticket keys shared by several\n"
 "                         servers; re-read on SIGHUP, old key still valid\n"
 "  --keylog FILE          append TLS secrets for Wireshark (NSS format;\n"
@@ -231,6 +236,37 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 	return 0;
 }
 
+/* NAME:CERT:KEY; the name has no ':', the paths may. */
+static int
+add_sni(struct secho_server_config *cfg, const char *arg)
+{
+	struct secho_sni_cert *e = &cfg->tls.sni[cfg->tls.nsni];
+	char *spec = e->spec, *first, *last;
+
+	if (strlen(arg) >= sizeof(e->spec)) {
+		secho_error_set("--sni-cert: too long");
+		return -1;
+	}
+	memcpy(spec, arg, strlen(arg) + 1);
+	first = strchr(spec, ':');
+	last = strrchr(spec, ':');
+	if (first == NULL || first == last || first == spec ||
+	    last == first + 1 || last[1] == '\0') {
+		secho_error_set("--sni-cert '%s': expected NAME:CERT:KEY", arg);
+		return -1;
+	}
+	if (cfg->tls.nsni == SECHO_TLS_SNI_MAX) {
+		secho_error_set("--sni-cert: at most %d", SECHO_TLS_SNI_MAX);
+		return -1;
+	}
+	cfg->tls.nsni++;
+	*first = *last = '\0';
+	e->name = spec;
+	e->cert = first + 1;
+	e->key = last + 1;
+	return 0;
+}
+
 static int
 add_allowed(struct secho_server_config *cfg, int cn, const char *value)
 {
@@ -287,6 +323,7 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 	case OPT_ALPN: cfg->tls.alpn = optarg; return 0;
 	case OPT_NO_TICKETS: cfg->tls.no_tickets = 1; return 0;
 	case OPT_TICKET_KEY: cfg->tls.ticket_key_file = optarg; return 0;
+	case OPT_SNI_CERT: return add_sni(cfg, optarg);
 	case OPT_HS_TIMEOUT:
 		return secho_opt_secs(name, optarg, 0,
 		    &cfg->handshake_timeout_ms);

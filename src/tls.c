@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -210,6 +211,68 @@ setup_alpn_client(struct secho_tls *t, const char *list)
 	return 0;
 }
 
+/* "a.example" matches itself; "*.example" matches one label below it. */
+static int
+sni_matches(const char *pattern, const char *name)
+{
+	const char *dot;
+
+	if (strcasecmp(pattern, name) == 0)
+		return 1;
+	return strncmp(pattern, "*.", 2) == 0 &&
+	    (dot = strchr(name, '.')) != NULL && dot != name &&
+	    strcasecmp(dot + 1, pattern + 2) == 0;
+}
+
+static int
+sni_cb(SSL *ssl, int *alert, void *arg)
+{
+	const struct secho_tls *t = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	(void)alert;
+	for (size_t i = 0; name != NULL && i < t->nsni; i++) {
+		if (sni_matches(t->sni_name[i], name)) {
+			SSL_set_SSL_CTX(ssl, t->sni_ctx[i]);
+			break;
+		}
+	}
+	return SSL_TLSEXT_ERR_OK;	/* no match: the default certificate */
+}
+
+/*
+ * One context per --sni-cert, configured like the main one but for its
+ * certificate.  Its callbacks must find the main context's state, so its
+ * app data points there.
+ */
+static int
+setup_sni(struct secho_tls *t, const struct secho_tls_opts *o)
+{
+	for (size_t i = 0; i < o->nsni; i++) {
+		struct secho_tls_opts so = *o;
+		struct secho_tls *sub;
+
+		so.cert = o->sni[i].cert;
+		so.key = o->sni[i].key;
+		so.keylog = NULL;
+		so.nsni = 0;
+		if ((sub = secho_tls_new(&so, SECHO_TLS_SERVER, t->dgram)) ==
+		    NULL)
+			return -1;
+		SSL_CTX_up_ref(sub->ctx);
+		t->sni_ctx[t->nsni] = sub->ctx;
+		t->sni_name[t->nsni++] = o->sni[i].name;
+		secho_tls_free(sub);
+		SSL_CTX_set_app_data(t->sni_ctx[t->nsni - 1], t);
+		if (t->alpn != NULL)
+			SSL_CTX_set_alpn_select_cb(t->sni_ctx[t->nsni - 1],
+			    alpn_select_cb, t);
+	}
+	SSL_CTX_set_tlsext_servername_callback(t->ctx, sni_cb);
+	SSL_CTX_set_tlsext_servername_arg(t->ctx, t);
+	return 0;
+}
+
 /* Client: keep the newest session (a TLS 1.3 ticket arrives late). */
 static int
 new_session_cb(SSL *ssl, SSL_SESSION *sess)
@@ -243,6 +306,8 @@ setup_server(struct secho_tls *t, const struct secho_tls_opts *o)
 	} else if (secho_tls_tickets_setup(t, NULL) == -1)
 		return -1;
 	if (o->alpn != NULL && setup_alpn_server(t, o->alpn) == -1)
+		return -1;
+	if (o->nsni > 0 && setup_sni(t, o) == -1)
 		return -1;
 	if (o->verify_client == 0)
 		return 0;	/* and never load a CA store nobody uses */
@@ -421,6 +486,8 @@ secho_tls_free(struct secho_tls *t)
 	    __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	SSL_CTX_free(t->ctx);
+	for (size_t i = 0; i < t->nsni; i++)
+		SSL_CTX_free(t->sni_ctx[i]);
 	OPENSSL_cleanse(t->tkeys, sizeof(t->tkeys));
 	SSL_SESSION_free(t->last_session);
 	free(t->alpn);

@@ -339,6 +339,47 @@ START_TEST(resumption)
 }
 END_TEST
 
+/* --sni-cert: the certificate follows the name the client asks for. */
+START_TEST(sni_certificates)
+{
+	const char *other = mint((const char *[]){ NULL });
+	char spec[1024], *out;
+	struct tu_result r;
+
+	/* A certificate for other.example only, from the trusted CA. */
+	ck_assert_int_eq(tu_run((const char *[]){ "/bin/cp",
+	    tu_cert("ca.pem"), tu_cert("ca.key"), other, NULL }, NULL, 0,
+	    10000, &r), 0);
+	tu_result_free(&r);
+	ck_assert_int_eq(tu_mkcerts((const char *[]){ "--out", other, "--only",
+	    "server", "--no-default-san", "--host", "other.example", "--host",
+	    "*.wild.example", NULL }), 0);
+	snprintf(spec, sizeof(spec), "other.example:%s:%s",
+	    in_dir(other, "server.pem"), in_dir(other, "server.key"));
+	start((const char *[]){ "--sni-cert", spec, NULL });
+	ck_assert_int_eq(s_client(&out, (const char *[]){ "-servername",
+	    "other.example", "-verify_hostname", "other.example", NULL }), 0);
+	assert_echoed(out);
+	free(out);
+	/* Any other name gets the default certificate. */
+	ck_assert_int_eq(s_client(&out, (const char *[]){ "-servername",
+	    "localhost", "-verify_hostname", "localhost", NULL }), 0);
+	free(out);
+	ck_assert_int_ne(s_client(&out, (const char *[]){ "-servername",
+	    "nomatch.example", "-verify_hostname", "other.example", NULL }), 0);
+	free(out);
+	free(stop());
+	/* Wildcard patterns match one label. */
+	snprintf(spec, sizeof(spec), "*.wild.example:%s:%s",
+	    in_dir(other, "server.pem"), in_dir(other, "server.key"));
+	start((const char *[]){ "--sni-cert", spec, NULL });
+	ck_assert_int_eq(s_client(&out, (const char *[]){ "-servername",
+	    "a.wild.example", "-verify_hostname", "a.wild.example", NULL }), 0);
+	free(out);
+	free(stop());
+}
+END_TEST
+
 Suite *
 mtls_suite(void)
 {
@@ -354,6 +395,7 @@ mtls_suite(void)
 	tcase_add_test(tc, bad_values);
 	tcase_add_test(tc, alpn);
 	tcase_add_test(tc, resumption);
+	tcase_add_test(tc, sni_certificates);
 	suite_add_tcase(s, tc);
 	return s;
 }

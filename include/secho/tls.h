@@ -14,6 +14,15 @@
 struct secho_tls;
 
 #define SECHO_TLS_ALLOW_MAX 16
+#define SECHO_TLS_SNI_MAX 16
+
+/* server: a certificate served to clients that ask for name via SNI. */
+struct secho_sni_cert {
+	const char *name;	/* "www.example" or "*.example" */
+	const char *cert;
+	const char *key;
+	char spec[1024];	/* storage the three point into */
+};
 
 /* Protocol versions for min_version / max_version (0: the default). */
 enum secho_tls_version { SECHO_TLS_1_2 = 12, SECHO_TLS_1_3 = 13 };
@@ -52,6 +61,8 @@ struct secho_tls_opts {
 	size_t nallow_cn;
 	const char *allow_san[SECHO_TLS_ALLOW_MAX];
 	size_t nallow_san;
+	struct secho_sni_cert sni[SECHO_TLS_SNI_MAX];
+	size_t nsni;
 };
 
 enum secho_tls_role { SECHO_TLS_CLIENT, SECHO_TLS_SERVER };
