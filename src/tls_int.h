@@ -38,6 +38,10 @@ struct secho_tls {
 	/* server: ticket keys, current and the one before (rotation) */
 	unsigned char tkeys[2][80];
 	int ntkeys;
+	/* server: contexts with other certificates, chosen by SNI */
+	SSL_CTX *sni_ctx[SECHO_TLS_SNI_MAX];
+	const char *sni_name[SECHO_TLS_SNI_MAX];
+	size_t nsni;
 	/* verification beyond the chain (tls_verify.c) */
 	unsigned char pin[32];	/* client: SHA-256 of the server's SPKI */
 	int has_pin;
