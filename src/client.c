@@ -223,30 +223,54 @@ secho_client_io_fail(struct client *cl, ssize_t r, unsigned long long echoed,
 	    "echoed)%s", cl->addr, err, echoed, sent, hint);
 }
 
-static void
-print_tls_info(const struct client *cl, unsigned long long us)
+/* What -v says about verification. */
+static const char *
+verify_text(const struct client *cl, const struct secho_tls_info *in)
 {
-	struct secho_tls_info in;
-	char hs[32], resumed[4];
+	const struct secho_tls_opts *t = &cl->cfg->tls;
+
+	if (t->insecure)
+		return "skipped (--insecure)";
+	/* Say how the key was trusted, should tls.c just say "ok". */
+	if (t->pin_sha256 != NULL && strcmp(in->verify, "ok") == 0)
+		return "ok (pinned public key)";
+	return in->verify;
+}
+
+/* The -v block: one "name value" row each, "-" for unknown. */
+static void
+print_tls_rows(const struct client *cl, const struct secho_tls_info *in,
+    unsigned long long us)
+{
+	char hs[32];
 	const struct { const char *k, *v; } rows[] = {
-		{ "protocol", in.version }, { "cipher", in.cipher },
-		{ "group", in.group }, { "subject", in.subject },
-		{ "issuer", in.issuer }, { "SAN", in.san }, { "key", in.key },
-		{ "not before", in.not_before }, { "not after", in.not_after },
-		{ "verification", cl->cfg->tls.insecure ?
-		    "skipped (--insecure)" : in.verify },
-		{ "resumed", resumed }, { "handshake", hs },
+		{ "protocol", in->version }, { "cipher", in->cipher },
+		{ "group", in->group },
+		{ "ALPN", *in->alpn != '\0' ? in->alpn : "none" },
+		{ "SNI", *in->sni != '\0' ? in->sni : "none" },
+		{ "subject", in->subject }, { "issuer", in->issuer },
+		{ "SAN", in->san }, { "key", in->key },
+		{ "not before", in->not_before },
+		{ "not after", in->not_after },
+		{ "verification", verify_text(cl, in) },
+		{ "resumed", in->resumed ? "yes" : "no" }, { "handshake", hs },
 	};
 
-	if (!cl->cfg->verbose || secho_tls_conn_info(&cl->conn, &in) == -1)
-		return;
 	snprintf(hs, sizeof(hs), "%.2f ms", us / 1000.0);
-	snprintf(resumed, sizeof(resumed), "%s", in.resumed ? "yes" : "no");
 	secho_client_note(cl, "%s session established:",
 	    cl->dgram ? "DTLS" : "TLS");
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		fprintf(stderr, "    %-13s %s\n", rows[i].k,
 		    *rows[i].v != '\0' ? rows[i].v : "-");
+}
+
+static void
+print_tls_info(const struct client *cl, unsigned long long us)
+{
+	struct secho_tls_info in;
+
+	if (cl->cfg->verbose && secho_tls_conn_info(&cl->conn, &in) == 0)
+		print_tls_rows(cl, &in, us);
 }
 
 static int
@@ -290,8 +314,9 @@ handshake(struct client *cl)
 		    cl->addr);
 	if (r != 0)
 		return handshake_fail(cl, (int)r);
+	cl->handshake_us = secho_now_us() - t0;
 	if (secho_conn_is_tls(&cl->conn))
-		print_tls_info(cl, secho_now_us() - t0);
+		print_tls_info(cl, cl->handshake_us);
 	return 0;
 }
 
@@ -300,7 +325,7 @@ static int
 wrap(struct client *cl, int fd)
 {
 	if (secho_proto_is_secure(cl->cfg->proto)) {
-		if (secho_tls_conn_init(cl->tls, &cl->conn, fd, cl->host) ==
+		if (secho_tls_conn_init(cl->tls, &cl->conn, fd, cl->name) ==
 		    -1) {
 			close(fd);
 			return secho_client_fail(SECHO_EXIT_TLS, "%s",
@@ -336,39 +361,84 @@ connect_server(struct client *cl)
 	return wrap(cl, fd);
 }
 
-/* Everything up to an established, verified session. */
-static int
-client_open(struct client *cl, const struct secho_client_config *cfg)
+/* "[::1]" -> "::1" */
+static void
+unbracket(char *dst, size_t len, const char *h)
 {
-	const char *h = cfg->host;
 	size_t n = strlen(h);
-	int rc;
 
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+		snprintf(dst, len, "%.*s", (int)n - 2, h + 1);
+	else
+		snprintf(dst, len, "%s", h);
+}
+
+/* Notes on how the server will be trusted, for -v. */
+static void
+note_trust(const struct client *cl)
+{
+	const struct secho_tls_opts *t = &cl->cfg->tls;
+
+	if (t->insecure)
+		return;
+	if (t->pin_sha256 != NULL)
+		secho_client_note(cl, "trusting the server's public key by "
+		    "its pin sha256//%s", t->pin_sha256);
+	else {
+		if (t->ca != NULL)
+			secho_client_note(cl, "verifying with CA file %s",
+			    t->ca);
+		if (t->capath != NULL)
+			secho_client_note(cl, "verifying with CA directory %s",
+			    t->capath);
+	}
+	if (cl->cfg->servername != NULL)
+		secho_client_note(cl, "expecting the name %s (--servername)",
+		    cl->name);
+	if (t->cert != NULL)
+		secho_client_note(cl, "presenting client certificate %s",
+		    t->cert);
+}
+
+/*
+ * What every connection shares: the names and the TLS context, which
+ * keeps the last session for --resume to offer.
+ */
+static int
+client_setup(struct client *cl, const struct secho_client_config *cfg)
+{
 	memset(cl, 0, sizeof(*cl));
 	cl->cfg = cfg;
 	cl->conn.fd = -1;
 	cl->dgram = secho_proto_is_dgram(cfg->proto);
-	if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
-		snprintf(cl->host, sizeof(cl->host), "%.*s", (int)n - 2, h + 1);
-	else
-		snprintf(cl->host, sizeof(cl->host), "%s", h);
-	if (secho_proto_is_secure(cfg->proto)) {
-		if (cfg->tls.insecure)
-			fprintf(stderr, "%s: warning: --insecure: the server's "
-			    "certificate is not verified\n", SECHO_CLIENT_PROG);
-		if (cfg->tls.keylog != NULL)
-			fprintf(stderr, "%s: warning: writing TLS session "
-			    "secrets to %s; anyone who reads it can decrypt "
-			    "the traffic\n", SECHO_CLIENT_PROG,
-			    cfg->tls.keylog);
-		cl->tls = secho_tls_new(&cfg->tls, SECHO_TLS_CLIENT, cl->dgram);
-		if (cl->tls == NULL)
-			return secho_client_fail(SECHO_EXIT_USAGE, "%s",
-			    secho_error());
-		if (cfg->tls.ca != NULL && !cfg->tls.insecure)
-			secho_client_note(cl, "verifying with CA file %s",
-			    cfg->tls.ca);
-	}
+	unbracket(cl->host, sizeof(cl->host), cfg->host);
+	unbracket(cl->name, sizeof(cl->name), cfg->servername != NULL ?
+	    cfg->servername : cfg->host);
+	if (!secho_proto_is_secure(cfg->proto))
+		return 0;
+	if (cfg->tls.insecure)
+		fprintf(stderr, "%s: warning: --insecure: the server's "
+		    "certificate is not verified\n", SECHO_CLIENT_PROG);
+	if (cfg->tls.keylog != NULL)
+		fprintf(stderr, "%s: warning: writing TLS session secrets to "
+		    "%s; anyone who reads it can decrypt the traffic\n",
+		    SECHO_CLIENT_PROG, cfg->tls.keylog);
+	cl->tls = secho_tls_new(&cfg->tls, SECHO_TLS_CLIENT, cl->dgram);
+	if (cl->tls == NULL)
+		return secho_client_fail(SECHO_EXIT_USAGE, "%s",
+		    secho_error());
+	note_trust(cl);
+	return 0;
+}
+
+/* Everything up to an established, verified session. */
+static int
+client_open(struct client *cl)
+{
+	int rc;
+
+	cl->io_errno = 0;
+	cl->handshake_us = 0;
 	if ((rc = connect_server(cl)) != 0)
 		return rc;
 	return handshake(cl);
@@ -427,15 +497,6 @@ client_shutdown(struct client *cl)
 		secho_client_drive(cl, drain_step, &d, d.deadline);
 }
 
-static void
-client_close(struct client *cl)
-{
-	if (cl->conn.ops != NULL)
-		secho_conn_close(&cl->conn);
-	secho_tls_free(cl->tls);
-	cl->tls = NULL;
-}
-
 /* -m: one message, echoed whole, then printed. */
 static int
 run_message(struct client *cl)
@@ -483,25 +544,93 @@ run_stdin(struct client *cl)
 	return 0;
 }
 
+/* Stdout lines of --resume: flushed at once, a failed write fails. */
+static int
+print_out(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vprintf(fmt, ap);
+	va_end(ap);
+	if (rc < 0 || fflush(stdout) == EOF)
+		return secho_client_fail(SECHO_EXIT_CONNECT, "cannot write to "
+		    "stdout: %s", strerror(errno));
+	return 0;
+}
+
+/*
+ * One connection: open, the mode, and a clean close.  nth > 0 (--resume)
+ * prints how its handshake went and sets *resumed.
+ */
+static int
+run_connection(struct client *cl, long nth, int *resumed)
+{
+	const struct secho_client_config *cfg = cl->cfg;
+	struct secho_tls_info in;
+	int rc;
+
+	rc = client_open(cl);
+	if (rc == 0 && nth > 0) {
+		*resumed = secho_tls_conn_info(&cl->conn, &in) == 0 &&
+		    in.resumed;
+		rc = print_out("connection %ld: %s, %.2f ms\n", nth, *resumed ?
+		    "resumed" : "full handshake", cl->handshake_us / 1000.0);
+	}
+	if (rc == 0) {
+		if (cfg->count > 0)
+			rc = secho_client_ping(cl);
+		else if (cfg->message != NULL)
+			rc = run_message(cl);
+		else
+			rc = run_stdin(cl);
+		/*
+		 * A live session ends with close_notify, even after a loss;
+		 * without it OpenSSL would not offer the session again.
+		 */
+		if (rc == SECHO_EXIT_OK || rc == SECHO_EXIT_LOSS ||
+		    rc == SECHO_EXIT_MISMATCH)
+			client_shutdown(cl);
+	}
+	secho_conn_close(&cl->conn);
+	return rc;
+}
+
+/*
+ * --resume N: the same exchange over N + 1 connections in a row, each
+ * offering the session of the one before.  Whether the server resumed is
+ * information, not a failure; lost ping probes are reported at the end.
+ */
+static int
+run_resumed(struct client *cl)
+{
+	long n = cl->cfg->resume, hits = 0;
+	int rc, loss = 0, resumed = 0;
+
+	for (long i = 0; i <= n; i++) {
+		rc = run_connection(cl, i + 1, &resumed);
+		if (rc == SECHO_EXIT_LOSS)
+			loss = 1;
+		else if (rc != SECHO_EXIT_OK)
+			return rc;
+		hits += i > 0 && resumed;
+	}
+	rc = print_out("resumed %ld of %ld reconnection%s\n", hits, n,
+	    n == 1 ? "" : "s");
+	return rc != 0 ? rc : loss ? SECHO_EXIT_LOSS : SECHO_EXIT_OK;
+}
+
 int
 secho_client_run(const struct secho_client_config *cfg)
 {
 	struct client cl;
-	int rc;
+	int rc, resumed = 0;
 
-	rc = client_open(&cl, cfg);
-	if (rc == 0) {
-		if (cfg->count > 0)
-			rc = secho_client_ping(&cl);
-		else if (cfg->message != NULL)
-			rc = run_message(&cl);
-		else
-			rc = run_stdin(&cl);
-		/* A live session ends with close_notify, even after a loss. */
-		if (rc == SECHO_EXIT_OK || rc == SECHO_EXIT_LOSS ||
-		    rc == SECHO_EXIT_MISMATCH)
-			client_shutdown(&cl);
-	}
-	client_close(&cl);
+	rc = client_setup(&cl, cfg);
+	if (rc == 0)
+		rc = cfg->resume > 0 ? run_resumed(&cl) :
+		    run_connection(&cl, 0, &resumed);
+	secho_tls_free(cl.tls);
 	return rc;
 }

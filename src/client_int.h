@@ -28,12 +28,14 @@
 struct client {
 	const struct secho_client_config *cfg;
 	char host[SECHO_HOST_MAX];	/* without [brackets] */
+	char name[SECHO_HOST_MAX];	/* to verify: --servername or host */
 	char addr[SECHO_ADDRSTR_MAX];	/* the peer: "[::1]:7007" */
 	int dgram;
 	struct secho_tls *tls;
 	struct secho_conn conn;
 	struct secho_sockaddr peer;
 	int io_errno;	/* errno of the last SECHO_IO_ERR from conn */
+	unsigned long long handshake_us;	/* the last TLS handshake */
 };
 
 /*

@@ -15,10 +15,20 @@
 #include "secho/opts.h"
 
 #define DEFAULT_CA	"certs/ca.pem"
+#define MTLS_CERT	"certs/client.pem"
+#define MTLS_KEY	"certs/client.key"
+/* curl's --pinnedpubkey spelling, accepted and stripped. */
+#define PIN_PREFIX	"sha256//"
+/* base64 of a SHA-256 digest: 43 characters and one '='. */
+#define PIN_LEN		44
+#define ALPN_NAME_MAX	255
 
+/* Every option from OPT_CA on needs a TLS transport (see finish_tls). */
 enum {
-	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_CA, OPT_CERT, OPT_KEY,
-	OPT_INSECURE, OPT_KEYLOG, OPT_MTU,
+	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS,
+	OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_KEYLOG, OPT_MTU,
+	OPT_RESUME, OPT_SERVERNAME, OPT_CAPATH, OPT_PIN, OPT_MTLS, OPT_TLS_MIN,
+	OPT_TLS_MAX, OPT_CIPHERS, OPT_CIPHERSUITES, OPT_GROUPS, OPT_ALPN,
 };
 
 static const struct option longopts[] = {
@@ -39,6 +49,17 @@ static const struct option longopts[] = {
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "keylog", required_argument, NULL, OPT_KEYLOG },
 	{ "mtu", required_argument, NULL, OPT_MTU },
+	{ "servername", required_argument, NULL, OPT_SERVERNAME },
+	{ "capath", required_argument, NULL, OPT_CAPATH },
+	{ "pin-sha256", required_argument, NULL, OPT_PIN },
+	{ "mtls", no_argument, NULL, OPT_MTLS },
+	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
+	{ "tls-max", required_argument, NULL, OPT_TLS_MAX },
+	{ "ciphers", required_argument, NULL, OPT_CIPHERS },
+	{ "ciphersuites", required_argument, NULL, OPT_CIPHERSUITES },
+	{ "groups", required_argument, NULL, OPT_GROUPS },
+	{ "alpn", required_argument, NULL, OPT_ALPN },
+	{ "resume", required_argument, NULL, OPT_RESUME },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -71,19 +92,50 @@ static const char usage[] =
 "  -t, --timeout SECS     limit for connecting, for the TLS handshake and\n"
 "                         for echo progress (default 10; 0: none)\n"
 "  -v, --verbose          connection and TLS details on stderr\n"
-"  -q, --quiet            ping: print only the summary\n"
+"  -q, --quiet            ping: print only the summary\n";
+
+/* Split: C11 compilers need not take string literals over 4095 bytes. */
+static const char usage_tls[] =
 "\n"
-"TLS and DTLS:\n"
+"TLS and DTLS (each needs --tls or --dtls):\n"
 "  --ca FILE              CA certificates to verify the server with\n"
-"                         (default certs/ca.pem if it exists, else the\n"
-"                         system store)\n"
+"                         (default certs/ca.pem if it exists and no\n"
+"                         --capath is given, else the system store)\n"
+"  --capath DIR           directory of CA certificates in c_rehash\n"
+"                         layout; may be combined with --ca\n"
+"  --servername NAME      send NAME as SNI and verify the certificate\n"
+"                         for NAME instead of HOST (to connect by\n"
+"                         address to a server known by name)\n"
+"  --pin-sha256 BASE64    trust the server by its public key instead of\n"
+"                         a CA and host name: the base64 SHA-256 of its\n"
+"                         SubjectPublicKeyInfo (curl's \"sha256//\"\n"
+"                         prefix is accepted)\n"
 "  --cert FILE            client certificate chain (PEM)\n"
 "  --key FILE             its private key (default: read from --cert)\n"
+"  --mtls                 present a client certificate: --cert if given,\n"
+"                         else certs/client.pem (key: --key, else\n"
+"                         certs/client.key)\n"
 "  --insecure             do not verify the server's certificate\n"
+"  --tls-min VERSION      lowest protocol version: 1.2 or 1.3 (default\n"
+"                         1.2; DTLS is always 1.2)\n"
+"  --tls-max VERSION      highest protocol version: 1.2 or 1.3 (default\n"
+"                         1.3)\n"
+"  --ciphers LIST         TLS 1.2 ciphers, OpenSSL syntax\n"
+"                         (\"ECDHE-ECDSA-AES128-GCM-SHA256:...\")\n"
+"  --ciphersuites LIST    TLS 1.3 cipher suites\n"
+"                         (\"TLS_AES_128_GCM_SHA256:...\")\n"
+"  --groups LIST          key exchange groups (\"X25519:P-256\")\n"
+"  --alpn LIST            application protocols to offer, comma-separated\n"
+"                         (\"h2,http/1.1\"); -v shows the server's choice\n"
+"  --resume N             after the echo (-m or -c), reconnect N times\n"
+"                         offering the previous session, repeat the echo,\n"
+"                         and print whether each handshake was resumed\n"
 "  --keylog FILE          append TLS secrets for Wireshark (NSS format;\n"
 "                         default $SSLKEYLOGFILE)\n"
 "  --mtu BYTES            DTLS: link MTU handshake datagrams must fit\n"
-"                         (default 1500)\n"
+"                         (default 1500)\n";
+
+static const char usage_tail[] =
 "\n"
 "  -h, --help             this text\n"
 "  -V, --version          print the version\n"
@@ -93,7 +145,8 @@ static const char usage[] =
 "  1  usage error, or unusable TLS files\n"
 "  2  cannot resolve or connect, I/O error, or the server closed early\n"
 "  3  TLS handshake failure\n"
-"  4  the server's certificate failed verification\n"
+"  4  the server's certificate failed verification, or its key\n"
+"     did not match --pin-sha256\n"
 "  5  timeout (connect, handshake, or no echo progress; a lost\n"
 "     datagram shows up this way)\n"
 "  6  an echo differed from what was sent\n"
@@ -103,6 +156,8 @@ struct parse_state {
 	int proto_set;
 	int size_set;
 	int interval_set;
+	int mtls;
+	int tls_opt;		/* the first option that needs TLS, or 0 */
 	const char *ports;	/* PORT as given */
 };
 
@@ -145,12 +200,134 @@ set_proto(struct secho_client_config *cfg, struct parse_state *ps,
 	return 0;
 }
 
+/*
+ * The base64 of 32 bytes, canonical (the last digit's two spare bits are
+ * 0), so that a typo is a usage error rather than a failed handshake.
+ */
+static int
+parse_pin(const char *name, const char *s, const char **out)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *p = s;
+	size_t i;
+
+	if (strncmp(p, PIN_PREFIX, strlen(PIN_PREFIX)) == 0)
+		p += strlen(PIN_PREFIX);
+	for (i = 0; i < PIN_LEN - 1 && p[i] != '\0' &&
+	    strchr(b64, p[i]) != NULL; i++)
+		;
+	if (i != PIN_LEN - 1 || strcmp(p + i, "=") != 0 ||
+	    (strchr(b64, p[i - 1]) - b64) % 4 != 0) {
+		secho_error_set("%s: '%s' is not a base64 SHA-256 digest (%d "
+		    "characters ending in '=')", name, s, PIN_LEN);
+		return -1;
+	}
+	*out = p;
+	return 0;
+}
+
+/* "h2,http/1.1": names of 1 to 255 bytes, as the ALPN extension needs. */
+static int
+check_alpn(const char *name, const char *s)
+{
+	const char *p = s, *comma;
+	size_t n;
+
+	for (;;) {
+		comma = strchr(p, ',');
+		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (n == 0) {
+			secho_error_set("%s: empty protocol name in '%s'",
+			    name, s);
+			return -1;
+		}
+		if (n > ALPN_NAME_MAX) {
+			secho_error_set("%s: a protocol name is longer than "
+			    "%d bytes", name, ALPN_NAME_MAX);
+			return -1;
+		}
+		if (comma == NULL)
+			return 0;
+		p = comma + 1;
+	}
+}
+
+/* Options that only set a string, or a flag, of the TLS options. */
+static int
+parse_tls_string(struct secho_client_config *cfg, int c)
+{
+	struct secho_tls_opts *t = &cfg->tls;
+
+	switch (c) {
+	case OPT_CA: t->ca = optarg; return 0;
+	case OPT_CAPATH: t->capath = optarg; return 0;
+	case OPT_CERT: t->cert = optarg; return 0;
+	case OPT_KEY: t->key = optarg; return 0;
+	case OPT_INSECURE: t->insecure = 1; return 0;
+	case OPT_KEYLOG: t->keylog = optarg; return 0;
+	case OPT_CIPHERS: t->ciphers = optarg; return 0;
+	case OPT_CIPHERSUITES: t->ciphersuites = optarg; return 0;
+	case OPT_GROUPS: t->groups = optarg; return 0;
+	}
+	return 1;
+}
+
+/* The TLS options; 1 when c is none of them. */
+static int
+parse_tls(struct secho_client_config *cfg, struct parse_state *ps, int c,
+    const char *name)
+{
+	long v;
+	int rc;
+
+	if (c >= OPT_CA && ps->tls_opt == 0)
+		ps->tls_opt = c;
+	if ((rc = parse_tls_string(cfg, c)) != 1)
+		return rc;
+	switch (c) {
+	case OPT_MTU:
+		if (secho_opt_long(name, optarg, 256, 65535, &v) == -1)
+			return -1;
+		cfg->tls.mtu = (int)v;
+		return 0;
+	case OPT_RESUME:
+		if (secho_opt_long(name, optarg, 1, LONG_MAX, &v) == -1)
+			return -1;
+		cfg->resume = v;
+		return 0;
+	case OPT_SERVERNAME:
+		if (*optarg == '\0' || strlen(optarg) > SECHO_HOST_MAX - 3) {
+			secho_error_set("%s: NAME must be 1 to %d characters",
+			    name, SECHO_HOST_MAX - 3);
+			return -1;
+		}
+		cfg->servername = optarg;
+		return 0;
+	case OPT_PIN: return parse_pin(name, optarg, &cfg->tls.pin_sha256);
+	case OPT_MTLS: ps->mtls = 1; return 0;
+	case OPT_TLS_MIN:
+		return secho_opt_tls_version(name, optarg,
+		    &cfg->tls.min_version);
+	case OPT_TLS_MAX:
+		return secho_opt_tls_version(name, optarg,
+		    &cfg->tls.max_version);
+	case OPT_ALPN:
+		cfg->tls.alpn = optarg;
+		return check_alpn(name, optarg);
+	}
+	return 1;
+}
+
 static int
 parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
     const char *name)
 {
 	long v;
+	int rc;
 
+	if ((rc = parse_tls(cfg, ps, c, name)) != 1)
+		return rc;
 	switch (c) {
 	case OPT_TCP: return set_proto(cfg, ps, SECHO_TCP);
 	case OPT_TLS: return set_proto(cfg, ps, SECHO_TLS);
@@ -176,16 +353,6 @@ parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
 	case 't': return secho_opt_secs(name, optarg, 1, &cfg->timeout_ms);
 	case 'v': cfg->verbose++; return 0;
 	case 'q': cfg->quiet = 1; return 0;
-	case OPT_CA: cfg->tls.ca = optarg; return 0;
-	case OPT_CERT: cfg->tls.cert = optarg; return 0;
-	case OPT_KEY: cfg->tls.key = optarg; return 0;
-	case OPT_INSECURE: cfg->tls.insecure = 1; return 0;
-	case OPT_KEYLOG: cfg->tls.keylog = optarg; return 0;
-	case OPT_MTU:
-		if (secho_opt_long(name, optarg, 256, 65535, &v) == -1)
-			return -1;
-		cfg->tls.mtu = (int)v;
-		return 0;
 	}
 	secho_error_set("unknown option %s", name);
 	return -1;
@@ -284,6 +451,11 @@ check_modes(const struct secho_client_config *cfg,
 		    ps->size_set ? "--size" : "--interval");
 		return -1;
 	}
+	if (cfg->resume > 0 && cfg->message == NULL && cfg->count == 0) {
+		secho_error_set("--resume needs --message or --count (stdin "
+		    "can be sent only once)");
+		return -1;
+	}
 	return 0;
 }
 
@@ -320,28 +492,103 @@ check_sizes(const struct secho_client_config *cfg)
 	return 0;
 }
 
-/* TLS files: only with a TLS transport; defaults from cwd and env. */
+/* "--tls-min 1.3" for messages. */
+static const char *
+version_opt(int c, int v, char *buf, size_t len)
+{
+	char name[32];
+
+	snprintf(buf, len, "%s %s", opt_name(c, name, sizeof(name)),
+	    v == SECHO_TLS_1_3 ? "1.3" : "1.2");
+	return buf;
+}
+
+/*
+ * Version bounds that leave nothing to negotiate, and cipher lists for a
+ * version that the bounds rule out (a silent no-op would hide the typo).
+ */
 static int
-finish_tls(struct secho_client_config *cfg)
+check_versions(const struct secho_client_config *cfg)
+{
+	const struct secho_tls_opts *t = &cfg->tls;
+	int dtls = cfg->proto == SECHO_DTLS;
+	int min = t->min_version, max = t->max_version;
+	char a[40], b[40];
+
+	if (dtls && (min == SECHO_TLS_1_3 || max == SECHO_TLS_1_3)) {
+		secho_error_set("%s does not apply to --dtls (DTLS 1.2 is the "
+		    "only version)", version_opt(min == SECHO_TLS_1_3 ?
+		    OPT_TLS_MIN : OPT_TLS_MAX, SECHO_TLS_1_3, a, sizeof(a)));
+		return -1;
+	}
+	if (min != 0 && max != 0 && min > max) {
+		secho_error_set("%s is above %s", version_opt(OPT_TLS_MIN, min,
+		    a, sizeof(a)), version_opt(OPT_TLS_MAX, max, b,
+		    sizeof(b)));
+		return -1;
+	}
+	if (t->ciphersuites != NULL && (dtls || max == SECHO_TLS_1_2)) {
+		secho_error_set("--ciphersuites only applies to TLS 1.3, which "
+		    "%s rules out", dtls ? "--dtls" : "--tls-max 1.2");
+		return -1;
+	}
+	if (t->ciphers != NULL && min == SECHO_TLS_1_3) {
+		secho_error_set("--ciphers only applies to TLS 1.2, which "
+		    "--tls-min 1.3 rules out");
+		return -1;
+	}
+	return 0;
+}
+
+/* --mtls: the repo's client certificate unless one was given. */
+static int
+finish_mtls(struct secho_tls_opts *t)
+{
+	if (t->cert != NULL)
+		return 0;
+	if (access(MTLS_CERT, F_OK) != 0 ||
+	    (t->key == NULL && access(MTLS_KEY, F_OK) != 0)) {
+		secho_error_set("--mtls: %s not found (run 'make certs')",
+		    access(MTLS_CERT, F_OK) != 0 ? MTLS_CERT : MTLS_KEY);
+		return -1;
+	}
+	t->cert = MTLS_CERT;
+	if (t->key == NULL)
+		t->key = MTLS_KEY;
+	return 0;
+}
+
+/*
+ * TLS options: only with a TLS transport, and consistent with each other;
+ * defaults from the working directory and the environment.
+ */
+static int
+finish_tls(struct secho_client_config *cfg, const struct parse_state *ps)
 {
 	struct secho_tls_opts *t = &cfg->tls;
 	const char *env = getenv("SSLKEYLOGFILE");
+	char name[32];
 
 	if (!secho_proto_is_secure(cfg->proto)) {
-		if (t->ca || t->cert || t->key || t->insecure || t->keylog ||
-		    t->mtu) {
-			secho_error_set("--ca, --cert, --key, --insecure, "
-			    "--keylog and --mtu need --tls or --dtls");
+		if (ps->tls_opt != 0) {
+			secho_error_set("%s needs --tls or --dtls",
+			    opt_name(ps->tls_opt, name, sizeof(name)));
 			return -1;
 		}
 		return 0;
 	}
+	if (t->pin_sha256 != NULL && t->insecure) {
+		secho_error_set("--pin-sha256 and --insecure are exclusive");
+		return -1;
+	}
+	if (check_versions(cfg) == -1 || (ps->mtls && finish_mtls(t) == -1))
+		return -1;
 	if (t->key != NULL && t->cert == NULL) {
 		secho_error_set("--key needs --cert");
 		return -1;
 	}
 	/* Like the server: the repo's own CA when run from its top. */
-	if (t->ca == NULL && access(DEFAULT_CA, F_OK) == 0)
+	if (t->ca == NULL && t->capath == NULL && access(DEFAULT_CA, F_OK) == 0)
 		t->ca = DEFAULT_CA;
 	if (t->keylog == NULL && env != NULL && *env != '\0')
 		t->keylog = env;
@@ -363,6 +610,8 @@ secho_client_parse_args(struct secho_client_config *cfg, int argc,
 	    NULL)) != -1) {
 		if (c == 'h') {
 			fputs(usage, out);
+			fputs(usage_tls, out);
+			fputs(usage_tail, out);
 			return 1;
 		}
 		if (c == 'V') {
@@ -377,7 +626,7 @@ secho_client_parse_args(struct secho_client_config *cfg, int argc,
 	}
 	if (parse_operands(cfg, &ps, argc, argv) == -1 ||
 	    check_modes(cfg, &ps) == -1 || check_sizes(cfg) == -1 ||
-	    finish_tls(cfg) == -1)
+	    finish_tls(cfg, &ps) == -1)
 		return -1;
 	if (cfg->port == -1)
 		cfg->port = (int)secho_proto_default_port(cfg->proto);

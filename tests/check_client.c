@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -591,6 +592,408 @@ START_TEST(echo_pinned_buffer_sleeps)
 }
 END_TEST
 
+/* A --tls server with the fixture's certificates, plus extra args. */
+static void
+start_tls(const char *const *extra)
+{
+	const char *args[24] = { "--tls", "--port", "0", TLS_ARGS, NULL };
+	int n = 9;
+
+	while (extra != NULL && *extra != NULL && n < 23)
+		args[n++] = *extra++;
+	args[n] = NULL;
+	ck_assert_int_eq(tu_server_start(&srv, args, 1), 0);
+}
+
+/* "<dir>/name" in one of 8 rotating buffers. */
+static const char *
+in_dir(const char *dir, const char *name)
+{
+	static char buf[8][512];
+	static int slot;
+	char *b = buf[slot++ % 8];
+
+	snprintf(b, sizeof(buf[0]), "%s/%s", dir, name);
+	return b;
+}
+
+/*
+ * --resume's stdout: per connection its line and its echo, then the
+ * summary.  kinds[i] is "full handshake" or "resumed".
+ */
+static void
+assert_resume_out(const char *out, const char *echo,
+    const char *const *kinds, const char *summary)
+{
+	const char *p = out, *nl;
+	char want[64];
+
+	for (int i = 0; kinds[i] != NULL; i++) {
+		snprintf(want, sizeof(want), "connection %d: %s, ", i + 1,
+		    kinds[i]);
+		ck_assert_msg(strncmp(p, want, strlen(want)) == 0,
+		    "want '%s' at '%s' in:\n%s", want, p, out);
+		nl = strchr(p, '\n');
+		ck_assert_msg(nl != NULL && nl - p > 3 &&
+		    strncmp(nl - 3, " ms", 3) == 0, "no time in:\n%s", out);
+		p = nl + 1;
+		ck_assert_msg(strncmp(p, echo, strlen(echo)) == 0,
+		    "want the echo '%s' at '%s'", echo, p);
+		p += strlen(echo);
+	}
+	ck_assert_str_eq(p, summary);
+}
+
+static const char *const resumed_twice[] = { "full handshake", "resumed",
+    "resumed", NULL };
+
+/*
+ * --resume N reconnects with the session of the connection before: TLS
+ * 1.3 tickets (which arrive after the handshake) and TLS 1.2 tickets.
+ */
+START_TEST(resume_sessions)
+{
+	struct tu_result r;
+
+	start_tls(NULL);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "again", "--resume", "2", "--ca", tu_cert("ca.pem"), "localhost",
+	    port_of("tls"), NULL }), 0);
+	assert_resume_out(r.out, "again\n", resumed_twice,
+	    "resumed 2 of 2 reconnections\n");
+	tu_result_free(&r);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-v",
+	    "--tls-max", "1.2", "-m", "twelve", "--resume", "2", "--ca",
+	    tu_cert("ca.pem"), "localhost", port_of("tls"), NULL }), 0);
+	assert_resume_out(r.out, "twelve\n", resumed_twice,
+	    "resumed 2 of 2 reconnections\n");
+	assert_err(&r, "TLSv1.2");
+	assert_err(&r, "resumed       yes");
+	tu_result_free(&r);
+	/* Ping mode: one ping per connection. */
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-c",
+	    "2", "-i", "0", "--resume", "1", "--ca", tu_cert("ca.pem"),
+	    "localhost", port_of("tls"), NULL }), 0);
+	ck_assert_msg(strstr(r.out, "connection 1: full handshake, ") !=
+	    NULL && strstr(r.out, "connection 2: resumed, ") != NULL &&
+	    strstr(r.out, "2 probes sent, 2 received") != NULL &&
+	    strstr(r.out, "resumed 1 of 1 reconnection\n") != NULL, "%s",
+	    r.out);
+	tu_result_free(&r);
+	stop_clean();
+}
+END_TEST
+
+/*
+ * Without tickets TLS 1.3 cannot resume: that is reported, not a failure.
+ * TLS 1.2 still resumes by session id.
+ */
+START_TEST(resume_without_tickets)
+{
+	static const char *const full[] = { "full handshake",
+	    "full handshake", "full handshake", NULL };
+	struct tu_result r;
+
+	start_tls((const char *[]){ "--no-tickets", NULL });
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "x", "--resume", "2", "--ca", tu_cert("ca.pem"), "localhost",
+	    port_of("tls"), NULL }), 0);
+	assert_resume_out(r.out, "x\n", full,
+	    "resumed 0 of 2 reconnections\n");
+	tu_result_free(&r);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--tls-max", "1.2", "-m", "x", "--resume", "2", "--ca",
+	    tu_cert("ca.pem"), "localhost", port_of("tls"), NULL }), 0);
+	assert_resume_out(r.out, "x\n", resumed_twice,
+	    "resumed 2 of 2 reconnections\n");
+	tu_result_free(&r);
+	stop_clean();
+}
+END_TEST
+
+/*
+ * A TLS server for one connection: echoes what it reads until the
+ * client's close_notify, stops listening, and only then closes, so the
+ * client's reconnection is refused.
+ */
+static void
+one_connection_server(int lfd)
+{
+	struct secho_tls_opts o = { .cert = tu_cert("server.pem"),
+	    .key = tu_cert("server.key") };
+	struct secho_tls *t = secho_tls_new(&o, SECHO_TLS_SERVER, 0);
+	struct secho_conn c;
+	char buf[256];
+	ssize_t n;
+	int fd = accept(lfd, NULL, NULL);
+
+	if (t == NULL || fd == -1 || secho_tls_conn_init(t, &c, fd, NULL))
+		_exit(1);
+	while ((n = secho_conn_handshake(&c)) == SECHO_WANT_READ ||
+	    n == SECHO_WANT_WRITE)
+		;	/* blocking fd: each call makes progress */
+	while ((n = secho_conn_read(&c, buf, sizeof(buf))) > 0 ||
+	    n == SECHO_WANT_READ)
+		if (n > 0 && secho_conn_write(&c, buf, (size_t)n) != n)
+			_exit(1);
+	close(lfd);
+	if (n != SECHO_IO_EOF || secho_conn_shutdown(&c) != 0)
+		_exit(1);
+	secho_conn_close(&c);
+	_exit(0);
+}
+
+/* A failed reconnection ends the run with its own exit code. */
+START_TEST(resume_reconnect_fails)
+{
+	struct tu_result r;
+	char port[16];
+	pid_t pid = fork_server(listen_local(0, port, sizeof(port)),
+	    one_connection_server);
+
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "hello", "--resume", "3", "--ca", tu_cert("ca.pem"), "127.0.0.1",
+	    port, NULL }), SECHO_EXIT_CONNECT);
+	ck_assert_msg(strncmp(r.out, "connection 1: full handshake, ", 30) ==
+	    0 && strstr(r.out, "\nhello\n") != NULL &&
+	    strstr(r.out, "connection 2") == NULL &&
+	    strstr(r.out, "reconnection") == NULL, "%s", r.out);
+	assert_err(&r, "Connection refused");
+	tu_result_free(&r);
+	assert_child_exit(pid, 0);
+}
+END_TEST
+
+/* The base64 SHA-256 of cert's SubjectPublicKeyInfo, as openssl says. */
+static void
+pin_of(const char *cert, char *pin, size_t len)
+{
+	char cmd[1024];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "openssl x509 -in '%s' -pubkey -noout | "
+	    "openssl pkey -pubin -outform der | openssl dgst -sha256 -binary "
+	    "| base64", cert);
+	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
+	ck_assert_ptr_nonnull(fgets(pin, (int)len, f));
+	ck_assert_int_eq(pclose(f), 0);
+	pin[strcspn(pin, "\n")] = '\0';
+	ck_assert_uint_eq(strlen(pin), 44);
+}
+
+/*
+ * A pinned key is trusted instead of a CA and a name: a wrong --ca does
+ * not matter, a wrong pin fails verification (exit 4).
+ */
+START_TEST(pin_sha256)
+{
+	char pin[64], curl_pin[80], wrong[64], ca2[512];
+	struct tu_result r;
+
+	pin_of(tu_cert("server.pem"), pin, sizeof(pin));
+	pin_of(tu_cert("ca.pem"), wrong, sizeof(wrong));
+	snprintf(curl_pin, sizeof(curl_pin), "sha256//%s", pin);
+	snprintf(ca2, sizeof(ca2), "%s/ca.pem", mint_dir(NULL));
+	start_tls(NULL);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-v",
+	    "-m", "pinned", "--pin-sha256", pin, "--ca", ca2, "localhost",
+	    port_of("tls"), NULL }), 0);
+	ck_assert_str_eq(r.out, "pinned\n");
+	assert_err(&r, "verification  ok (pinned public key)");
+	tu_result_free(&r);
+	/* curl's spelling; by address, under a name the cert lacks. */
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "curl", "--pin-sha256", curl_pin, "--servername", "not.example",
+	    "127.0.0.1", port_of("tls"), NULL }), 0);
+	ck_assert_str_eq(r.out, "curl\n");
+	tu_result_free(&r);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "x", "--pin-sha256", wrong, "--ca", tu_cert("ca.pem"), "localhost",
+	    port_of("tls"), NULL }), SECHO_EXIT_VERIFY);
+	assert_err(&r, "pin");
+	ck_assert_uint_eq(r.outlen, 0);
+	tu_result_free(&r);
+	ck_assert(tu_server_alive(&srv));
+	stop_clean();
+}
+END_TEST
+
+/* Connecting by address to a server known only by name. */
+START_TEST(servername)
+{
+	const char *dir = mint_dir((const char *[]){ "--no-default-san",
+	    "--host", "only.example", NULL });
+	struct tu_result r;
+
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "--tls",
+	    "--port", "0", "--cert", in_dir(dir, "server.pem"), "--key",
+	    in_dir(dir, "server.key"), NULL }, 1), 0);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "x", "--ca", in_dir(dir, "ca.pem"), "--servername", "localhost",
+	    "127.0.0.1", port_of("tls"), NULL }), SECHO_EXIT_VERIFY);
+	assert_err(&r, "hostname mismatch");
+	tu_result_free(&r);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-v",
+	    "-m", "by name", "--ca", in_dir(dir, "ca.pem"), "--servername",
+	    "only.example", "127.0.0.1", port_of("tls"), NULL }), 0);
+	ck_assert_str_eq(r.out, "by name\n");
+	assert_err(&r, "SNI           only.example");
+	assert_err(&r, "connected to 127.0.0.1 (127.0.0.1:");
+	tu_result_free(&r);
+	/* No SNI for an address. */
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-v",
+	    "--insecure", "-m", "x", "127.0.0.1", port_of("tls"), NULL }), 0);
+	assert_err(&r, "SNI           none");
+	tu_result_free(&r);
+	stop_clean();
+}
+END_TEST
+
+/* Version bounds: -v shows what was negotiated; disjoint bounds fail. */
+START_TEST(tls_versions)
+{
+	struct tu_result r;
+
+	start_tls((const char *[]){ "--tls-max", "1.2", NULL });
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-v",
+	    "-m", "x", "--ca", tu_cert("ca.pem"), "localhost",
+	    port_of("tls"), NULL }), 0);
+	assert_err(&r, "protocol      TLSv1.2");
+	tu_result_free(&r);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--tls-min", "1.3", "-m", "x", "--ca", tu_cert("ca.pem"),
+	    "localhost", port_of("tls"), NULL }), SECHO_EXIT_TLS);
+	tu_result_free(&r);
+	stop_clean();
+
+	start_tls(NULL);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-v",
+	    "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256",
+	    "--groups", "P-256", "-m", "x", "--ca", tu_cert("ca.pem"),
+	    "localhost", port_of("tls"), NULL }), 0);
+	assert_err(&r, "protocol      TLSv1.2");
+	assert_err(&r, "cipher        ECDHE-ECDSA-AES128-GCM-SHA256");
+	/* OpenSSL names P-256 "secp256r1" in TLS 1.2. */
+	ck_assert_msg(strstr(r.err, "group         P-256") != NULL ||
+	    strstr(r.err, "group         secp256r1") != NULL, "%s", r.err);
+	tu_result_free(&r);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-v",
+	    "--tls-min", "1.3", "--ciphersuites",
+	    "TLS_CHACHA20_POLY1305_SHA256",
+	    "-m", "x", "--ca", tu_cert("ca.pem"), "localhost", port_of("tls"),
+	    NULL }), 0);
+	assert_err(&r, "protocol      TLSv1.3");
+	assert_err(&r, "cipher        TLS_CHACHA20_POLY1305_SHA256");
+	tu_result_free(&r);
+	/* tls.c judges the lists; a bad one is a usage error. */
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--ciphers", "NO-SUCH-CIPHER", "-m", "x", "localhost",
+	    port_of("tls"), NULL }), SECHO_EXIT_USAGE);
+	tu_result_free(&r);
+	stop_clean();
+}
+END_TEST
+
+/* The server picks from the client's ALPN offer; -v names the choice. */
+START_TEST(alpn)
+{
+	struct tu_result r;
+
+	start_tls((const char *[]){ "--alpn", "echo,x", NULL });
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-v",
+	    "--alpn", "h2,echo", "-m", "x", "--ca", tu_cert("ca.pem"),
+	    "localhost", port_of("tls"), NULL }), 0);
+	assert_err(&r, "ALPN          echo");
+	tu_result_free(&r);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-v",
+	    "-m", "x", "--ca", tu_cert("ca.pem"), "localhost",
+	    port_of("tls"), NULL }), 0);
+	assert_err(&r, "ALPN          none");
+	tu_result_free(&r);
+	/* An offer without a common protocol fails the handshake. */
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--alpn", "h2", "-m", "x", "--ca", tu_cert("ca.pem"), "localhost",
+	    port_of("tls"), NULL }), SECHO_EXIT_TLS);
+	assert_err(&r, "application protocol");
+	tu_result_free(&r);
+	stop_clean();
+}
+END_TEST
+
+/* A c_rehash directory of the fixture's CA, or an empty one. */
+static const char *
+ca_dir(int with_ca)
+{
+	const char *dir = tu_tmpdir();
+	char cmd[1024];
+
+	ck_assert_ptr_nonnull(dir);
+	if (with_ca) {
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s/' && openssl rehash "
+		    "'%s'", tu_cert("ca.pem"), dir, dir);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	return dir;
+}
+
+START_TEST(capath)
+{
+	char good[300], empty[300];
+	struct tu_result r;
+
+	snprintf(good, sizeof(good), "%s", ca_dir(1));
+	snprintf(empty, sizeof(empty), "%s", ca_dir(0));
+	start_tls(NULL);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "x", "--capath", good, "localhost", port_of("tls"), NULL }), 0);
+	tu_result_free(&r);
+	/* --ca and --capath together: either may hold the CA. */
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "x", "--capath", empty, "--ca", tu_cert("ca.pem"), "localhost",
+	    port_of("tls"), NULL }), 0);
+	tu_result_free(&r);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "x", "--capath", empty, "localhost", port_of("tls"), NULL }),
+	    SECHO_EXIT_VERIFY);
+	assert_err(&r, "unable to get local issuer certificate");
+	tu_result_free(&r);
+	stop_clean();
+}
+END_TEST
+
+/* --mtls takes certs/client.pem and .key from the working directory. */
+START_TEST(mtls_default_files)
+{
+	char bin[PATH_MAX], top[400], *slash;
+	struct tu_result r;
+
+	ck_assert_ptr_nonnull(realpath(tu_bin("secho-client"), bin));
+	snprintf(top, sizeof(top), "%s", tu_certs());
+	ck_assert_ptr_nonnull(slash = strrchr(top, '/'));
+	*slash = '\0';
+	start_tls((const char *[]){ "--verify-client", NULL });
+	/* The fixture's certs/ and its CA become the defaults. */
+	ck_assert_int_eq(chdir(top), 0);
+	ck_assert_int_eq(tu_run((const char *[]){ bin, "--tls", "--mtls",
+	    "-v", "-m", "mutual", "localhost", port_of("tls"), NULL }, NULL,
+	    0, 60000, &r), 0);
+	ck_assert_str_eq(r.out, "mutual\n");
+	assert_err(&r, "presenting client certificate certs/client.pem");
+	tu_result_free(&r);
+	ck_assert_int_ne(tu_run((const char *[]){ bin, "--tls", "-m", "x",
+	    "localhost", port_of("tls"), NULL }, NULL, 0, 60000, &r), 0);
+	tu_result_free(&r);
+	stop_clean();
+	/* Elsewhere the files are missing: a usage error that says so. */
+	ck_assert_int_eq(chdir(tu_tmpdir()), 0);
+	ck_assert_int_eq(tu_run((const char *[]){ bin, "--tls", "--mtls",
+	    "-m", "x", "localhost", NULL }, NULL, 0, 60000, &r),
+	    SECHO_EXIT_USAGE);
+	assert_err(&r, "--mtls: certs/client.pem not found (run 'make certs')");
+	tu_result_free(&r);
+}
+END_TEST
+
 START_TEST(usage_errors)
 {
 	struct tu_result r;
@@ -627,6 +1030,15 @@ client_suite(void)
 	tcase_add_test(tc, plain_to_tls_port_hint);
 	tcase_add_test(tc, ping_late_reply);
 	tcase_add_test(tc, echo_pinned_buffer_sleeps);
+	tcase_add_test(tc, resume_sessions);
+	tcase_add_test(tc, resume_without_tickets);
+	tcase_add_test(tc, resume_reconnect_fails);
+	tcase_add_test(tc, pin_sha256);
+	tcase_add_test(tc, servername);
+	tcase_add_test(tc, tls_versions);
+	tcase_add_test(tc, alpn);
+	tcase_add_test(tc, capath);
+	tcase_add_test(tc, mtls_default_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

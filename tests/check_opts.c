@@ -328,6 +328,9 @@ END_TEST
 
 /* --- secho-client --- */
 
+/* The base64 SHA-256 of some public key: any 32 bytes do for parsing. */
+#define PIN "A8ef5C89vw4pAt7omSSRXjY02z8lm1z10yFJFL0J6jc="
+
 static const struct client_case {
 	const char *args[12];
 	int rc;
@@ -398,8 +401,120 @@ static const struct client_case {
 	{ { "-t", "-1", "h", NULL }, -1, 0, NULL, 0,
 	    "--timeout: '-1' is not a number of seconds from 0 to 604800" },
 	{ { "--insecure", "localhost", NULL }, -1, 0, NULL, 0,
-	    "--ca, --cert, --key, --insecure, --keylog and --mtu need --tls or "
-	    "--dtls" },
+	    "--insecure needs --tls or --dtls" },
+	/* Every TLS option needs TLS; the first one given is named. */
+	{ { "--udp", "--servername", "n", "--ca", "c", "h", NULL }, -1, 0,
+	    NULL, 0, "--servername needs --tls or --dtls" },
+	{ { "--capath", "d", "h", NULL }, -1, 0, NULL, 0,
+	    "--capath needs --tls or --dtls" },
+	{ { "--pin-sha256", PIN, "h", NULL }, -1, 0, NULL, 0,
+	    "--pin-sha256 needs --tls or --dtls" },
+	{ { "--mtls", "h", NULL }, -1, 0, NULL, 0,
+	    "--mtls needs --tls or --dtls" },
+	{ { "--tls-min", "1.2", "h", NULL }, -1, 0, NULL, 0,
+	    "--tls-min needs --tls or --dtls" },
+	{ { "--tls-max", "1.3", "h", NULL }, -1, 0, NULL, 0,
+	    "--tls-max needs --tls or --dtls" },
+	{ { "--ciphers", "x", "h", NULL }, -1, 0, NULL, 0,
+	    "--ciphers needs --tls or --dtls" },
+	{ { "--ciphersuites", "x", "h", NULL }, -1, 0, NULL, 0,
+	    "--ciphersuites needs --tls or --dtls" },
+	{ { "--groups", "x", "h", NULL }, -1, 0, NULL, 0,
+	    "--groups needs --tls or --dtls" },
+	{ { "--alpn", "x", "h", NULL }, -1, 0, NULL, 0,
+	    "--alpn needs --tls or --dtls" },
+	{ { "-m", "x", "--resume", "1", "h", NULL }, -1, 0, NULL, 0,
+	    "--resume needs --tls or --dtls" },
+	/* --servername */
+	{ { "--tls", "--servername", "", "h", NULL }, -1, 0, NULL, 0,
+	    "--servername: NAME must be 1 to 253 characters" },
+	{ { "--tls", "--servername", NULL }, -1, 0, NULL, 0,
+	    "option --servername needs a value" },
+	/* --pin-sha256 */
+	{ { "--tls", "--pin-sha256", "abc", "h", NULL }, -1, 0, NULL, 0,
+	    "--pin-sha256: 'abc' is not a base64 SHA-256 digest (44 "
+	    "characters ending in '=')" },
+	{ { "--tls", "--pin-sha256", "sha256//", "h", NULL }, -1, 0, NULL,
+	    0, "--pin-sha256: 'sha256//' is not a base64 SHA-256 digest (44 "
+	    "characters ending in '=')" },
+	/* One character short, one too many, hex, a non-canonical last digit */
+	{ { "--tls", "--pin-sha256",
+	    "A8ef5C89vw4pAt7omSSRXjY02z8lm1z10yFJFL0J6c=", "h", NULL }, -1, 0,
+	    NULL, 0, "--pin-sha256: 'A8ef5C89vw4pAt7omSSRXjY02z8lm1z10yFJFL0"
+	    "J6c=' is not a base64 SHA-256 digest (44 characters ending in "
+	    "'=')" },
+	{ { "--tls", "--pin-sha256",
+	    "A8ef5C89vw4pAt7omSSRXjY02z8lm1z10yFJFL0J6jcc", "h", NULL }, -1, 0,
+	    NULL, 0, "--pin-sha256: 'A8ef5C89vw4pAt7omSSRXjY02z8lm1z10yFJFL0"
+	    "J6jcc' is not a base64 SHA-256 digest (44 characters ending in "
+	    "'=')" },
+	{ { "--tls", "--pin-sha256", "sha256//A8ef5C89vw4pAt7omSSRXjY02z8lm1z"
+	    "10yFJFL0J6jd=", "h", NULL }, -1, 0, NULL, 0, "--pin-sha256: "
+	    "'sha256//A8ef5C89vw4pAt7omSSRXjY02z8lm1z10yFJFL0J6jd=' is not a "
+	    "base64 SHA-256 digest (44 characters ending in '=')" },
+	{ { "--tls", "--pin-sha256", "03c79fe42f7dbf0e2902dee8a915e356",
+	    "h", NULL }, -1, 0, NULL, 0, "--pin-sha256: "
+	    "'03c79fe42f7dbf0e2902dee8a915e356' is not a base64 SHA-256 digest "
+	    "(44 characters ending in '=')" },
+	{ { "--tls", "--pin-sha256", PIN, "--insecure", "h", NULL }, -1, 0,
+	    NULL, 0, "--pin-sha256 and --insecure are exclusive" },
+	/* --mtls */
+	{ { "--tls", "--mtls=yes", "h", NULL }, -1, 0, NULL, 0,
+	    "option --mtls does not take a value" },
+	/* --tls-min / --tls-max */
+	{ { "--tls", "--tls-min", "1.1", "h", NULL }, -1, 0, NULL, 0,
+	    "--tls-min: '1.1' is not a TLS version (1.2 or 1.3)" },
+	{ { "--tls", "--tls-max", "TLSv1.3", "h", NULL }, -1, 0, NULL, 0,
+	    "--tls-max: 'TLSv1.3' is not a TLS version (1.2 or 1.3)" },
+	{ { "--tls", "--tls-max", "1.4", "h", NULL }, -1, 0, NULL, 0,
+	    "--tls-max: '1.4' is not a TLS version (1.2 or 1.3)" },
+	{ { "--tls", "--tls-min", "", "h", NULL }, -1, 0, NULL, 0,
+	    "--tls-min: '' is not a TLS version (1.2 or 1.3)" },
+	{ { "--tls", "--tls-max", NULL }, -1, 0, NULL, 0,
+	    "option --tls-max needs a value" },
+	{ { "--tls", "--tls-min", "1.3", "--tls-max", "1.2", "h", NULL }, -1,
+	    0, NULL, 0, "--tls-min 1.3 is above --tls-max 1.2" },
+	{ { "--tls", "--tls-min", "1.3", "--tls-max", "1.3", "h", NULL }, 0,
+	    SECHO_TLS, "h", 7443, NULL },
+	{ { "--dtls", "--tls-max", "1.3", "h", NULL }, -1, 0, NULL, 0,
+	    "--tls-max 1.3 does not apply to --dtls (DTLS 1.2 is the only "
+	    "version)" },
+	{ { "--dtls", "--tls-min", "1.3", "h", NULL }, -1, 0, NULL, 0,
+	    "--tls-min 1.3 does not apply to --dtls (DTLS 1.2 is the only "
+	    "version)" },
+	{ { "--dtls", "--tls-min", "1.2", "--tls-max", "1.2", "h", NULL }, 0,
+	    SECHO_DTLS, "h", 7443, NULL },
+	/* Cipher lists for a version the bounds rule out. */
+	{ { "--dtls", "--ciphersuites", "TLS_AES_128_GCM_SHA256", "h",
+	    NULL }, -1, 0, NULL, 0, "--ciphersuites only applies to TLS 1.3, "
+	    "which --dtls rules out" },
+	{ { "--tls", "--tls-max", "1.2", "--ciphersuites", "X", "h", NULL },
+	    -1, 0, NULL, 0, "--ciphersuites only applies to TLS 1.3, which "
+	    "--tls-max 1.2 rules out" },
+	{ { "--tls", "--tls-min", "1.3", "--ciphers", "X", "h", NULL }, -1, 0,
+	    NULL, 0, "--ciphers only applies to TLS 1.2, which --tls-min 1.3 "
+	    "rules out" },
+	{ { "--dtls", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256", "h",
+	    NULL }, 0, SECHO_DTLS, "h", 7443, NULL },
+	/* --alpn */
+	{ { "--tls", "--alpn", "", "h", NULL }, -1, 0, NULL, 0,
+	    "--alpn: empty protocol name in ''" },
+	{ { "--tls", "--alpn", "h2,,echo", "h", NULL }, -1, 0, NULL, 0,
+	    "--alpn: empty protocol name in 'h2,,echo'" },
+	{ { "--tls", "--alpn", "echo,", "h", NULL }, -1, 0, NULL, 0,
+	    "--alpn: empty protocol name in 'echo,'" },
+	{ { "--tls", "--alpn", ",echo", "h", NULL }, -1, 0, NULL, 0,
+	    "--alpn: empty protocol name in ',echo'" },
+	/* --resume */
+	{ { "--tls", "--resume", "2", "h", NULL }, -1, 0, NULL, 0,
+	    "--resume needs --message or --count (stdin can be sent only "
+	    "once)" },
+	{ { "--tls", "-m", "x", "--resume", "0", "h", NULL }, -1, 0, NULL, 0,
+	    "--resume: '0' is not a whole number >= 1" },
+	{ { "--tls", "-m", "x", "--resume", "two", "h", NULL }, -1, 0, NULL,
+	    0, "--resume: 'two' is not a whole number >= 1" },
+	{ { "--dtls", "-c", "2", "--resume", "3", "h", NULL }, 0, SECHO_DTLS,
+	    "h", 7443, NULL },
 	{ { "--tls", "--key", "k.pem", "h", NULL }, -1, 0, NULL, 0,
 	    "--key needs --cert" },
 	{ { "-x", "h", NULL }, -1, 0, NULL, 0, "unknown option '-x'" },
@@ -502,6 +617,130 @@ START_TEST(test_client_tls_options)
 }
 END_TEST
 
+START_TEST(test_client_new_tls_options)
+{
+	struct secho_client_config cfg;
+	char alpn[300];
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "-m", "x", NULL }), -1);	/* no HOST: nothing else checked */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--servername", "only.example", "--capath", "/etc/ssl/certs",
+	    "--ca", "a.pem", "--pin-sha256", PIN, "--tls-min", "1.2",
+	    "--tls-max", "1.3", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256",
+	    "--ciphersuites", "TLS_AES_128_GCM_SHA256", "--groups", "P-256",
+	    "--alpn", "echo,h2", "-m", "x", "--resume", "3", "127.0.0.1",
+	    NULL }), 0);
+	ck_assert_str_eq(cfg.servername, "only.example");
+	ck_assert_str_eq(cfg.host, "127.0.0.1");
+	ck_assert_str_eq(cfg.tls.capath, "/etc/ssl/certs");
+	ck_assert_str_eq(cfg.tls.ca, "a.pem");
+	ck_assert_str_eq(cfg.tls.pin_sha256, PIN);
+	ck_assert_int_eq(cfg.tls.min_version, SECHO_TLS_1_2);
+	ck_assert_int_eq(cfg.tls.max_version, SECHO_TLS_1_3);
+	ck_assert_str_eq(cfg.tls.ciphers, "ECDHE-RSA-AES128-GCM-SHA256");
+	ck_assert_str_eq(cfg.tls.ciphersuites, "TLS_AES_128_GCM_SHA256");
+	ck_assert_str_eq(cfg.tls.groups, "P-256");
+	ck_assert_str_eq(cfg.tls.alpn, "echo,h2");
+	ck_assert_int_eq(cfg.resume, 3);
+	ck_assert_ptr_null(cfg.tls.cert);
+
+	/* Defaults: none of it set. */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls", "h",
+	    NULL }), 0);
+	ck_assert_ptr_null(cfg.servername);
+	ck_assert_ptr_null(cfg.tls.capath);
+	ck_assert_ptr_null(cfg.tls.pin_sha256);
+	ck_assert_int_eq(cfg.tls.min_version, 0);
+	ck_assert_int_eq(cfg.tls.max_version, 0);
+	ck_assert_ptr_null(cfg.tls.ciphers);
+	ck_assert_ptr_null(cfg.tls.ciphersuites);
+	ck_assert_ptr_null(cfg.tls.groups);
+	ck_assert_ptr_null(cfg.tls.alpn);
+	ck_assert_int_eq(cfg.resume, 0);
+
+	/* curl's "sha256//" prefix is stripped; --opt=value works too. */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--dtls",
+	    "--pin-sha256=sha256//" PIN, "--tls-max=1.2", "-c", "1",
+	    "--resume=1", "h", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.pin_sha256, PIN);
+	ck_assert_int_eq(cfg.tls.max_version, SECHO_TLS_1_2);
+	ck_assert_int_eq(cfg.tls.min_version, 0);
+	ck_assert_int_eq(cfg.resume, 1);
+	ck_assert_int_eq(cfg.proto, SECHO_DTLS);
+
+	/* A bracketed IPv6 --servername is kept as given (client.c strips). */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--servername", "[::1]", "localhost", NULL }), 0);
+	ck_assert_str_eq(cfg.servername, "[::1]");
+
+	/* ALPN names are 1 to 255 bytes. */
+	memset(alpn, 'a', 255);
+	strcpy(alpn + 255, ",b");
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--alpn", alpn, "h", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.alpn, alpn);
+	memmove(alpn + 1, alpn, strlen(alpn) + 1);
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--alpn", alpn, "h", NULL }), -1);
+	ck_assert_str_eq(secho_error(),
+	    "--alpn: a protocol name is longer than 255 bytes");
+}
+END_TEST
+
+/* --mtls: certs/client.pem and certs/client.key from the working dir. */
+START_TEST(test_client_mtls)
+{
+	struct secho_client_config cfg;
+	const char *dir = tu_tmpdir();
+	char path[512];
+	FILE *f;
+
+	ck_assert_ptr_nonnull(dir);
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--mtls", "h", NULL }), -1);
+	ck_assert_str_eq(secho_error(),
+	    "--mtls: certs/client.pem not found (run 'make certs')");
+	snprintf(path, sizeof(path), "%s/certs", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/certs/client.pem", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fclose(f);
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--mtls", "h", NULL }), -1);
+	ck_assert_str_eq(secho_error(),
+	    "--mtls: certs/client.key not found (run 'make certs')");
+	/* A --key of one's own needs only the certificate. */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--dtls",
+	    "--mtls", "--key", "my.key", "h", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.cert, "certs/client.pem");
+	ck_assert_str_eq(cfg.tls.key, "my.key");
+
+	snprintf(path, sizeof(path), "%s/certs/client.key", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fclose(f);
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--mtls", "h", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.cert, "certs/client.pem");
+	ck_assert_str_eq(cfg.tls.key, "certs/client.key");
+	/* --cert wins, with its key in it or in --key. */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--mtls", "--cert", "me.pem", "h", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.cert, "me.pem");
+	ck_assert_ptr_null(cfg.tls.key);
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--cert", "me.pem", "--key", "me.key", "--mtls", "h", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.cert, "me.pem");
+	ck_assert_str_eq(cfg.tls.key, "me.key");
+	/* Without --mtls nothing is picked up. */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls", "h",
+	    NULL }), 0);
+	ck_assert_ptr_null(cfg.tls.cert);
+	ck_assert_ptr_null(cfg.tls.key);
+}
+END_TEST
+
 START_TEST(test_client_default_ca)
 {
 	struct secho_client_config cfg;
@@ -528,6 +767,15 @@ START_TEST(test_client_default_ca)
 	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls", "--ca",
 	    "x.pem", "h", NULL }), 0);
 	ck_assert_str_eq(cfg.tls.ca, "x.pem");
+	/* A --capath is the trust asked for: no default CA beside it. */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--capath", "/etc/ssl/certs", "h", NULL }), 0);
+	ck_assert_ptr_null(cfg.tls.ca);
+	ck_assert_str_eq(cfg.tls.capath, "/etc/ssl/certs");
+	/* With a pin the default CA stays; the pin decides. */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--pin-sha256", PIN, "h", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.ca, "certs/ca.pem");
 	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "h", NULL }),
 	    0);
 	ck_assert_ptr_null(cfg.tls.ca);
@@ -576,6 +824,8 @@ opts_suite(void)
 	    (int)(sizeof(client_cases) / sizeof(client_cases[0])));
 	tcase_add_test(tc, test_client_values);
 	tcase_add_test(tc, test_client_tls_options);
+	tcase_add_test(tc, test_client_new_tls_options);
+	tcase_add_test(tc, test_client_mtls);
 	tcase_add_test(tc, test_client_default_ca);
 	tcase_add_test(tc, test_client_help_version);
 	suite_add_tcase(s, tc);

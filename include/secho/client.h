@@ -33,6 +33,10 @@ struct secho_client_config {
 	int timeout_ms;		/* connect, handshake, and each echo */
 	int verbose;
 	int quiet;
+	/* TLS/DTLS: the name for SNI and verification instead of host. */
+	const char *servername;
+	/* --resume: reconnections after the first, 0 = none. */
+	long resume;
 	struct secho_tls_opts tls;
 };
 
