@@ -21,6 +21,7 @@ Suite *interop_suite(void);
 Suite *capture_suite(void);
 Suite *dtls_suite(void);
 Suite *mtls_suite(void);
+Suite *gnutls_suite(void);
 Suite *reload_suite(void);
 
 /* $SECHO_BIN/name, e.g. the secho-server under test. */
