@@ -460,6 +460,34 @@ START_TEST(sigterm_quick)
 }
 END_TEST
 
+/* Mutual TLS over DTLS: the same --verify-client as for TLS. */
+START_TEST(mutual_dtls)
+{
+	struct tu_result r;
+	char *log;
+
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "--dtls",
+	    "--port", "0", "-v", "--verify-client", "--ca", tu_cert("ca.pem"),
+	    TLS_ARGS, NULL }, 1), 0);
+	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--dtls", "-m", "with cert", "--ca", tu_cert("ca.pem"), "--cert",
+	    tu_cert("client.pem"), "--key", tu_cert("client.key"), "localhost",
+	    num(srv.port[0]), NULL }, NULL, 0, 30000, &r), 0);
+	ck_assert_str_eq(r.out, "with cert\n");
+	tu_result_free(&r);
+	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--dtls", "-m", "without", "--ca", tu_cert("ca.pem"), "localhost",
+	    num(srv.port[0]), NULL }, NULL, 0, 30000, &r), 3);
+	tu_result_free(&r);
+	stop_clean();
+	log = tu_server_log(&srv);
+	ck_assert_msg(strstr(log, "client CN=secho client") != NULL, "%s", log);
+	ck_assert_msg(strstr(log, "the client sent no certificate") != NULL,
+	    "%s", log);
+	free(log);
+}
+END_TEST
+
 Suite *
 dtls_suite(void)
 {
@@ -474,6 +502,7 @@ dtls_suite(void)
 	tcase_add_test(tc, s_client_dtls);
 	tcase_add_test(tc, port_in_use);
 	tcase_add_test(tc, sigterm_quick);
+	tcase_add_test(tc, mutual_dtls);
 	suite_add_tcase(s, tc);
 	return s;
 }
