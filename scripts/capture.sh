@@ -82,9 +82,9 @@ port_of() { awk -v p="$1" '$2 == p { n = split($3, a, ":"); print a[n] }' \
     "$work/server.out"; }
 
 # dumpcap hands packets over in blocks (about a second on lo) and does
-# not flush its last block when stopped.  So after the exchange a marker
-# datagram goes to the discard port: once it is in the file, everything
-# before it is too, and the marker is then cut out again.
+# not flush its last block when stopped.  So marker datagrams go to the
+# discard port around the exchange: once one is in the file, everything
+# before it is too; the markers are cut out again at the end.
 MARKER_PORT=9
 
 send_marker() { printf 'secho-capture-marker' >/dev/udp/127.0.0.1/$MARKER_PORT || true; }
@@ -94,27 +94,38 @@ marker_frames() {
         -e frame.number 2>/dev/null
 }
 
-# Captures one client run of the message into $out/NAME.pcapng.
+# Sends markers until the capture holds more than $2 of them.
+await_marker() {
+    local raw=$1 seen=$2 i
+    for ((i = 0; i < 100; i++)); do
+        send_marker
+        [ "$(marker_frames "$raw" | wc -l)" -gt "$seen" ] && return 0
+        read -r -t 0.1 <> <(:) || true
+    done
+    return 1
+}
+
+# Captures one client run of the message into $out/NAME.pcapng.  A marker
+# seen before the client starts proves the capture is live (dumpcap's
+# "Capturing on" can come a moment early); one seen after it proves the
+# exchange is all in the file.
 capture() {
-    local name=$1 filter=$2 raw="$work/$1.raw.pcapng" i
+    local name=$1 filter=$2 raw="$work/$1.raw.pcapng" before
     shift 2
     dumpcap -q -i lo -f "($filter) or (udp dst port $MARKER_PORT)" \
         -w "$raw" 2>"$work/dumpcap.err" &
     dumpcap_pid=$!
     await_line "$work/dumpcap.err" 'Capturing on' "$dumpcap_pid" ||
         die "dumpcap could not capture on lo: $(cat "$work/dumpcap.err")"
+    await_marker "$raw" 0 || die "the capture of $name never started"
+    before=$(marker_frames "$raw" | wc -l)
     "$@" >"$work/$name.echo" 2>"$work/$name.client" ||
         die "secho-client over $name failed: $(cat "$work/$name.client")"
-    for ((i = 0; i < 100; i++)); do
-        send_marker
-        [ -n "$(marker_frames "$raw")" ] && break
-        read -r -t 0.1 <> <(:) || true
-    done
+    await_marker "$raw" "$before" ||
+        die "the capture of $name never saw its end marker"
     kill -INT "$dumpcap_pid"
     wait "$dumpcap_pid" || true
     dumpcap_pid=
-    [ -n "$(marker_frames "$raw")" ] ||
-        die "the capture of $name never saw its end marker"
     # shellcheck disable=SC2046  # one argument per frame number
     editcap "$raw" "$out/$name.pcapng" $(marker_frames "$raw")
 }
