@@ -93,8 +93,17 @@ secho_loop_watch(struct secho_loop *l, struct secho_event *ev, int mask)
 		return 0;
 	}
 	ee.events = ((mask & SECHO_EV_READ) ? EPOLLIN : 0) |
-	    ((mask & SECHO_EV_WRITE) ? EPOLLOUT : 0);
+	    ((mask & SECHO_EV_WRITE) ? EPOLLOUT : 0) |
+	    ((mask & SECHO_EV_EXCLUSIVE) ? EPOLLEXCLUSIVE : 0);
 	ee.data.ptr = ev;
+	/* EPOLLEXCLUSIVE cannot be modified, only added afresh. */
+	if (ev->registered && ((mask | ev->mask) & SECHO_EV_EXCLUSIVE)) {
+		if (epoll_ctl(l->epfd, EPOLL_CTL_DEL, ev->fd, NULL) == -1) {
+			secho_error_errno("epoll_ctl(fd %d)", ev->fd);
+			return -1;
+		}
+		ev->registered = 0;
+	}
 	op = ev->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	if (epoll_ctl(l->epfd, op, ev->fd, &ee) == -1) {
 		secho_error_errno("epoll_ctl(fd %d)", ev->fd);

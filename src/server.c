@@ -9,6 +9,7 @@
  * connection is idle.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -32,6 +34,8 @@
 #define POOL_KEEP	256	/* idle buffers kept for reuse */
 #define EMFILE_PAUSE_MS	100
 #define DISCARD_MAX	65536	/* unread bytes dropped before a close */
+/* Listening sockets are shared: one worker woken per new client. */
+#define LISTEN_EV	(SECHO_EV_READ | SECHO_EV_EXCLUSIVE)
 
 /*
  * CS_LINGER: our FIN / close_notify is out while the peer may still be
@@ -41,7 +45,16 @@
 enum conn_state { CS_HANDSHAKE, CS_ECHO, CS_SHUTDOWN, CS_LINGER };
 
 struct server;
+struct shared;
 
+/* A bound socket, shared by every worker's loop. */
+struct sock {
+	int fd;
+	enum secho_proto proto;
+	struct secho_sockaddr addr;
+};
+
+/* One worker's registration of a shared socket. */
 struct listener {
 	struct server *srv;
 	struct secho_event ev;
@@ -74,38 +87,81 @@ struct conn {
 	int drain_grace;
 };
 
+/*
+ * One worker: an event loop in its own thread with its own connections,
+ * buffer pool and TLS context references.  Workers share only the
+ * listening sockets (each watches them with EPOLLEXCLUSIVE, so the kernel
+ * wakes one per new client) and an atomic connection count: nothing on
+ * the echo path is shared.
+ */
 struct server {
 	const struct secho_server_config *cfg;
+	struct shared *sh;
+	int id;
+	pthread_t thread;
 	struct secho_loop *loop;
 	struct listener ls[SECHO_MAX_LISTENERS];
 	size_t nls;
-	struct secho_tls *tls;
+	struct secho_tls *tls;		/* this worker's references */
 	struct secho_tls *dtls;
 	struct conn *conns;
 	size_t nconns;
 	void *pool;			/* free buffers, linked through word 0 */
 	size_t npool;
-	int sigfd;
-	struct secho_event sigev;
 	struct secho_timer drain_timer;
 	int draining;
 	uint64_t drain_end_ms;
+	/* commands from the signal-handling worker (0) */
+	int cmdfd;			/* eventfd */
+	struct secho_event cmdev;
+	unsigned cmds;			/* CMD_* bits, atomic */
+	struct secho_tls *next_tls;	/* handed over with CMD_RELOAD */
+	struct secho_tls *next_dtls;
+};
+
+#define CMD_DRAIN	0x1
+#define CMD_STOP	0x2
+#define CMD_RELOAD	0x4
+#define CMD_CHECK	0x8	/* another worker finished */
+
+/* What the whole process shares. */
+struct shared {
+	const struct secho_server_config *cfg;
+	struct sock socks[SECHO_MAX_LISTENERS];
+	size_t nsocks;
+	struct server *workers;
+	int nworkers;
+	int running;			/* workers whose loop runs, atomic */
+	size_t nconns;			/* all workers, atomic */
+	struct secho_tls *tls;		/* the process's own references */
+	struct secho_tls *dtls;
+	int sigfd;
+	struct secho_event sigev;	/* on worker 0's loop */
+	int draining;
+	int drain_acks;			/* workers that let go, atomic */
 	sigset_t oldmask;		/* restored on the way out */
 };
 
 static void conn_io(struct secho_loop *, struct secho_event *, int);
+static void worker_check_done(struct server *);
 static void conn_close(struct conn *, const char *);
 
+/* One write per line, so workers' lines never interleave. */
 static void
 logmsg(const char *fmt, ...)
 {
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "secho-server: ");
 	va_list ap;
 
-	fputs("secho-server: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;	/* nowhere left to say it */
 }
 
 #define logv(srv, ...) do { \
@@ -169,6 +225,23 @@ touch(struct conn *cn)
 	cn->last_ms = secho_loop_now(cn->srv->loop);
 }
 
+/*
+ * --max-conns across all workers: a slot is taken before any work is
+ * spent on a new client and given back when its connection closes.
+ */
+static int
+conn_slot_take(struct server *s)
+{
+	size_t n = __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED);
+
+	do {
+		if (n >= (size_t)s->cfg->max_conns)
+			return 0;
+	} while (!__atomic_compare_exchange_n(&s->sh->nconns, &n, n + 1, 1,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return 1;
+}
+
 static void
 conn_close(struct conn *cn, const char *why)
 {
@@ -197,9 +270,10 @@ conn_close(struct conn *cn, const char *why)
 	if (cn->next != NULL)
 		cn->next->prev = cn->prev;
 	s->nconns--;
+	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
 	free(cn);
-	if (s->draining && s->nconns == 0)
-		secho_loop_stop(s->loop);
+	if (s->draining)
+		worker_check_done(s);
 }
 
 static void
@@ -462,6 +536,7 @@ conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 		    cn == NULL ? "out of memory" : secho_error());
 		free(cn);
 		close(fd);
+		__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
 		return;
 	}
 	cn->c.peer = *peer;
@@ -480,7 +555,8 @@ conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	    CS_HANDSHAKE ? s->cfg->handshake_timeout_ms :
 	    s->cfg->idle_timeout_ms));
 	logv(s, "%s %s: accepted (%zu open)", secho_proto_name(ls->proto),
-	    peer_str(cn, addr, sizeof(addr)), s->nconns);
+	    peer_str(cn, addr, sizeof(addr)),
+	    __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED));
 	/* TCP and TLS clients speak first; a DTLS client awaits our hello. */
 	if (ls->proto == SECHO_DTLS)
 		conn_handshake(cn);
@@ -496,7 +572,7 @@ accept_resume(struct secho_loop *l, struct secho_timer *t)
 	struct listener *ls = container_of(t, struct listener, resume);
 
 	if (!ls->srv->draining)
-		secho_loop_watch(l, &ls->ev, SECHO_EV_READ);
+		secho_loop_watch(l, &ls->ev, LISTEN_EV);
 }
 
 static void
@@ -539,7 +615,7 @@ accept_batch(struct listener *ls, int max)
 			    secho_proto_name(ls->proto));
 			ls->paused = 0;
 		}
-		if (s->nconns >= (size_t)s->cfg->max_conns) {
+		if (!conn_slot_take(s)) {
 			/* Refused before any TLS work is spent on it. */
 			logv(s, "%s %s: refused: --max-conns %d reached",
 			    secho_proto_name(ls->proto), secho_sockaddr_str(
@@ -585,7 +661,7 @@ dgram_io(struct secho_loop *l, struct secho_event *ev, int mask)
 			n = secho_conn_write(&ls->udp, ls->dgram,
 			    ls->dgram_len);
 			if (n == SECHO_WANT_WRITE) {
-				secho_loop_watch(l, ev, SECHO_EV_WRITE);
+				secho_loop_watch(l, ev, SECHO_EV_WRITE | SECHO_EV_EXCLUSIVE);
 				return;
 			}
 			if (n < 0)
@@ -595,7 +671,7 @@ dgram_io(struct secho_loop *l, struct secho_event *ev, int mask)
 		}
 		n = secho_conn_read(&ls->udp, ls->dgram, DGRAM_MAX);
 		if (n == SECHO_WANT_READ) {
-			secho_loop_watch(l, ev, SECHO_EV_READ);
+			secho_loop_watch(l, ev, LISTEN_EV);
 			return;
 		}
 		if (n < 0) {	/* e.g. ICMP unreachable from an old peer */
@@ -634,13 +710,14 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 		}
 		secho_sockaddr_str((struct sockaddr *)&peer.ss, addr,
 		    sizeof(addr));
-		if (s->nconns >= (size_t)s->cfg->max_conns) {
+		if (!conn_slot_take(s)) {
 			logv(s, "dtls %s: refused: --max-conns %d reached",
 			    addr, s->cfg->max_conns);
 			continue;
 		}
 		if ((fd = secho_net_dgram_child(&local, &peer)) == -1) {
 			logmsg("dtls %s: %s", addr, secho_error());
+			__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
 			continue;
 		}
 		conn_new(ls, fd, &peer);
@@ -648,59 +725,106 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 	secho_loop_defer(l, ev, SECHO_EV_READ);
 }
 
+/* --- listening sockets: bound once, watched by every worker --- */
+
 static int
-listener_open(struct server *s, const struct secho_endpoint *ep)
+sock_open(struct shared *sh, const struct secho_endpoint *ep)
 {
-	struct listener *ls = &s->ls[s->nls];
-	int dgram = secho_proto_is_dgram(ep->proto), fd;
+	struct sock *k = &sh->socks[sh->nsocks];
 
 	/* DTLS clients get sockets of their own on the listener's port. */
-	fd = secho_net_listen(ep->host, ep->port, dgram, s->cfg->backlog,
-	    ep->proto == SECHO_DTLS, &ls->addr);
-	if (fd == -1)
+	k->fd = secho_net_listen(ep->host, ep->port,
+	    secho_proto_is_dgram(ep->proto), sh->cfg->backlog,
+	    ep->proto == SECHO_DTLS, &k->addr);
+	if (k->fd == -1)
 		return -1;
+	k->proto = ep->proto;
+	sh->nsocks++;
+	return 0;
+}
+
+static void
+socks_close(struct shared *sh)
+{
+	for (size_t i = 0; i < sh->nsocks; i++) {
+		if (sh->socks[i].fd != -1)
+			close(sh->socks[i].fd);
+		sh->socks[i].fd = -1;
+	}
+}
+
+static int
+listener_attach(struct server *s, const struct sock *k)
+{
+	struct listener *ls = &s->ls[s->nls];
+	int dgram = secho_proto_is_dgram(k->proto);
+
 	ls->srv = s;
-	ls->proto = ep->proto;
+	ls->proto = k->proto;
+	ls->addr = k->addr;
 	secho_timer_init(&ls->resume, accept_resume);
-	secho_event_init(&ls->ev, fd, ep->proto == SECHO_DTLS ? dtls_io :
+	secho_event_init(&ls->ev, k->fd, k->proto == SECHO_DTLS ? dtls_io :
 	    dgram ? dgram_io : accept_io);
-	if (ep->proto == SECHO_DTLS) {
-		if ((ls->dtls = secho_dtls_listener_new(s->dtls, fd)) == NULL) {
-			close(fd);
+	if (k->proto == SECHO_DTLS) {
+		if ((ls->dtls = secho_dtls_listener_new(s->dtls, k->fd)) == NULL)
 			return -1;
-		}
 	} else if (dgram) {
-		secho_conn_init_udp(&ls->udp, fd);
+		secho_conn_init_udp(&ls->udp, k->fd);
 		ls->udp.flags |= SECHO_CONN_SERVER;
 		if ((ls->dgram = malloc(DGRAM_MAX)) == NULL) {
 			secho_error_errno("malloc");
-			close(fd);
 			return -1;
 		}
 	}
 	s->nls++;
-	return secho_loop_watch(s->loop, &ls->ev, SECHO_EV_READ);
+	return secho_loop_watch(s->loop, &ls->ev, LISTEN_EV);
 }
 
 static void
-listener_close(struct server *s, struct listener *ls)
+listener_detach(struct server *s, struct listener *ls)
 {
 	if (ls->ev.fd == -1)
 		return;
 	secho_loop_forget(s->loop, &ls->ev);
 	secho_loop_timer_del(s->loop, &ls->resume);
-	close(ls->ev.fd);
-	ls->ev.fd = -1;
+	ls->ev.fd = -1;		/* the socket itself is the process's */
 	free(ls->dgram);
 	ls->dgram = NULL;
 	secho_dtls_listener_free(ls->dtls);
 	ls->dtls = NULL;
 }
 
+/* --- workers --- */
+
+static void
+worker_post(struct server *s, unsigned cmd)
+{
+	uint64_t one = 1;
+
+	__atomic_or_fetch(&s->cmds, cmd, __ATOMIC_ACQ_REL);
+	if (write(s->cmdfd, &one, sizeof(one)) < 0)
+		logmsg("worker %d: cannot post a command: %s", s->id,
+		    strerror(errno));
+}
+
 /*
- * First SIGINT/SIGTERM: stop accepting and let every connection finish
- * what it has read, then close with close_notify.  A second signal, or the
- * drain deadline, ends the loop at once.
+ * A draining worker is done once its connections are; worker 0, which
+ * reads the signals, also waits for every other worker to finish.
+ */
+static void
+worker_check_done(struct server *s)
+{
+	if (!s->draining || s->nconns > 0)
+		return;
+	if (s->id == 0 && __atomic_load_n(&s->sh->running, __ATOMIC_ACQUIRE) > 1)
+		return;
+	secho_loop_stop(s->loop);
+}
+
+/*
+ * First SIGINT/SIGTERM, in every worker: stop accepting and let every
+ * connection finish what it has read, then close with close_notify.  A
+ * second signal, or the drain deadline, ends the loop at once.
  */
 static void
 drain_start(struct server *s)
@@ -717,9 +841,11 @@ drain_start(struct server *s)
 	}
 	s->draining = 1;
 	for (size_t i = 0; i < s->nls; i++)
-		listener_close(s, &s->ls[i]);
-	logmsg("shutting down: draining %zu connection%s", s->nconns,
-	    s->nconns == 1 ? "" : "s");
+		listener_detach(s, &s->ls[i]);
+	/* The last worker to let go of the sockets closes them. */
+	if (__atomic_add_fetch(&s->sh->drain_acks, 1, __ATOMIC_ACQ_REL) ==
+	    s->sh->nworkers)
+		socks_close(s->sh);
 	secho_loop_timer_set(s->loop, &s->drain_timer,
 	    (uint64_t)s->cfg->drain_timeout_ms);
 	/* Handshakes in flight may finish too: their clients are waiting. */
@@ -733,8 +859,7 @@ drain_start(struct server *s)
 		else
 			secho_loop_defer(s->loop, &cn->ev, SECHO_EV_READ);
 	}
-	if (s->nconns == 0)
-		secho_loop_stop(s->loop);
+	worker_check_done(s);
 }
 
 static void
@@ -742,73 +867,202 @@ drain_expired(struct secho_loop *l, struct secho_timer *t)
 {
 	struct server *s = container_of(t, struct server, drain_timer);
 
-	logmsg("drain deadline passed: closing %zu connection%s", s->nconns,
-	    s->nconns == 1 ? "" : "s");
+	if (s->nconns > 0)
+		logmsg("drain deadline passed: closing %zu connection%s",
+		    s->nconns, s->nconns == 1 ? "" : "s");
 	secho_loop_stop(l);
 }
 
-/*
- * SIGHUP: certificates, keys and ticket keys are read again into new
- * contexts for new connections; live ones keep theirs.  A broken new file
- * is logged and the old context keeps serving.
- */
-static int
-reload_one(struct server *s, struct secho_tls **tp, enum secho_proto p)
+/* Takes the contexts worker 0 handed over with CMD_RELOAD. */
+static void
+worker_reload(struct server *s)
 {
-	struct secho_tls *t;
+	struct secho_tls *t = __atomic_exchange_n(&s->next_tls, NULL,
+	    __ATOMIC_ACQ_REL);
+	struct secho_tls *d = __atomic_exchange_n(&s->next_dtls, NULL,
+	    __ATOMIC_ACQ_REL);
 
-	if (*tp == NULL)
-		return 0;
-	if ((t = secho_tls_renew(*tp)) == NULL) {
-		logmsg("reload of %s failed, still serving the old "
-		    "certificate: %s", secho_proto_name(p), secho_error());
+	if (t != NULL) {
+		secho_tls_free(s->tls);
+		s->tls = t;
+	}
+	if (d == NULL)
+		return;
+	secho_tls_free(s->dtls);
+	s->dtls = d;
+	for (size_t i = 0; i < s->nls; i++) {
+		if (s->ls[i].dtls != NULL)
+			secho_dtls_listener_set_tls(s->ls[i].dtls, d);
+	}
+}
+
+static void
+worker_cmd_io(struct secho_loop *l, struct secho_event *ev, int mask)
+{
+	struct server *s = container_of(ev, struct server, cmdev);
+	uint64_t v;
+	unsigned cmds;
+
+	(void)mask;
+	if (read(ev->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	cmds = __atomic_exchange_n(&s->cmds, 0, __ATOMIC_ACQ_REL);
+	if (cmds & CMD_RELOAD)
+		worker_reload(s);
+	if (cmds & CMD_STOP) {
+		secho_loop_stop(l);
+		return;
+	}
+	if ((cmds & CMD_DRAIN) && !s->draining)
+		drain_start(s);
+	if (cmds & CMD_CHECK)
+		worker_check_done(s);
+}
+
+static int
+worker_open(struct server *s, struct shared *sh, int id)
+{
+	s->cfg = sh->cfg;
+	s->sh = sh;
+	s->id = id;
+	for (size_t i = 0; i < SECHO_MAX_LISTENERS; i++)
+		s->ls[i].ev.fd = -1;
+	secho_timer_init(&s->drain_timer, drain_expired);
+	if ((s->cmdfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		secho_error_errno("eventfd");
 		return -1;
 	}
-	for (size_t i = 0; i < s->nls; i++) {
-		if (s->ls[i].dtls != NULL && s->ls[i].ev.fd != -1)
-			secho_dtls_listener_set_tls(s->ls[i].dtls, t);
+	if ((s->loop = secho_loop_new()) == NULL)
+		return -1;
+	secho_event_init(&s->cmdev, s->cmdfd, worker_cmd_io);
+	if (secho_loop_watch(s->loop, &s->cmdev, SECHO_EV_READ) == -1)
+		return -1;
+	if ((s->tls = sh->tls) != NULL)
+		secho_tls_ref(s->tls);
+	if ((s->dtls = sh->dtls) != NULL)
+		secho_tls_ref(s->dtls);
+	for (size_t i = 0; i < sh->nsocks; i++) {
+		if (listener_attach(s, &sh->socks[i]) == -1)
+			return -1;
 	}
-	secho_tls_free(*tp);
-	*tp = t;
 	return 0;
 }
 
 static void
-reload(struct server *s)
+worker_close(struct server *s)
 {
-	if (s->tls == NULL && s->dtls == NULL) {
+	if (s->sh == NULL)
+		return;		/* never opened */
+	while (s->conns != NULL)
+		conn_close(s->conns, s->draining ? "server shutting down" :
+		    NULL);
+	for (size_t i = 0; i < s->nls; i++)
+		listener_detach(s, &s->ls[i]);
+	if (s->cmdfd > 0) {
+		secho_loop_forget(s->loop, &s->cmdev);
+		close(s->cmdfd);
+	}
+	secho_tls_free(s->tls);
+	secho_tls_free(s->dtls);
+	secho_tls_free(__atomic_exchange_n(&s->next_tls, NULL,
+	    __ATOMIC_ACQ_REL));
+	secho_tls_free(__atomic_exchange_n(&s->next_dtls, NULL,
+	    __ATOMIC_ACQ_REL));
+	pool_free(s);
+	secho_loop_free(s->loop);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct server *s = arg;
+
+	secho_loop_run(s->loop);
+	__atomic_sub_fetch(&s->sh->running, 1, __ATOMIC_ACQ_REL);
+	worker_post(&s->sh->workers[0], CMD_CHECK);
+	return NULL;
+}
+
+/* --- the process: signals, reload, start and stop --- */
+
+/*
+ * SIGHUP: certificates, keys and ticket keys are read again into new
+ * contexts, handed to every worker for its new connections; live ones keep
+ * theirs.  A broken new file is logged and the old contexts keep serving.
+ */
+static void
+reload(struct shared *sh)
+{
+	struct secho_tls *t = NULL, *d = NULL;
+
+	if (sh->tls == NULL && sh->dtls == NULL) {
 		logmsg("SIGHUP: nothing to reload (no tls or dtls listener)");
 		return;
 	}
-	if (reload_one(s, &s->tls, SECHO_TLS) == 0 &&
-	    reload_one(s, &s->dtls, SECHO_DTLS) == 0)
-		logmsg("reloaded %s and %s", s->cfg->tls.cert,
-		    s->cfg->tls.key);
+	if ((sh->tls != NULL && (t = secho_tls_renew(sh->tls)) == NULL) ||
+	    (sh->dtls != NULL && (d = secho_tls_renew(sh->dtls)) == NULL)) {
+		logmsg("reload of %s failed, still serving the old "
+		    "certificate: %s", t == NULL && sh->tls != NULL ? "tls" :
+		    "dtls", secho_error());
+		secho_tls_free(t);
+		return;
+	}
+	for (int i = 0; i < sh->nworkers; i++) {
+		struct server *w = &sh->workers[i];
+
+		if (t != NULL) {
+			secho_tls_ref(t);
+			secho_tls_free(__atomic_exchange_n(&w->next_tls, t,
+			    __ATOMIC_ACQ_REL));
+		}
+		if (d != NULL) {
+			secho_tls_ref(d);
+			secho_tls_free(__atomic_exchange_n(&w->next_dtls, d,
+			    __ATOMIC_ACQ_REL));
+		}
+		worker_post(w, CMD_RELOAD);
+	}
+	if (t != NULL) {
+		secho_tls_free(sh->tls);
+		sh->tls = t;
+	}
+	if (d != NULL) {
+		secho_tls_free(sh->dtls);
+		sh->dtls = d;
+	}
+	logmsg("reloaded %s and %s", sh->cfg->tls.cert, sh->cfg->tls.key);
 }
 
 static void
 signal_io(struct secho_loop *l, struct secho_event *ev, int mask)
 {
-	struct server *s = container_of(ev, struct server, sigev);
+	struct shared *sh = container_of(ev, struct shared, sigev);
 	struct signalfd_siginfo si;
 
+	(void)l;
 	(void)mask;
 	if (read(ev->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
 	if (si.ssi_signo == SIGHUP) {
-		reload(s);
+		reload(sh);
 		return;
 	}
-	if (s->draining) {
+	if (sh->draining) {
 		logmsg("second signal: exiting now");
-		secho_loop_stop(l);
+		for (int i = 0; i < sh->nworkers; i++)
+			worker_post(&sh->workers[i], CMD_STOP);
 		return;
 	}
-	drain_start(s);
+	sh->draining = 1;
+	logmsg("shutting down: draining %zu connection%s",
+	    __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED),
+	    __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED) == 1 ? "" : "s");
+	for (int i = 0; i < sh->nworkers; i++)
+		worker_post(&sh->workers[i], CMD_DRAIN);
 }
 
 static int
-signals_open(struct server *s)
+signals_open(struct shared *sh)
 {
 	sigset_t set;
 
@@ -816,14 +1070,17 @@ signals_open(struct server *s)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
-	/* Blocked, then read as events: no handler races the loop. */
-	if (sigprocmask(SIG_BLOCK, &set, &s->oldmask) == -1 ||
-	    (s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+	/*
+	 * Blocked before any worker thread exists (they inherit the mask),
+	 * then read as events by worker 0: no handler races any loop.
+	 */
+	if (sigprocmask(SIG_BLOCK, &set, &sh->oldmask) == -1 ||
+	    (sh->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
 		secho_error_errno("signalfd");
 		return -1;
 	}
-	secho_event_init(&s->sigev, s->sigfd, signal_io);
-	return secho_loop_watch(s->loop, &s->sigev, SECHO_EV_READ);
+	secho_event_init(&sh->sigev, sh->sigfd, signal_io);
+	return 0;
 }
 
 /* Thousands of clients need thousands of fds: take what we may. */
@@ -839,75 +1096,123 @@ raise_nofile(void)
 }
 
 static int
-server_open(struct server *s, const struct secho_server_config *cfg)
+nworkers(const struct secho_server_config *cfg)
 {
-	s->cfg = cfg;
-	s->sigfd = -1;
-	for (size_t i = 0; i < SECHO_MAX_LISTENERS; i++)
-		s->ls[i].ev.fd = -1;
-	secho_timer_init(&s->drain_timer, drain_expired);
-	if ((s->loop = secho_loop_new()) == NULL)
-		return -1;
+	long n = cfg->workers > 0 ? cfg->workers :
+	    sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > SECHO_MAX_WORKERS ? SECHO_MAX_WORKERS : (int)n;
+}
+
+static int
+process_open(struct shared *sh, const struct secho_server_config *cfg)
+{
+	sh->cfg = cfg;
+	sh->sigfd = -1;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		enum secho_proto p = cfg->listen[i].proto;
-		struct secho_tls **t = p == SECHO_TLS ? &s->tls :
-		    p == SECHO_DTLS ? &s->dtls : NULL;
+		struct secho_tls **t = p == SECHO_TLS ? &sh->tls :
+		    p == SECHO_DTLS ? &sh->dtls : NULL;
 
 		if (t != NULL && *t == NULL && (*t = secho_tls_new(&cfg->tls,
 		    SECHO_TLS_SERVER, p == SECHO_DTLS)) == NULL)
 			return -1;
 	}
 	/* Signals first: once "listening" is out, SIGTERM must drain. */
-	if (signals_open(s) == -1)
+	if (signals_open(sh) == -1)
 		return -1;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
-		if (listener_open(s, &cfg->listen[i]) == -1)
+		if (sock_open(sh, &cfg->listen[i]) == -1)
 			return -1;
 	}
-	/* Only once all are bound: scripts take this as "ready". */
-	for (size_t i = 0; i < s->nls; i++) {
-		char addr[SECHO_ADDRSTR_MAX];
-
-		printf("listening %s %s\n", secho_proto_name(s->ls[i].proto),
-		    secho_sockaddr_str((struct sockaddr *)&s->ls[i].addr.ss,
-		    addr, sizeof(addr)));
+	sh->nworkers = nworkers(cfg);
+	if ((sh->workers = calloc((size_t)sh->nworkers,
+	    sizeof(*sh->workers))) == NULL) {
+		secho_error_errno("calloc");
+		return -1;
 	}
-	fflush(stdout);
-	return 0;
+	for (int i = 0; i < sh->nworkers; i++) {
+		if (worker_open(&sh->workers[i], sh, i) == -1)
+			return -1;
+	}
+	return secho_loop_watch(sh->workers[0].loop, &sh->sigev, SECHO_EV_READ);
 }
 
 static void
-server_close(struct server *s)
+print_listening(const struct shared *sh)
 {
-	while (s->conns != NULL)
-		conn_close(s->conns, s->draining ? "server shutting down" :
-		    NULL);
-	for (size_t i = 0; i < s->nls; i++)
-		listener_close(s, &s->ls[i]);
-	if (s->sigfd != -1) {
-		secho_loop_forget(s->loop, &s->sigev);
-		close(s->sigfd);
-		sigprocmask(SIG_SETMASK, &s->oldmask, NULL);
+	/* Only once all are bound: scripts take this as "ready". */
+	for (size_t i = 0; i < sh->nsocks; i++) {
+		char addr[SECHO_ADDRSTR_MAX];
+
+		printf("listening %s %s\n", secho_proto_name(sh->socks[i].proto),
+		    secho_sockaddr_str((struct sockaddr *)&sh->socks[i].addr.ss,
+		    addr, sizeof(addr)));
 	}
-	secho_tls_free(s->tls);
-	secho_tls_free(s->dtls);
-	pool_free(s);
-	secho_loop_free(s->loop);
+	fflush(stdout);
+}
+
+/* Runs worker 0 here and the others in threads until all have stopped. */
+static int
+process_run(struct shared *sh)
+{
+	int started = 1, rc;
+
+	sh->running = 1;
+	for (int i = 1; i < sh->nworkers; i++) {
+		__atomic_add_fetch(&sh->running, 1, __ATOMIC_ACQ_REL);
+		if ((errno = pthread_create(&sh->workers[i].thread, NULL,
+		    worker_main, &sh->workers[i])) != 0) {
+			__atomic_sub_fetch(&sh->running, 1, __ATOMIC_ACQ_REL);
+			secho_error_errno("cannot start worker %d", i);
+			break;
+		}
+		started++;
+	}
+	if (started < sh->nworkers) {
+		for (int i = 1; i < started; i++)
+			worker_post(&sh->workers[i], CMD_STOP);
+		rc = -1;
+	} else {
+		print_listening(sh);
+		rc = secho_loop_run(sh->workers[0].loop);
+	}
+	/* Worker 0 is done: a deadline or second signal ends the rest. */
+	for (int i = 1; i < started; i++) {
+		worker_post(&sh->workers[i], CMD_STOP);
+		pthread_join(sh->workers[i].thread, NULL);
+	}
+	return rc;
+}
+
+static void
+process_close(struct shared *sh)
+{
+	for (int i = 0; sh->workers != NULL && i < sh->nworkers; i++)
+		worker_close(&sh->workers[i]);
+	free(sh->workers);
+	socks_close(sh);
+	if (sh->sigfd != -1) {
+		close(sh->sigfd);
+		sigprocmask(SIG_SETMASK, &sh->oldmask, NULL);
+	}
+	secho_tls_free(sh->tls);
+	secho_tls_free(sh->dtls);
 }
 
 int
 secho_server_run(const struct secho_server_config *cfg)
 {
-	struct server s;
+	struct shared sh;
 	int rc = -1;
 
-	memset(&s, 0, sizeof(s));
+	memset(&sh, 0, sizeof(sh));
 	raise_nofile();
 	if (cfg->tls.keylog != NULL)
 		logmsg("warning: writing TLS session secrets to %s; anyone "
 		    "who reads it can decrypt the traffic", cfg->tls.keylog);
-	if (server_open(&s, cfg) == 0)
-		rc = secho_loop_run(s.loop);
-	server_close(&s);
+	if (process_open(&sh, cfg) == 0)
+		rc = process_run(&sh);
+	process_close(&sh);
 	return rc;
 }

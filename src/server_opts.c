@@ -19,7 +19,7 @@ enum {
 	OPT_MAX_CONNS, OPT_BUFSIZE, OPT_BACKLOG, OPT_MTU, OPT_VERIFY_CLIENT,
 	OPT_ALLOW_CN, OPT_ALLOW_SAN, OPT_TLS_MIN, OPT_TLS_MAX, OPT_CIPHERS,
 	OPT_CIPHERSUITES, OPT_GROUPS, OPT_ALPN, OPT_NO_TICKETS, OPT_TICKET_KEY,
-	OPT_SNI_CERT,
+	OPT_SNI_CERT, OPT_WORKERS,
 };
 
 static const struct option longopts[] = {
@@ -53,6 +53,7 @@ static const struct option longopts[] = {
 	{ "no-tickets", no_argument, NULL, OPT_NO_TICKETS },
 	{ "ticket-key-file", required_argument, NULL, OPT_TICKET_KEY },
 	{ "sni-cert", required_argument, NULL, OPT_SNI_CERT },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -114,6 +115,7 @@ static const char usage[] =
 "  --max-conns N          open connections at most (default 20000)\n"
 "  --buffer-size BYTES    echo buffer per active connection (16384)\n"
 "  --backlog N            listen backlog (default 4096)\n"
+"  --workers N            event-loop threads (default: one per CPU)\n"
 "  --mtu BYTES            DTLS link MTU for handshake datagrams (1500)\n"
 "\n"
 "  -v, --verbose          log connections on stderr\n"
@@ -345,6 +347,11 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 		if (secho_opt_long(name, optarg, 256, 65535, &v) == -1)
 			return -1;
 		cfg->tls.mtu = (int)v;
+		return 0;
+	case OPT_WORKERS:
+		if (secho_opt_long(name, optarg, 1, SECHO_MAX_WORKERS, &v) == -1)
+			return -1;
+		cfg->workers = (int)v;
 		return 0;
 	case OPT_BACKLOG:
 		if (secho_opt_long(name, optarg, 1, 65535, &v) == -1)

@@ -61,8 +61,6 @@ const char *secho_tls_reason(const char *fallback);
 void secho_tls_set_mtu(SSL *ssl, int mtu);
 /* Tells a dgram BIO that fd is connected, so it sends with send(). */
 void secho_tls_dgram_connected(BIO *bio, int fd);
-/* Takes a reference for a new connection. */
-void secho_tls_ref(struct secho_tls *t);
 /* Server ticket keys from opts->ticket_key_file (tls_tickets.c). */
 int secho_tls_tickets_setup(struct secho_tls *t, const struct secho_tls *old);
 /* DTLS servers: installs the HMAC cookie callbacks (dtls.c). */

@@ -16,6 +16,12 @@
 #define SECHO_EV_READ  0x1
 #define SECHO_EV_WRITE 0x2
 #define SECHO_EV_ERROR 0x4	/* EPOLLERR / EPOLLHUP, delivered with READ */
+/*
+ * With READ/WRITE when watching an fd that several loops share (a
+ * listening socket): the kernel wakes one of them per event
+ * (EPOLLEXCLUSIVE) instead of all.
+ */
+#define SECHO_EV_EXCLUSIVE 0x8
 
 struct secho_loop;
 struct secho_event;

@@ -12,6 +12,7 @@
 #include "secho/tls.h"
 
 #define SECHO_MAX_LISTENERS 16
+#define SECHO_MAX_WORKERS 64
 
 struct secho_server_config {
 	struct secho_endpoint listen[SECHO_MAX_LISTENERS];
@@ -23,6 +24,7 @@ struct secho_server_config {
 	int max_conns;			/* open connections at once */
 	size_t bufsize;			/* per-connection echo buffer */
 	int backlog;
+	int workers;			/* event-loop threads; 0: one per CPU */
 	int verbose;
 };
 

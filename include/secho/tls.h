@@ -75,6 +75,9 @@ enum secho_tls_role { SECHO_TLS_CLIENT, SECHO_TLS_SERVER };
  */
 struct secho_tls *secho_tls_new(const struct secho_tls_opts *opts,
     enum secho_tls_role role, int dgram);
+/* Takes one more reference (another thread, a connection). */
+void secho_tls_ref(struct secho_tls *t);
+
 /*
  * Drops the caller's reference; the context goes once its connections
  * have closed too.
