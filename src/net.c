@@ -436,28 +436,17 @@ secho_net_discard(int fd, size_t max)
 		max -= (size_t)n < max ? (size_t)n : max;
 }
 
-ssize_t
-secho_net_recv_dgram(int fd, void *buf, size_t len,
-    struct secho_sockaddr *from, struct secho_dgram_dst *dst)
-{
-	char cbuf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-	    CMSG_SPACE(sizeof(struct in_pktinfo))];
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg = {
-		.msg_name = &from->ss, .msg_namelen = sizeof(from->ss),
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-	ssize_t n = recvmsg(fd, &msg, MSG_TRUNC);
+#define DST_CMSG_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + \
+	CMSG_SPACE(sizeof(struct in_pktinfo)))
 
-	if (n == -1)
-		return -1;
-	from->len = msg.msg_namelen;
-	if (dst == NULL)
-		return n;
+/* The destination a received datagram's control messages name. */
+static void
+parse_dst(struct msghdr *msg, struct secho_dgram_dst *dst)
+{
+	struct cmsghdr *cm;
+
 	memset(dst, 0, sizeof(*dst));
-	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
 		if (cm->cmsg_level == IPPROTO_IPV6 &&
 		    cm->cmsg_type == IPV6_PKTINFO) {
 			struct in6_pktinfo pi;
@@ -476,6 +465,61 @@ secho_net_recv_dgram(int fd, void *buf, size_t len,
 			dst->addr.v4 = pi.ipi_addr;
 		}
 	}
+}
+
+/* A control message that sends from dst's address (none if unknown). */
+static void
+build_src(struct msghdr *msg, const struct secho_dgram_dst *dst, char *cbuf,
+    size_t cap)
+{
+	struct cmsghdr *cm;
+
+	msg->msg_control = NULL;
+	msg->msg_controllen = 0;
+	if (dst == NULL || dst->family == 0)
+		return;
+	memset(cbuf, 0, cap);
+	msg->msg_control = cbuf;
+	cm = (struct cmsghdr *)cbuf;
+	if (dst->family == AF_INET6) {
+		struct in6_pktinfo pi = { .ipi6_addr = dst->addr.v6,
+		    .ipi6_ifindex = (unsigned)dst->ifindex };
+
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		msg->msg_controllen = CMSG_SPACE(sizeof(pi));
+	} else {
+		struct in_pktinfo pi = { .ipi_spec_dst = dst->addr.v4 };
+
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		msg->msg_controllen = CMSG_SPACE(sizeof(pi));
+	}
+}
+
+ssize_t
+secho_net_recv_dgram(int fd, void *buf, size_t len,
+    struct secho_sockaddr *from, struct secho_dgram_dst *dst)
+{
+	char cbuf[DST_CMSG_SPACE];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_name = &from->ss, .msg_namelen = sizeof(from->ss),
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	ssize_t n = recvmsg(fd, &msg, MSG_TRUNC);
+
+	if (n == -1)
+		return -1;
+	from->len = msg.msg_namelen;
+	if (dst == NULL)
+		return n;
+	parse_dst(&msg, dst);
 	return n;
 }
 
@@ -483,38 +527,68 @@ ssize_t
 secho_net_send_dgram(int fd, const void *buf, size_t len,
     const struct secho_sockaddr *to, const struct secho_dgram_dst *dst)
 {
-	char cbuf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	char cbuf[DST_CMSG_SPACE];
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = {
 		.msg_name = (void *)&to->ss, .msg_namelen = to->len,
 		.msg_iov = &iov, .msg_iovlen = 1,
 	};
-	struct cmsghdr *cm;
 
-	if (dst != NULL && dst->family != 0) {
-		memset(cbuf, 0, sizeof(cbuf));
-		msg.msg_control = cbuf;
-		cm = (struct cmsghdr *)cbuf;
-		if (dst->family == AF_INET6) {
-			struct in6_pktinfo pi = { .ipi6_addr = dst->addr.v6,
-			    .ipi6_ifindex = (unsigned)dst->ifindex };
-
-			cm->cmsg_level = IPPROTO_IPV6;
-			cm->cmsg_type = IPV6_PKTINFO;
-			cm->cmsg_len = CMSG_LEN(sizeof(pi));
-			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-			msg.msg_controllen = CMSG_SPACE(sizeof(pi));
-		} else {
-			struct in_pktinfo pi = { .ipi_spec_dst = dst->addr.v4 };
-
-			cm->cmsg_level = IPPROTO_IP;
-			cm->cmsg_type = IP_PKTINFO;
-			cm->cmsg_len = CMSG_LEN(sizeof(pi));
-			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-			msg.msg_controllen = CMSG_SPACE(sizeof(pi));
-		}
-	}
+	build_src(&msg, dst, cbuf, sizeof(cbuf));
 	return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
+int
+secho_net_recv_batch(int fd, struct secho_dgram *d, int n)
+{
+	struct mmsghdr mm[SECHO_DGRAM_BATCH];
+	struct iovec iov[SECHO_DGRAM_BATCH];
+	char cbuf[SECHO_DGRAM_BATCH][DST_CMSG_SPACE];
+	int got;
+
+	if (n > SECHO_DGRAM_BATCH)
+		n = SECHO_DGRAM_BATCH;
+	memset(mm, 0, sizeof(mm[0]) * (size_t)n);
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = d[i].buf;
+		iov[i].iov_len = d[i].cap;
+		mm[i].msg_hdr.msg_name = &d[i].peer.ss;
+		mm[i].msg_hdr.msg_namelen = sizeof(d[i].peer.ss);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_control = cbuf[i];
+		mm[i].msg_hdr.msg_controllen = sizeof(cbuf[i]);
+	}
+	if ((got = recvmmsg(fd, mm, (unsigned)n, MSG_DONTWAIT, NULL)) <= 0)
+		return got == 0 ? 0 : -1;
+	for (int i = 0; i < got; i++) {
+		d[i].len = mm[i].msg_len;
+		d[i].peer.len = mm[i].msg_hdr.msg_namelen;
+		parse_dst(&mm[i].msg_hdr, &d[i].dst);
+	}
+	return got;
+}
+
+int
+secho_net_send_batch(int fd, const struct secho_dgram *d, int n)
+{
+	struct mmsghdr mm[SECHO_DGRAM_BATCH];
+	struct iovec iov[SECHO_DGRAM_BATCH];
+	char cbuf[SECHO_DGRAM_BATCH][DST_CMSG_SPACE];
+
+	if (n > SECHO_DGRAM_BATCH)
+		n = SECHO_DGRAM_BATCH;
+	memset(mm, 0, sizeof(mm[0]) * (size_t)n);
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = d[i].buf;
+		iov[i].iov_len = d[i].len;
+		mm[i].msg_hdr.msg_name = (void *)&d[i].peer.ss;
+		mm[i].msg_hdr.msg_namelen = d[i].peer.len;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		build_src(&mm[i].msg_hdr, &d[i].dst, cbuf[i], sizeof(cbuf[i]));
+	}
+	return sendmmsg(fd, mm, (unsigned)n, MSG_NOSIGNAL);
 }
 
 void

@@ -62,10 +62,10 @@ struct listener {
 	struct secho_sockaddr addr;
 	struct secho_timer resume;	/* accept paused by EMFILE */
 	struct secho_dtls_listener *dtls;	/* dtls listeners */
-	struct secho_conn udp;		/* udp listeners */
-	unsigned char *dgram;
-	size_t dgram_len;
-	int dgram_held;			/* a datagram awaits sending */
+	/* udp listeners: one recvmmsg() batch, echoed by sendmmsg() */
+	unsigned char *dgram;		/* SECHO_DGRAM_BATCH * DGRAM_MAX */
+	struct secho_dgram batch[SECHO_DGRAM_BATCH];
+	int nheld, nsent;		/* received, and echoed so far */
 	int paused;			/* accept paused since (logged) */
 };
 
@@ -649,37 +649,55 @@ accept_all(struct listener *ls)
  * kernel will not take yet is held and sent when the socket is writable,
  * so back-pressure reaches the sender instead of dropping echoes.
  */
+/* Echoes what is held; returns 0 when all went out, else SECHO_WANT_*. */
+static int
+dgram_flush(struct listener *ls)
+{
+	while (ls->nsent < ls->nheld) {
+		int n = secho_net_send_batch(ls->ev.fd, ls->batch + ls->nsent,
+		    ls->nheld - ls->nsent);
+
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return SECHO_WANT_WRITE;
+		if (n == -1) {	/* this one cannot go: drop it, go on */
+			logv(ls->srv, "udp: echo dropped: %s", strerror(errno));
+			n = 1;
+		}
+		ls->nsent += n;
+	}
+	ls->nheld = ls->nsent = 0;
+	return 0;
+}
+
+/*
+ * A UDP listener echoes each datagram to its sender, a batch per system
+ * call each way.  Datagrams the kernel will not take yet are held and
+ * sent when the socket is writable, so back-pressure reaches the senders
+ * instead of dropping their echoes.
+ */
 static void
 dgram_io(struct secho_loop *l, struct secho_event *ev, int mask)
 {
 	struct listener *ls = container_of(ev, struct listener, ev);
-	ssize_t n;
+	int n;
 
 	(void)mask;
-	for (int i = 0; i < DGRAM_BUDGET; i++) {
-		if (ls->dgram_held) {
-			n = secho_conn_write(&ls->udp, ls->dgram,
-			    ls->dgram_len);
-			if (n == SECHO_WANT_WRITE) {
-				secho_loop_watch(l, ev, SECHO_EV_WRITE | SECHO_EV_EXCLUSIVE);
-				return;
-			}
-			if (n < 0)
-				logv(ls->srv, "udp: echo dropped: %s",
-				    secho_conn_error(&ls->udp));
-			ls->dgram_held = 0;
+	for (int round = 0; round < DGRAM_BUDGET / SECHO_DGRAM_BATCH; round++) {
+		if (dgram_flush(ls) == SECHO_WANT_WRITE) {
+			secho_loop_watch(l, ev, SECHO_EV_WRITE |
+			    SECHO_EV_EXCLUSIVE);
+			return;
 		}
-		n = secho_conn_read(&ls->udp, ls->dgram, DGRAM_MAX);
-		if (n == SECHO_WANT_READ) {
+		n = secho_net_recv_batch(ev->fd, ls->batch, SECHO_DGRAM_BATCH);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			secho_loop_watch(l, ev, LISTEN_EV);
 			return;
 		}
-		if (n < 0) {	/* e.g. ICMP unreachable from an old peer */
-			logv(ls->srv, "udp: %s", secho_conn_error(&ls->udp));
+		if (n == -1) {	/* e.g. ICMP unreachable from an old peer */
+			logv(ls->srv, "udp: %s", strerror(errno));
 			continue;
 		}
-		ls->dgram_len = (size_t)n;
-		ls->dgram_held = 1;
+		ls->nheld = n;
 	}
 	secho_loop_defer(l, ev, SECHO_EV_READ);
 }
@@ -769,11 +787,14 @@ listener_attach(struct server *s, const struct sock *k)
 		if ((ls->dtls = secho_dtls_listener_new(s->dtls, k->fd)) == NULL)
 			return -1;
 	} else if (dgram) {
-		secho_conn_init_udp(&ls->udp, k->fd);
-		ls->udp.flags |= SECHO_CONN_SERVER;
-		if ((ls->dgram = malloc(DGRAM_MAX)) == NULL) {
+		if ((ls->dgram = malloc((size_t)SECHO_DGRAM_BATCH *
+		    DGRAM_MAX)) == NULL) {
 			secho_error_errno("malloc");
 			return -1;
+		}
+		for (int i = 0; i < SECHO_DGRAM_BATCH; i++) {
+			ls->batch[i].buf = ls->dgram + (size_t)i * DGRAM_MAX;
+			ls->batch[i].cap = DGRAM_MAX;
 		}
 	}
 	s->nls++;

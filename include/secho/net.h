@@ -99,6 +99,29 @@ ssize_t secho_net_recv_dgram(int fd, void *buf, size_t len,
 ssize_t secho_net_send_dgram(int fd, const void *buf, size_t len,
     const struct secho_sockaddr *to, const struct secho_dgram_dst *dst);
 
+/* One datagram of a batch: its buffer, and who sent it to where. */
+struct secho_dgram {
+	unsigned char *buf;
+	size_t cap;
+	size_t len;
+	struct secho_sockaddr peer;
+	struct secho_dgram_dst dst;
+};
+
+#define SECHO_DGRAM_BATCH 16
+
+/*
+ * recvmmsg(): up to n (<= SECHO_DGRAM_BATCH) datagrams in one call.
+ * Returns how many, or -1 with errno (EAGAIN when none was waiting).
+ */
+int secho_net_recv_batch(int fd, struct secho_dgram *d, int n);
+
+/*
+ * sendmmsg(): d[i].len bytes of each to its peer, from its dst.  Returns
+ * how many went out (maybe fewer than n), or -1 with errno.
+ */
+int secho_net_send_batch(int fd, const struct secho_dgram *d, int n);
+
 /* dst with port, in the family of like (v4-mapped for an IPv6 socket). */
 void secho_dgram_dst_sockaddr(const struct secho_dgram_dst *dst, int port,
     int like_family, struct secho_sockaddr *out);
