@@ -85,6 +85,7 @@ struct conn {
 	/* Its handshake was still running at SIGTERM: the client has not
 	 * had a chance to send yet, so wait for its first bytes. */
 	int drain_grace;
+	int drained;		/* the last read emptied the socket */
 };
 
 /*
@@ -350,6 +351,14 @@ echo_step(struct conn *cn)
 			cn->echoed += (unsigned long long)n;
 			if (cn->off == cn->len)
 				cn->off = cn->len = 0;
+			/*
+			 * The read that filled this echo came up short and
+			 * nothing waits inside TLS: the socket is drained, so
+			 * the next read would only say EAGAIN.  Let epoll say it
+			 * instead (level-triggered: new bytes still wake us).
+			 */
+			if (cn->len == 0 && cn->drained && !cn->draining)
+				return SECHO_WANT_READ;
 		}
 		return n;
 	}
@@ -361,6 +370,8 @@ echo_step(struct conn *cn)
 	if (n > 0) {
 		cn->len = (size_t)n;
 		cn->drain_grace = 0;
+		cn->drained = (size_t)n < s->cfg->bufsize &&
+		    secho_conn_pending(&cn->c) == 0;
 	}
 	return n;
 }

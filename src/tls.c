@@ -419,6 +419,8 @@ setup_common(struct secho_tls *t, const struct secho_tls_opts *o)
 	 */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	/* One read() per record instead of header and body apart. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_app_data(ctx, t);
 	return 0;
 }
@@ -777,7 +779,12 @@ tls_write(struct secho_conn *c, const void *buf, size_t len)
 static size_t
 tls_pending(const struct secho_conn *c)
 {
-	return (size_t)SSL_pending(c->tls);
+	int n = SSL_pending(c->tls);
+
+	/* With read-ahead, whole records can wait undecrypted too. */
+	if (n > 0)
+		return (size_t)n;
+	return SSL_has_pending(c->tls) ? 1 : 0;
 }
 
 static int
