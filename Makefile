@@ -34,7 +34,7 @@ ALLCFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
 LIBSRC  = $(wildcard src/*.c)
 LIBOBJ  = $(LIBSRC:src/%.c=$(O)/%.o)
 LIB     = $(O)/libsecho.a
-PROGS   = $(BIN)/secho-server $(BIN)/secho-client
+PROGS   = $(BIN)/secho-server $(BIN)/secho-client $(BIN)/secho-bench
 TESTSRC = $(wildcard tests/*.c)
 TESTOBJ = $(TESTSRC:tests/%.c=$(O)/tests/%.o)
 TESTBIN = $(O)/tests/check_secho
@@ -99,6 +99,20 @@ check: test
 
 clean:
 	rm -rf build bin
+
+# The floors scripts/bench.sh measures secho against (bench/echo_floor.c),
+# and the side-by-side benchmark against them and the installed peers.
+.PHONY: bench bench-floor
+bench-floor: $(O)/echo-floor
+
+$(O)/echo-floor: bench/echo_floor.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALLCFLAGS) $< -o $@
+
+bench: deps
+	@$(MAKE) --no-print-directory all certs bench-floor
+	ECHO_FLOOR=$(CURDIR)/$(O)/echo-floor SECHO_BIN=$(CURDIR)/$(BIN) \
+	bash scripts/bench.sh
 
 -include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d) $(O)/cmd/secho-server.d \
 	$(O)/cmd/secho-client.d
