@@ -85,11 +85,22 @@ port_of() { awk -v p="$1" '$2 == p { n = split($3, a, ":"); print a[n] }' \
 # not flush its last block when stopped.  So marker datagrams go to the
 # discard port around the exchange: once one is in the file, everything
 # before it is too; the markers are cut out again at the end.
+# The payload is unique to this run: another capture.sh running at the
+# same time sends markers too, and those must not count as ours.
 MARKER_PORT=9
+MARKER="secho-capture-$$-$RANDOM$RANDOM"
+MARKER_HEX=$(printf '%s' "$MARKER" | od -An -tx1 | tr -d ' \n')
 
-send_marker() { printf 'secho-capture-marker' >/dev/udp/127.0.0.1/$MARKER_PORT || true; }
+send_marker() { printf '%s' "$MARKER" >/dev/udp/127.0.0.1/$MARKER_PORT || true; }
 
+# Our markers, by frame number.
 marker_frames() {
+    tshark -r "$1" -Y "udp.dstport == $MARKER_PORT && data.data == $MARKER_HEX" \
+        -T fields -e frame.number 2>/dev/null
+}
+
+# Every marker datagram in the file (anyone's), to cut out.
+all_marker_frames() {
     tshark -r "$1" -Y "udp.dstport == $MARKER_PORT" -T fields \
         -e frame.number 2>/dev/null
 }
@@ -127,7 +138,7 @@ capture() {
     wait "$dumpcap_pid" || true
     dumpcap_pid=
     # shellcheck disable=SC2046  # one argument per frame number
-    editcap "$raw" "$out/$name.pcapng" $(marker_frames "$raw")
+    editcap "$raw" "$out/$name.pcapng" $(all_marker_frames "$raw")
 }
 
 tcp_port=$(port_of tcp)
