@@ -25,6 +25,9 @@ PACKAGES=(
     tshark
     valgrind
     clang
+    jq
+    stunnel4
+    gnuplot-nox
 )
 # shellcheck disable=SC2206  # word splitting of DEPS_EXTRA is intended
 PACKAGES+=(${DEPS_EXTRA:-})
