@@ -234,39 +234,6 @@ EOF
     return 1
 }
 
-# ---- the crypto floor (openssl speed, on the server's CPU) -----------------
-
-speed() { taskset -c "$srv_cpu" openssl speed -seconds 1 -mr "$@" 2>/dev/null; }
-printf '== crypto floor: openssl speed on CPU %s (%s) ==\n' "$srv_cpu" \
-    "$(openssl version | cut -d' ' -f1-2)"
-pk=$(speed ecdhx25519 ecdsap256)
-x25519_ops=$(awk -F: '/^\+F5:/ { print $4 }' <<<"$pk")
-sign_ops=$(awk -F: '/^\+F4:/ { print $4 }' <<<"$pk")
-aes_enc=$(speed -aead -evp aes-256-gcm -bytes 16384 | awk -F: '/^\+F:/ { print $4 }')
-aes_dec=$(speed -aead -decrypt -evp aes-256-gcm -bytes 16384 |
-    awk -F: '/^\+F:/ { print $4 }')
-if [ -z "$x25519_ops" ] || [ -z "$sign_ops" ] || [ -z "$aes_enc" ] ||
-    [ -z "$aes_dec" ]; then
-    die "cannot parse the output of openssl speed"
-fi
-calc() { awk "BEGIN { printf \"%.6g\", $* }"; }
-hs_floor_us=$(calc "1e6 / $x25519_ops + 1e6 / $sign_ops")
-aes_ns_per_b=$(calc "1e9 / $aes_enc + 1e9 / $aes_dec")
-printf '  X25519 derive %.0f/s, ECDSA P-256 sign %.0f/s\n' "$x25519_ops" "$sign_ops"
-printf '  -> one full handshake (1 X25519 op + 1 sign): %.1f us of crypto\n' \
-    "$hs_floor_us"
-printf '  AES-256-GCM 16 KiB records: encrypt %.2f GB/s, decrypt %.2f GB/s\n' \
-    "$(calc "$aes_enc / 1e9")" "$(calc "$aes_dec / 1e9")"
-printf '  -> decrypt+encrypt: %.3f ns/B = %.3f CPU s/GB, %.2f us per 16 KiB echo\n' \
-    "$aes_ns_per_b" "$aes_ns_per_b" "$(calc "$aes_ns_per_b * 16384 / 1000")"
-jq -nc --argjson x "$x25519_ops" --argjson s "$sign_ops" \
-    --argjson e "$aes_enc" --argjson d "$aes_dec" \
-    --argjson h "$hs_floor_us" --argjson a "$aes_ns_per_b" \
-    --arg v "$(openssl version)" '{row: "crypto-floor", server: "openssl speed",
-    openssl: $v, x25519_ops_per_s: $x, ecdsap256_sign_per_s: $s,
-    aes256gcm_enc_bytes_per_s: $e, aes256gcm_dec_bytes_per_s: $d,
-    handshake_floor_us: $h, aes_gcm_ns_per_byte_echoed: $a}' >>"$records"
-
 # ---- the rows ---------------------------------------------------------------
 
 secho_extra=()
@@ -558,17 +525,54 @@ print_row() {
     done
 }
 
+matched=0
+for row in "${rows[@]}"; do
+    [[ ${row%%|*} =~ $row_filter ]] && matched=1
+done
+[ "$matched" -eq 1 ] || die "no row matches '$row_filter'"
+
+# ---- the crypto floor (openssl speed, on the server's CPU) -----------------
+
+speed() { taskset -c "$srv_cpu" openssl speed -seconds 1 -mr "$@" 2>/dev/null; }
+printf '== crypto floor: openssl speed on CPU %s (%s) ==\n' "$srv_cpu" \
+    "$(openssl version | cut -d' ' -f1-2)"
+pk=$(speed ecdhx25519 ecdsap256)
+x25519_ops=$(awk -F: '/^\+F5:/ { print $4 }' <<<"$pk")
+sign_ops=$(awk -F: '/^\+F4:/ { print $4 }' <<<"$pk")
+aes_enc=$(speed -aead -evp aes-256-gcm -bytes 16384 | awk -F: '/^\+F:/ { print $4 }')
+aes_dec=$(speed -aead -decrypt -evp aes-256-gcm -bytes 16384 |
+    awk -F: '/^\+F:/ { print $4 }')
+if [ -z "$x25519_ops" ] || [ -z "$sign_ops" ] || [ -z "$aes_enc" ] ||
+    [ -z "$aes_dec" ]; then
+    die "cannot parse the output of openssl speed"
+fi
+calc() { awk "BEGIN { printf \"%.6g\", $* }"; }
+hs_floor_us=$(calc "1e6 / $x25519_ops + 1e6 / $sign_ops")
+aes_ns_per_b=$(calc "1e9 / $aes_enc + 1e9 / $aes_dec")
+printf '  X25519 derive %.0f/s, ECDSA P-256 sign %.0f/s\n' "$x25519_ops" "$sign_ops"
+printf '  -> one full handshake (1 X25519 op + 1 sign): %.1f us of crypto\n' \
+    "$hs_floor_us"
+printf '  AES-256-GCM 16 KiB records: encrypt %.2f GB/s, decrypt %.2f GB/s\n' \
+    "$(calc "$aes_enc / 1e9")" "$(calc "$aes_dec / 1e9")"
+printf '  -> decrypt+encrypt: %.3f ns/B = %.3f CPU s/GB, %.2f us per 16 KiB echo\n' \
+    "$aes_ns_per_b" "$aes_ns_per_b" "$(calc "$aes_ns_per_b * 16384 / 1000")"
+jq -nc --argjson x "$x25519_ops" --argjson s "$sign_ops" \
+    --argjson e "$aes_enc" --argjson d "$aes_dec" \
+    --argjson h "$hs_floor_us" --argjson a "$aes_ns_per_b" \
+    --arg v "$(openssl version)" '{row: "crypto-floor", server: "openssl speed",
+    openssl: $v, x25519_ops_per_s: $x, ecdsap256_sign_per_s: $s,
+    aes256gcm_enc_bytes_per_s: $e, aes256gcm_dec_bytes_per_s: $d,
+    handshake_floor_us: $h, aes_gcm_ns_per_byte_echoed: $a}' >>"$records"
+
 printf '\nservers on CPU %s, secho-bench on CPU %s, %s s per row; %s\n' \
     "$srv_cpu" "$cli_cpu" "$dur" \
     "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 printf 'CPU = the server process group'"'"'s CPU time (/proc) per op in the measured\n'
 printf 'phase; socat and ncat (a process per connection): the whole row, exact\n'
 [ "$repeat" -le 1 ] || printf 'secho and echo-floor: the lowest of %s runs\n' "$repeat"
-ran=0
 for row in "${rows[@]}"; do
     IFS='|' read -r id tp label spec servers <<<"$row"
     [[ $id =~ $row_filter ]] || continue
-    ran=$((ran + 1))
     printf '\n== %s  [%s] ==\n' "$label" "$id"
     for s in $servers; do
         [ -t 1 ] && printf '  ... %s \r' "$s"
@@ -585,7 +589,6 @@ for row in "${rows[@]}"; do
     print_row "$id" "$servers"
     compare "$id" "$servers"
 done
-[ "$ran" -gt 0 ] || die "no row matches '$row_filter'"
 
 printf '\n== targets (secho, server on one core) ==\n'
 printf '%s\n' "${summary[@]}"
