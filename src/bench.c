@@ -172,8 +172,6 @@ setup_workers(struct bench *b)
 		b->w[i].tls = secho_tls_new(&cfg->tls, SECHO_TLS_CLIENT, dgram);
 		if (b->w[i].tls == NULL)
 			return -1;
-		if (!cfg->resume)
-			secho_bench_tls_no_resume(b->w[i].tls);
 	}
 	return 0;
 }

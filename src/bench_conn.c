@@ -285,7 +285,7 @@ handshake(struct secho_bench_worker *w, struct secho_bench_conn *c)
 	if (w->cfg->proto != SECHO_UDP)
 		atomic_store_explicit(&w->run->ever_connected, 1,
 		    memory_order_relaxed);
-	c->resumed = w->tls != NULL && secho_bench_tls_resumed(&c->c);
+	c->resumed = w->tls != NULL && secho_tls_conn_resumed(&c->c);
 	secho_bench_mode_ops(w->cfg->mode)->ready(w, c);
 }
 

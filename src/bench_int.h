@@ -298,8 +298,5 @@ extern const struct secho_bench_mode_ops secho_bench_dgram_ops;
 /* udp/dtls: the batches of a worker (freed with free()). */
 int secho_bench_dgram_init(struct secho_bench_worker *w);
 
-/* bench_tls.c: what the transport API does not expose. */
-void secho_bench_tls_no_resume(struct secho_tls *t);
-int secho_bench_tls_resumed(const struct secho_conn *c);
 
 #endif

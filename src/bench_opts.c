@@ -321,6 +321,8 @@ finish_proto(struct secho_bench_config *cfg, const struct parse_state *ps)
 	if (secho_proto_is_secure(cfg->proto) && cfg->tls.ca == NULL &&
 	    !cfg->tls.insecure && access(DEFAULT_CA, F_OK) == 0)
 		cfg->tls.ca = DEFAULT_CA;
+	/* hs measures full handshakes unless told to resume. */
+	cfg->tls.no_resume = !cfg->resume;
 	return 0;
 }
 

@@ -327,8 +327,10 @@ setup_client(struct secho_tls *t, const struct secho_tls_opts *o)
 	    o->key != NULL ? o->key : o->cert) == -1)
 		return -1;
 	t->insecure = o->insecure;
-	/* Remember each new session so the next connect can resume it. */
-	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT |
+	/* Remember each new session so the next connect can resume it
+	 * (with the cache off, the callback never sees one to offer). */
+	SSL_CTX_set_session_cache_mode(t->ctx, o->no_resume ?
+	    SSL_SESS_CACHE_OFF : SSL_SESS_CACHE_CLIENT |
 	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(t->ctx, new_session_cb);
 	if (o->alpn != NULL && setup_alpn_client(t, o->alpn) == -1)
@@ -585,6 +587,12 @@ fail:
 	ERR_clear_error();
 	SSL_free(ssl);
 	return -1;
+}
+
+int
+secho_tls_conn_resumed(const struct secho_conn *c)
+{
+	return secho_conn_is_tls(c) && SSL_session_reused(c->tls);
 }
 
 int

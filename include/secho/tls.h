@@ -43,6 +43,7 @@ struct secho_tls_opts {
 	const char *groups;	/* key exchange groups ("X25519:P-256") */
 	const char *alpn;	/* "h2,http/1.1": server accepts, client offers */
 	int no_tickets;		/* server: no session tickets */
+	int no_resume;		/* client: never offer an earlier session */
 	/*
 	 * server: 80 bytes of ticket keys shared by several servers (so a
 	 * client resumes wherever a load balancer sends it); re-read on
@@ -155,6 +156,9 @@ struct secho_tls_info {
 
 /* Fills info for an established TLS/DTLS connection; -1 if not TLS. */
 int secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *info);
+
+/* True if the handshake resumed an earlier session. */
+int secho_tls_conn_resumed(const struct secho_conn *c);
 
 /* True if the conn runs over TLS or DTLS. */
 int secho_conn_is_tls(const struct secho_conn *c);
