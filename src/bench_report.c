@@ -23,15 +23,51 @@ static const struct {
 #define NPCTS (sizeof(pcts) / sizeof(*pcts))
 
 /*
- * utime+stime+cutime+cstime of pid in clock ticks, and its process
- * group; -1 if it cannot be read.
+ * CPU nanoseconds the live threads of pid have run, exact, from
+ * /proc/PID/task/TID/schedstat; -1 if unreadable.  utime+stime count
+ * whole 10 ms ticks, which loses most of the CPU of a forking server's
+ * short-lived children.
  */
 static long long
-stat_ticks(long pid, long *pgrp)
+live_ns(long pid)
+{
+	char path[320];
+	struct dirent *de;
+	long long sum = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		unsigned long long ns;
+		FILE *f;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/task/%s/schedstat", pid,
+		    de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1)
+			sum += (long long)ns;
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+/*
+ * CPU seconds of pid: its live threads (exact) plus its reaped children
+ * (cutime+cstime, ticks); -1 if unreadable.  *pgrp gets its group.
+ */
+static double
+proc_cpu_s(long pid, long *pgrp)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long ut, st;
-	long long cut, cst;
+	long long cut, cst, ns;
+	double hz = (double)sysconf(_SC_CLK_TCK);
 	FILE *f;
 	size_t n;
 
@@ -47,15 +83,17 @@ stat_ticks(long pid, long *pgrp)
 	    &st, &cut, &cst) != 5)
 		return -1;
 	/* Children count once reaped (cutime); forking servers need it. */
-	return (long long)(ut + st) + cut + cst;
+	if ((ns = live_ns(pid)) < 0)
+		return (double)(ut + st) / hz + (double)(cut + cst) / hz;
+	return (double)ns / 1e9 + (double)(cut + cst) / hz;
 }
 
 /* The other members of process group pgrp (forking servers). */
-static long long
-group_ticks(long leader)
+static double
+group_cpu_s(long leader)
 {
-	long long sum = 0, t;
 	struct dirent *de;
+	double sum = 0, t;
 	DIR *d;
 	long pg;
 
@@ -67,7 +105,7 @@ group_ticks(long leader)
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		pid = strtol(de->d_name, NULL, 10);
-		if (pid != leader && (t = stat_ticks(pid, &pg)) >= 0 &&
+		if (pid != leader && (t = proc_cpu_s(pid, &pg)) >= 0 &&
 		    pg == leader)
 			sum += t;
 	}
@@ -78,15 +116,15 @@ group_ticks(long leader)
 double
 secho_bench_cpu_s(long pid)
 {
-	long long ticks;
+	double cpu;
 	long pgrp;
 
-	if (pid <= 0 || (ticks = stat_ticks(pid, &pgrp)) < 0)
+	if (pid <= 0 || (cpu = proc_cpu_s(pid, &pgrp)) < 0)
 		return -1;
 	/* A group of its own (not ours): count every member. */
 	if (pgrp == pid && pgrp != (long)getpgrp())
-		ticks += group_ticks(pid);
-	return (double)ticks / (double)sysconf(_SC_CLK_TCK);
+		cpu += group_cpu_s(pid);
+	return cpu;
 }
 
 long
