@@ -39,16 +39,6 @@ stop_clean(void)
 	tu_result_free(&r);
 }
 
-static const char *
-num(long v)
-{
-	static char buf[8][24];
-	static int slot;
-	char *b = buf[slot++ % 8];
-
-	snprintf(b, sizeof(buf[0]), "%ld", v);
-	return b;
-}
 
 /* Runs secho-bench MODE args... HOST PORT; returns its exit code. */
 static int
@@ -63,7 +53,7 @@ bench(struct tu_result *r, const char *mode, const char *const *args,
 	while (args != NULL && *args != NULL && n < 36)
 		argv[n++] = *args++;
 	argv[n++] = host;
-	argv[n++] = num(port);
+	argv[n++] = tu_num(port);
 	argv[n] = NULL;
 	return tu_run(argv, NULL, 0, 60000, r);
 }
@@ -238,7 +228,7 @@ START_TEST(each_mode)
 	args[n++] = "--json";
 	args[n++] = "--pid";
 	start();
-	args[n++] = num(srv.proc.pid);
+	args[n++] = tu_num(srv.proc.pid);
 	args[n] = NULL;
 	rc = bench(&r, mc->mode, args, "127.0.0.1", tu_server_port(&srv,
 	    mc->proto));

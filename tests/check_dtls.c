@@ -39,16 +39,6 @@ stop_clean(void)
 	tu_result_free(&r);
 }
 
-static const char *
-num(int v)
-{
-	static char buf[8][16];
-	static int slot;
-	char *b = buf[slot++ % 8];
-
-	snprintf(b, sizeof(buf[0]), "%d", v);
-	return b;
-}
 
 /* secho-client --dtls with stdin; asserts exit 0 and an exact echo. */
 static void
@@ -56,7 +46,7 @@ assert_client_echo(int port, const void *in, size_t len, const char *size)
 {
 	struct tu_result r;
 	const char *argv[] = { tu_bin("secho-client"), "--dtls", "--ca",
-	    tu_cert("ca.pem"), "localhost", num(port), NULL, NULL, NULL,
+	    tu_cert("ca.pem"), "localhost", tu_num(port), NULL, NULL, NULL,
 	    NULL, NULL };
 
 	if (size != NULL) {	/* ping mode: one probe of that size */
@@ -87,7 +77,7 @@ START_TEST(echo_and_stream)
 
 		ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
 		    "--dtls", "--insecure", "-m", "via 127.0.0.2", "127.0.0.2",
-		    num(srv.port[0]), NULL }, NULL, 0, 30000, &r), 0);
+		    tu_num(srv.port[0]), NULL }, NULL, 0, 30000, &r), 0);
 		ck_assert_str_eq(r.out, "via 127.0.0.2\n");
 		tu_result_free(&r);
 	}
@@ -254,7 +244,7 @@ START_TEST(lost_handshake_datagram)
 	t0 = secho_now_us();
 	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
 	    "--dtls", "-m", "through loss", "--ca", tu_cert("ca.pem"),
-	    "127.0.0.1", num(ntohs(((struct sockaddr_in *)&bound.ss)->
+	    "127.0.0.1", tu_num(ntohs(((struct sockaddr_in *)&bound.ss)->
 	    sin_port)), NULL }, NULL, 0, 30000, &r), 0);
 	ck_assert_str_eq(r.out, "through loss\n");
 	tu_result_free(&r);
@@ -340,7 +330,7 @@ START_TEST(hello_flood_keeps_memory_flat)
 		ck_assert_int_eq(tu_spawn(&ping, (const char *[]){
 		    tu_bin("secho-client"), "--dtls", "-c", "20", "-i", "0",
 		    "-q", "-t", "5", "--ca", tu_cert("ca.pem"), "127.0.0.1",
-		    num(srv.port[0]), NULL }, NULL), 0);
+		    tu_num(srv.port[0]), NULL }, NULL), 0);
 		flood(fds, SOCKS, hello, (size_t)len, FLOOD);
 		ck_assert_int_eq(tu_wait(&ping, 60000, &r), 0);
 		ck_assert_msg(strstr(r.out, "20 received") != NULL, "%s",
@@ -396,7 +386,7 @@ START_TEST(port_in_use)
 
 	start();
 	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-server"),
-	    "--dtls", "--port", num(srv.port[0]), TLS_ARGS, NULL }, NULL, 0,
+	    "--dtls", "--port", tu_num(srv.port[0]), TLS_ARGS, NULL }, NULL, 0,
 	    10000, &r), 2);
 	ck_assert_msg(strstr(r.err, "Address already in use") != NULL, "%s",
 	    r.err);
@@ -472,12 +462,12 @@ START_TEST(mutual_dtls)
 	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
 	    "--dtls", "-m", "with cert", "--ca", tu_cert("ca.pem"), "--cert",
 	    tu_cert("client.pem"), "--key", tu_cert("client.key"), "localhost",
-	    num(srv.port[0]), NULL }, NULL, 0, 30000, &r), 0);
+	    tu_num(srv.port[0]), NULL }, NULL, 0, 30000, &r), 0);
 	ck_assert_str_eq(r.out, "with cert\n");
 	tu_result_free(&r);
 	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
 	    "--dtls", "-m", "without", "--ca", tu_cert("ca.pem"), "localhost",
-	    num(srv.port[0]), NULL }, NULL, 0, 30000, &r), 3);
+	    tu_num(srv.port[0]), NULL }, NULL, 0, 30000, &r), 3);
 	tu_result_free(&r);
 	stop_clean();
 	log = tu_server_log(&srv);

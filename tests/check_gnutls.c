@@ -42,16 +42,6 @@ static const struct version *const tls_versions[] = { &tls13, &tls12 };
 
 static struct tu_server srv;
 
-static const char *
-num(int v)
-{
-	static char buf[8][16];
-	static int slot;
-	char *b = buf[slot++ % 8];
-
-	snprintf(b, sizeof(buf[0]), "%d", v);
-	return b;
-}
 
 /* The end of a long output: Check drops messages over 8 KiB. */
 static const char *
@@ -135,7 +125,7 @@ gnutls_cli(char **out, const char *prio, const char *line,
     const char *const *extra)
 {
 	const char *argv[24] = { GNUTLS_CLI, "-V", "--x509cafile",
-	    tu_cert("ca.pem"), "--port", num(srv.port[0]), "--priority", prio };
+	    tu_cert("ca.pem"), "--port", tu_num(srv.port[0]), "--priority", prio };
 	static char seen[65536];
 	char fifo[320];
 	struct tu_proc p;
@@ -183,7 +173,7 @@ start_serv(struct tu_proc *p, int dgram, const char *prio,
 	char ready[64];
 
 	ck_assert_int_gt(port, 0);
-	argv[n++] = num(port);
+	argv[n++] = tu_num(port);
 	if (dgram)
 		argv[n++] = "--udp";
 	while (*extra != NULL && n < 23)
@@ -230,7 +220,7 @@ secho_client(struct tu_result *r, const char *proto, int port,
 	while (*extra != NULL && n < 21)
 		argv[n++] = *extra++;
 	argv[n++] = "localhost";
-	argv[n++] = num(port);
+	argv[n++] = tu_num(port);
 	argv[n] = NULL;
 	return tu_run(argv, NULL, 0, 30000, r);
 }

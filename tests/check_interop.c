@@ -19,16 +19,6 @@
 
 static struct tu_server srv;
 
-static const char *
-num(int v)
-{
-	static char buf[8][16];
-	static int slot;
-	char *b = buf[slot++ % 8];
-
-	snprintf(b, sizeof(buf[0]), "%d", v);
-	return b;
-}
 
 static void
 stop_clean(void)
@@ -176,7 +166,7 @@ START_TEST(client_vs_socat)
 	start_peer(&peer, (const char *[]){ "/usr/bin/socat", listen, "PIPE",
 	    NULL }, port);
 	ck_assert_int_eq(run(&r, NULL, (const char *[]){
-	    tu_bin("secho-client"), "-m", "to socat", "127.0.0.1", num(port),
+	    tu_bin("secho-client"), "-m", "to socat", "127.0.0.1", tu_num(port),
 	    NULL }), 0);
 	ck_assert_str_eq(r.out, "to socat\n");
 	tu_result_free(&r);
@@ -190,7 +180,7 @@ START_TEST(client_vs_socat)
 	    NULL }, port);
 	ck_assert_int_eq(run(&r, NULL, (const char *[]){
 	    tu_bin("secho-client"), "--tls", "-m", "to socat tls", "--ca",
-	    tu_cert("ca.pem"), "localhost", num(port), NULL }), 0);
+	    tu_cert("ca.pem"), "localhost", tu_num(port), NULL }), 0);
 	ck_assert_str_eq(r.out, "to socat tls\n");
 	tu_result_free(&r);
 	stop_peer(&peer);
@@ -206,7 +196,7 @@ START_TEST(client_vs_s_server)
 	int port = tu_free_port(0);
 
 	start_peer(&peer, (const char *[]){ "/usr/bin/openssl", "s_server",
-	    "-quiet", "-accept", num(port), "-cert", tu_cert("server.pem"),
+	    "-quiet", "-accept", tu_num(port), "-cert", tu_cert("server.pem"),
 	    "-key", tu_cert("server.key"), NULL }, port);
 	snprintf(other, sizeof(other), "%s/certs", tu_tmpdir());
 	ck_assert_int_eq(tu_mkcerts((const char *[]){ "--out", other, NULL }),
@@ -214,7 +204,7 @@ START_TEST(client_vs_s_server)
 	strcat(other, "/ca.pem");
 	ck_assert_int_eq(run(&r, NULL, (const char *[]){
 	    tu_bin("secho-client"), "--tls", "-m", "x", "--ca", other,
-	    "localhost", num(port), NULL }), SECHO_EXIT_VERIFY);
+	    "localhost", tu_num(port), NULL }), SECHO_EXIT_VERIFY);
 	ck_assert_msg(strstr(r.err, "unable to get local issuer certificate"),
 	    "%s", r.err);
 	tu_result_free(&r);

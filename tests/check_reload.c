@@ -39,16 +39,6 @@ in_dir(const char *file)
 	return b;
 }
 
-static const char *
-num(int v)
-{
-	static char buf[8][16];
-	static int slot;
-	char *b = buf[slot++ % 8];
-
-	snprintf(b, sizeof(buf[0]), "%d", v);
-	return b;
-}
 
 /* The SANs the server presents now, through secho-client -v. */
 static char *
@@ -59,7 +49,7 @@ served_san(int port)
 
 	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
 	    "--tls", "-v", "-m", "x", "--ca", in_dir("ca.pem"), "localhost",
-	    num(port), NULL }, NULL, 0, 30000, &r), 0);
+	    tu_num(port), NULL }, NULL, 0, 30000, &r), 0);
 	san = strdup(r.err);
 	tu_result_free(&r);
 	return san;

@@ -488,6 +488,17 @@ tu_rss_kib(pid_t pid)
 	return kib;
 }
 
+const char *
+tu_num(long v)
+{
+	static char buf[8][24];
+	static int slot;
+	char *b = buf[slot++ % 8];
+
+	snprintf(b, sizeof(buf[0]), "%ld", v);
+	return b;
+}
+
 void
 tu_pattern(void *buf, size_t len, unsigned seed)
 {

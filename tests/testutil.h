@@ -112,6 +112,8 @@ size_t tu_read_full(int fd, void *buf, size_t len, int timeout_ms);
 int tu_free_port(int dgram);
 /* The server's resident set size in KiB, from /proc. */
 long tu_rss_kib(pid_t pid);
+/* v as decimal text, in one of 8 rotating static buffers (for argv). */
+const char *tu_num(long v);
 /* Fills buf with a deterministic pattern from seed. */
 void tu_pattern(void *buf, size_t len, unsigned seed);
 /* Reads a whole file (malloc'd, NUL-terminated) or NULL. */
