@@ -71,10 +71,12 @@ certs:
 	    "'cryptography' module; run 'make deps'" >&2; exit 1; }
 	@$(PYTHON) scripts/mkcerts.py --out certs
 
-# The quick start: everything needed, then a server on every transport.
+# The quick start: everything needed, then a server on every transport
+# (as root, it gives root up for nobody once its ports are bound).
 run: deps
 	@$(MAKE) --no-print-directory all certs
-	exec $(BIN)/secho-server --tcp --tls --udp -v
+	exec $(BIN)/secho-server --tcp --tls --udp -v \
+	    $$(test "$$(id -u)" = 0 && echo --user nobody)
 
 # The same message over tcp, tls and udp into captures/*.pcapng, compared.
 capture: deps

@@ -29,6 +29,9 @@ repeat=2
 row_filter=.
 plot=1
 srv_cpu=${BENCH_SERVER_CPU:-1}
+# secho-server refuses to keep root untold: as root, it runs as nobody.
+as_user=()
+[ "$(id -u)" = 0 ] && as_user=(--user nobody)
 cli_cpu=${BENCH_CLIENT_CPU:-0}
 
 die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
@@ -175,7 +178,7 @@ start_server() {
     secho:*)
         cmd=("$bindir/secho-server" "--$tp" -b 127.0.0.1 -p "$port"
             --cert "$crt" --key "$key" --drain-timeout 2
-            --max-conns 20000 "${secho_extra[@]}") ;;
+            --max-conns 20000 "${as_user[@]}" "${secho_extra[@]}") ;;
     echo-floor:*) cmd=("$floor_bin" "--$tp" "$port") ;;
     socat:tcp)
         cmd=(socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr,backlog=4096,nodelay"

@@ -72,9 +72,13 @@ await_line() {
 }
 
 # The server: one listener per transport on 127.0.0.1, ephemeral ports.
+# As root it gives root up once bound (it refuses to keep it untold).
+as_user=()
+[ "$(id -u)" = 0 ] && as_user=(--user nobody)
 "$bindir/secho-server" -l tcp://127.0.0.1:0 -l tls://127.0.0.1:0 \
     -l udp://127.0.0.1:0 -l dtls://127.0.0.1:0 --cert "$certs/server.pem" \
-    --key "$certs/server.key" >"$work/server.out" 2>"$work/server.err" &
+    --key "$certs/server.key" "${as_user[@]}" >"$work/server.out" \
+    2>"$work/server.err" &
 server_pid=$!
 await_line "$work/server.out" '^listening dtls' "$server_pid" ||
     die "secho-server did not start: $(cat "$work/server.err")"

@@ -221,9 +221,7 @@ secho_dtls_listener_new(struct secho_tls *t, int fd)
 	l->t = t;
 	l->fd = fd;
 	l->family = self.ss.ss_family;
-	l->port = ntohs(self.ss.ss_family == AF_INET6 ?
-	    ((struct sockaddr_in6 *)&self.ss)->sin6_port :
-	    ((struct sockaddr_in *)&self.ss)->sin_port);
+	l->port = secho_sockaddr_port((struct sockaddr *)&self.ss);
 	if (listener_arm(l) == -1) {
 		secho_dtls_listener_free(l);
 		return NULL;

@@ -119,6 +119,18 @@ secho_net_is_ip(const char *s)
 	    inet_pton(AF_INET6, s, buf) == 1;
 }
 
+int
+secho_sockaddr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_port);
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)sa)->
+		    sin_port);
+	return 0;
+}
+
 char *
 secho_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
 {

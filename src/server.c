@@ -21,7 +21,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "secho/iplimit.h"
 #include "secho/loop.h"
+#include "secho/priv.h"
 #include "secho/server.h"
 
 #define container_of(p, type, member) \
@@ -79,6 +81,7 @@ struct conn {
 	size_t off, len;
 	unsigned long long echoed;
 	uint64_t last_ms;
+	uint64_t born_ms;	/* for --max-lifetime */
 	enum secho_proto proto;
 	enum conn_state state;
 	int draining;
@@ -134,6 +137,7 @@ struct shared {
 	int nworkers;
 	int running;			/* workers whose loop runs, atomic */
 	size_t nconns;			/* all workers, atomic */
+	struct secho_iplimit *iplimit;	/* --max-conns-per-ip, or NULL */
 	struct secho_tls *tls;		/* the process's own references */
 	struct secho_tls *dtls;
 	int sigfd;
@@ -227,20 +231,64 @@ touch(struct conn *cn)
 }
 
 /*
- * --max-conns across all workers: a slot is taken before any work is
- * spent on a new client and given back when its connection closes.
+ * --max-conns across all workers, and --max-conns-per-ip: a slot is taken
+ * before any work is spent on a new client and given back when its
+ * connection closes.  Returns 1, or 0 after logging why it was refused.
  */
 static int
-conn_slot_take(struct server *s)
+conn_slot_take(struct server *s, enum secho_proto proto,
+    const struct secho_sockaddr *peer)
 {
 	size_t n = __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED);
+	char addr[SECHO_ADDRSTR_MAX];
+	const char *limit = "--max-conns";
+	int max = s->cfg->max_conns;
 
 	do {
-		if (n >= (size_t)s->cfg->max_conns)
-			return 0;
+		if (n >= (size_t)max)
+			goto refused;
 	} while (!__atomic_compare_exchange_n(&s->sh->nconns, &n, n + 1, 1,
 	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-	return 1;
+	if (s->sh->iplimit == NULL || secho_iplimit_take(s->sh->iplimit,
+	    (const struct sockaddr *)&peer->ss))
+		return 1;
+	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
+	limit = "--max-conns-per-ip";
+	max = s->cfg->max_conns_per_ip;
+refused:
+	logv(s, "%s %s: refused: %s %d reached", secho_proto_name(proto),
+	    secho_sockaddr_str((const struct sockaddr *)&peer->ss, addr,
+	    sizeof(addr)), limit, max);
+	return 0;
+}
+
+static void
+conn_slot_give(struct server *s, const struct secho_sockaddr *peer)
+{
+	if (s->sh->iplimit != NULL)
+		secho_iplimit_give(s->sh->iplimit,
+		    (const struct sockaddr *)&peer->ss);
+	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
+}
+
+/* Milliseconds until --max-lifetime ends cn (UINT64_MAX: never). */
+static uint64_t
+lifetime_left(const struct conn *cn, uint64_t now)
+{
+	uint64_t max = (uint64_t)cn->srv->cfg->max_lifetime_ms;
+
+	if (max == 0)
+		return UINT64_MAX;
+	return now - cn->born_ms >= max ? 0 : max - (now - cn->born_ms);
+}
+
+/* The sooner of a deadline `wait` from now and the end of cn's life. */
+static uint64_t
+bounded_wait(const struct conn *cn, uint64_t now, uint64_t wait)
+{
+	uint64_t left = lifetime_left(cn, now);
+
+	return left < wait ? left : wait;
 }
 
 static void
@@ -271,7 +319,7 @@ conn_close(struct conn *cn, const char *why)
 	if (cn->next != NULL)
 		cn->next->prev = cn->prev;
 	s->nconns--;
-	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
+	conn_slot_give(s, &cn->c.peer);
 	free(cn);
 	if (s->draining)
 		worker_check_done(s);
@@ -425,7 +473,7 @@ conn_arm_handshake(struct conn *cn)
 		wait = end - now;
 	if (rt >= 0 && (uint64_t)rt < wait)
 		wait = (uint64_t)rt;
-	secho_loop_timer_set(l, &cn->timer, wait);
+	secho_loop_timer_set(l, &cn->timer, bounded_wait(cn, now, wait));
 }
 
 static void
@@ -448,8 +496,8 @@ conn_handshake(struct conn *cn)
 	}
 	cn->state = CS_ECHO;
 	touch(cn);
-	secho_loop_timer_set(s->loop, &cn->timer,
-	    (uint64_t)s->cfg->idle_timeout_ms);
+	secho_loop_timer_set(s->loop, &cn->timer, bounded_wait(cn,
+	    cn->last_ms, (uint64_t)s->cfg->idle_timeout_ms));
 	if (secho_conn_is_tls(&cn->c))
 		logv(s, "%s %s: handshake done: %s",
 		    secho_proto_name(cn->proto), peer_str(cn, addr,
@@ -482,7 +530,7 @@ conn_io(struct secho_loop *l, struct secho_event *ev, int mask)
 }
 
 /*
- * One timer per connection serves both limits.  Activity only stores the
+ * One timer per connection serves every limit.  Activity only stores the
  * loop's clock; the timer notices it when it fires and re-arms for the
  * rest, so the echo path never touches the heap.
  */
@@ -493,6 +541,13 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 	uint64_t idle = (uint64_t)cn->srv->cfg->idle_timeout_ms;
 	uint64_t now = secho_loop_now(l);
 
+	if (lifetime_left(cn, now) == 0 && !cn->draining) {
+		/* A trickle keeps a connection from going idle, not this. */
+		if (cn->state != CS_HANDSHAKE)
+			secho_conn_shutdown(&cn->c);
+		conn_close(cn, "--max-lifetime reached");
+		return;
+	}
 	if (cn->state == CS_HANDSHAKE) {
 		if (now - cn->last_ms >= (uint64_t)cn->srv->cfg->
 		    handshake_timeout_ms)
@@ -518,7 +573,8 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 		conn_close(cn, "idle timeout");
 		return;
 	}
-	secho_loop_timer_set(l, t, idle - (now - cn->last_ms));
+	secho_loop_timer_set(l, t, bounded_wait(cn, now,
+	    idle - (now - cn->last_ms)));
 }
 
 static int
@@ -547,7 +603,7 @@ conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 		    cn == NULL ? "out of memory" : secho_error());
 		free(cn);
 		close(fd);
-		__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
+		conn_slot_give(s, peer);
 		return;
 	}
 	cn->c.peer = *peer;
@@ -562,9 +618,10 @@ conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	secho_event_init(&cn->ev, fd, conn_io);
 	secho_timer_init(&cn->timer, conn_timeout);
 	touch(cn);
-	secho_loop_timer_set(s->loop, &cn->timer, (uint64_t)(cn->state ==
-	    CS_HANDSHAKE ? s->cfg->handshake_timeout_ms :
-	    s->cfg->idle_timeout_ms));
+	cn->born_ms = cn->last_ms;
+	secho_loop_timer_set(s->loop, &cn->timer, bounded_wait(cn,
+	    cn->born_ms, (uint64_t)(cn->state == CS_HANDSHAKE ?
+	    s->cfg->handshake_timeout_ms : s->cfg->idle_timeout_ms)));
 	logv(s, "%s %s: accepted (%zu open)", secho_proto_name(ls->proto),
 	    peer_str(cn, addr, sizeof(addr)),
 	    __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED));
@@ -610,7 +667,6 @@ accept_batch(struct listener *ls, int max)
 {
 	struct server *s = ls->srv;
 	struct secho_sockaddr peer;
-	char addr[SECHO_ADDRSTR_MAX];
 
 	for (int i = 0; i < max; i++) {
 		int fd = secho_net_accept(ls->ev.fd, &peer);
@@ -626,12 +682,8 @@ accept_batch(struct listener *ls, int max)
 			    secho_proto_name(ls->proto));
 			ls->paused = 0;
 		}
-		if (!conn_slot_take(s)) {
+		if (!conn_slot_take(s, ls->proto, &peer)) {
 			/* Refused before any TLS work is spent on it. */
-			logv(s, "%s %s: refused: --max-conns %d reached",
-			    secho_proto_name(ls->proto), secho_sockaddr_str(
-			    (struct sockaddr *)&peer.ss, addr, sizeof(addr)),
-			    s->cfg->max_conns);
 			close(fd);
 			continue;
 		}
@@ -739,14 +791,11 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 		}
 		secho_sockaddr_str((struct sockaddr *)&peer.ss, addr,
 		    sizeof(addr));
-		if (!conn_slot_take(s)) {
-			logv(s, "dtls %s: refused: --max-conns %d reached",
-			    addr, s->cfg->max_conns);
+		if (!conn_slot_take(s, SECHO_DTLS, &peer))
 			continue;
-		}
 		if ((fd = secho_net_dgram_child(&local, &peer)) == -1) {
 			logmsg("dtls %s: %s", addr, secho_error());
-			__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
+			conn_slot_give(s, &peer);
 			continue;
 		}
 		conn_new(ls, fd, &peer);
@@ -1136,6 +1185,46 @@ nworkers(const struct secho_server_config *cfg)
 	return n < 1 ? 1 : n > SECHO_MAX_WORKERS ? SECHO_MAX_WORKERS : (int)n;
 }
 
+/* The lowest port an ordinary user may bind. */
+static int
+unprivileged_port_start(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
+	int port = 1024;
+
+	if (f != NULL) {
+		if (fscanf(f, "%d", &port) != 1)
+			port = 1024;
+		fclose(f);
+	}
+	return port;
+}
+
+static int
+drop_privileges(struct shared *sh)
+{
+	struct secho_priv p = sh->cfg->priv;
+	int low = unprivileged_port_start(), fds[SECHO_MAX_LISTENERS];
+
+	/* DTLS binds a socket per client on its port, after the drop. */
+	p.fds = fds;
+	for (size_t i = 0; i < sh->nsocks; i++) {
+		if (sh->socks[i].proto != SECHO_DTLS)
+			continue;
+		fds[p.nfds++] = sh->socks[i].fd;
+		if (secho_sockaddr_port((struct sockaddr *)
+		    &sh->socks[i].addr.ss) < low)
+			p.keep_bind = 1;
+	}
+	if (secho_priv_drop(&p) == -1)
+		return -1;
+	if (p.user != NULL && sh->cfg->verbose > 0)
+		logmsg("running as uid %u gid %u%s%s", (unsigned)geteuid(),
+		    (unsigned)getegid(), p.chroot != NULL ? " in chroot " : "",
+		    p.chroot != NULL ? p.chroot : "");
+	return 0;
+}
+
 static int
 process_open(struct shared *sh, const struct secho_server_config *cfg)
 {
@@ -1157,6 +1246,12 @@ process_open(struct shared *sh, const struct secho_server_config *cfg)
 		if (sock_open(sh, &cfg->listen[i]) == -1)
 			return -1;
 	}
+	if (cfg->max_conns_per_ip > 0 && (sh->iplimit =
+	    secho_iplimit_new(cfg->max_conns_per_ip)) == NULL)
+		return -1;
+	/* Bound, keys read: root is no longer needed (no thread yet). */
+	if (drop_privileges(sh) == -1)
+		return -1;
 	sh->nworkers = nworkers(cfg);
 	if ((sh->workers = calloc((size_t)sh->nworkers,
 	    sizeof(*sh->workers))) == NULL) {
@@ -1230,6 +1325,7 @@ process_close(struct shared *sh)
 	}
 	secho_tls_free(sh->tls);
 	secho_tls_free(sh->dtls);
+	secho_iplimit_free(sh->iplimit);
 }
 
 int

@@ -19,7 +19,8 @@ enum {
 	OPT_MAX_CONNS, OPT_BUFSIZE, OPT_BACKLOG, OPT_MTU, OPT_VERIFY_CLIENT,
 	OPT_ALLOW_CN, OPT_ALLOW_SAN, OPT_TLS_MIN, OPT_TLS_MAX, OPT_CIPHERS,
 	OPT_CIPHERSUITES, OPT_GROUPS, OPT_ALPN, OPT_NO_TICKETS, OPT_TICKET_KEY,
-	OPT_SNI_CERT, OPT_WORKERS,
+	OPT_SNI_CERT, OPT_WORKERS, OPT_MAX_PER_IP, OPT_LIFETIME, OPT_USER,
+	OPT_GROUP, OPT_CHROOT,
 };
 
 static const struct option longopts[] = {
@@ -38,6 +39,11 @@ static const struct option longopts[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "max-conns-per-ip", required_argument, NULL, OPT_MAX_PER_IP },
+	{ "max-lifetime", required_argument, NULL, OPT_LIFETIME },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "group", required_argument, NULL, OPT_GROUP },
+	{ "chroot", required_argument, NULL, OPT_CHROOT },
 	{ "buffer-size", required_argument, NULL, OPT_BUFSIZE },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
 	{ "mtu", required_argument, NULL, OPT_MTU },
@@ -112,11 +118,20 @@ static const char usage[] =
 "  --handshake-timeout S  seconds to finish the TLS handshake (default 10)\n"
 "  --idle-timeout S       seconds without traffic before closing (300)\n"
 "  --drain-timeout S      seconds to finish echoes on SIGTERM (10)\n"
+"  --max-lifetime S       seconds a connection may last in all (default:\n"
+"                         no limit; 0 as well)\n"
 "  --max-conns N          open connections at most (default 20000)\n"
+"  --max-conns-per-ip N   open connections per client IPv4 address or\n"
+"                         IPv6 /64 (default: no limit)\n"
 "  --buffer-size BYTES    echo buffer per active connection (16384)\n"
 "  --backlog N            listen backlog (default 4096)\n"
 "  --workers N            event-loop threads (default: one per CPU)\n"
 "  --mtu BYTES            DTLS link MTU for handshake datagrams (1500)\n"
+"\n"
+"Privileges (after binding; as root, --user is required):\n"
+"  --user USER            run as USER (name or uid; 'root' to stay root)\n"
+"  --group GROUP          and as GROUP (default: USER's own group)\n"
+"  --chroot DIR           confine the process to DIR first\n"
 "\n"
 "  -v, --verbose          log connections on stderr\n"
 "  -h, --help             this text\n"
@@ -338,6 +353,16 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 			return -1;
 		cfg->max_conns = (int)v;
 		return 0;
+	case OPT_MAX_PER_IP:
+		if (secho_opt_long(name, optarg, 1, INT_MAX, &v) == -1)
+			return -1;
+		cfg->max_conns_per_ip = (int)v;
+		return 0;
+	case OPT_LIFETIME:
+		return secho_opt_secs(name, optarg, 1, &cfg->max_lifetime_ms);
+	case OPT_USER: cfg->priv.user = optarg; return 0;
+	case OPT_GROUP: cfg->priv.group = optarg; return 0;
+	case OPT_CHROOT: cfg->priv.chroot = optarg; return 0;
 	case OPT_BUFSIZE:
 		if (secho_opt_long(name, optarg, 1024, 1 << 24, &v) == -1)
 			return -1;

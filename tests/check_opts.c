@@ -130,6 +130,12 @@ static const struct server_case {
 	{ { "--max-conns=2147483648", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "--max-conns: '2147483648' is not a number from 1 to "
 	    "2147483647" },
+	{ { "--max-conns-per-ip", "0", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--max-conns-per-ip: '0' is not a number from 1 to 2147483647" },
+	{ { "--max-lifetime", "-2", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--max-lifetime: '-2' is not a number of seconds from 0 to 604800" },
+	{ { "--user", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "missing value for '--user'" },
 	{ { "--buffer-size", "1023", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "--buffer-size: '1023' is not a number from 1024 to 16777216" },
 	{ { "--backlog", "x", NULL }, -1, 0, { { 0, NULL, 0 } },
@@ -214,6 +220,12 @@ START_TEST(test_server_defaults)
 	ck_assert_uint_eq(cfg.bufsize, 16384);
 	ck_assert_int_eq(cfg.backlog, 4096);
 	ck_assert_int_eq(cfg.verbose, 0);
+	/* No per-address limit, no lifetime limit, nobody to become. */
+	ck_assert_int_eq(cfg.max_conns_per_ip, 0);
+	ck_assert_int_eq(cfg.max_lifetime_ms, 0);
+	ck_assert_ptr_null(cfg.priv.user);
+	ck_assert_ptr_null(cfg.priv.group);
+	ck_assert_ptr_null(cfg.priv.chroot);
 }
 END_TEST
 
@@ -239,6 +251,18 @@ START_TEST(test_server_values)
 	ck_assert_str_eq(cfg.tls.keylog, "keys.txt");
 	ck_assert_int_eq(cfg.verbose, 3);
 	ck_assert_uint_eq(cfg.nlisten, 1);
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){
+	    "--max-conns-per-ip", "8", "--max-lifetime", "2.5", "--user",
+	    "nobody", "--group", "nogroup", "--chroot", "/var/empty", NULL }),
+	    0);
+	ck_assert_int_eq(cfg.max_conns_per_ip, 8);
+	ck_assert_int_eq(cfg.max_lifetime_ms, 2500);
+	ck_assert_str_eq(cfg.priv.user, "nobody");
+	ck_assert_str_eq(cfg.priv.group, "nogroup");
+	ck_assert_str_eq(cfg.priv.chroot, "/var/empty");
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){
+	    "--max-lifetime", "0", NULL }), 0);
+	ck_assert_int_eq(cfg.max_lifetime_ms, 0);	/* 0: no limit */
 }
 END_TEST
 

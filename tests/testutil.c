@@ -295,12 +295,19 @@ tu_server_start(struct tu_server *s, const char *const *args, int nlisten)
 	char buf[4096];
 	size_t len = 0;
 	long long deadline = now_ms() + 15000;
-	int n = 0;
+	int n = 0, has_user = 0;
 
 	memset(s, 0, sizeof(*s));
 	argv[n++] = tu_bin("secho-server");
-	for (; *args != NULL && n < 63; args++)
+	for (; *args != NULL && n < 61; args++) {
+		has_user |= strcmp(*args, "--user") == 0;
 		argv[n++] = *args;
+	}
+	/* As root the server refuses to keep root unless told to. */
+	if (geteuid() == 0 && !has_user) {
+		argv[n++] = "--user";
+		argv[n++] = "root";
+	}
 	argv[n] = NULL;
 	if (tu_spawn(&s->proc, argv, NULL) == -1)
 		return -1;

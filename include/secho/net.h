@@ -57,6 +57,8 @@ int secho_port_parse(const char *s, int *port);
  * (SECHO_ADDRSTR_MAX bytes) and returns buf.
  */
 char *secho_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
+/* The port of an IPv4 or IPv6 address (0 for other families). */
+int secho_sockaddr_port(const struct sockaddr *sa);
 
 /*
  * Creates a bound, non-blocking socket.  An empty host or "::" binds the

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "secho/net.h"
+#include "secho/priv.h"
 #include "secho/tls.h"
 
 #define SECHO_MAX_LISTENERS 16
@@ -21,11 +22,14 @@ struct secho_server_config {
 	int handshake_timeout_ms;	/* accept -> handshake done */
 	int idle_timeout_ms;		/* no bytes either way */
 	int drain_timeout_ms;		/* SIGTERM -> forced exit */
+	int max_lifetime_ms;		/* accept -> forced close; 0: none */
 	int max_conns;			/* open connections at once */
+	int max_conns_per_ip;		/* per client address; 0: no limit */
 	size_t bufsize;			/* per-connection echo buffer */
 	int backlog;
 	int workers;			/* event-loop threads; 0: one per CPU */
 	int verbose;
+	struct secho_priv priv;		/* --user, --group, --chroot */
 };
 
 /* Fills cfg with the documented defaults (no listeners). */
@@ -40,7 +44,7 @@ int secho_server_parse_args(struct secho_server_config *cfg, int argc,
     char **argv, FILE *out);
 
 /*
- * Binds every listener, prints "listening PROTO ADDR" per listener on
+ * Binds every listener, gives up root (cfg->priv), prints "listening PROTO ADDR" per listener on
  * stdout, and serves until SIGINT/SIGTERM, then drains and returns 0.
  * Returns -1 with secho_error() set if setup fails.
  */
