@@ -102,7 +102,8 @@ static const char usage[] =
 "                         DTLS is 1.2)\n"
 "  --ciphers LIST         TLS 1.2 ciphers (default: ECDHE with AES-GCM or\n"
 "                         ChaCha20-Poly1305 only)\n"
-"  --ciphersuites LIST    TLS 1.3 suites (default: OpenSSL's, all AEAD)\n"
+"  --ciphersuites LIST    TLS 1.3 suites (default: all three AEAD ones,\n"
+"                         AES-128-GCM first)\n"
 "  --groups LIST          key exchange groups (default X25519:P-256:P-384)\n"
 "  --alpn LIST            protocols to accept, e.g. echo,h2 (none: no ALPN)\n"
 "  --no-tickets           no session tickets (resumption by session id)\n"
@@ -139,7 +140,8 @@ static const char usage[] =
 "\n"
 "SIGINT/SIGTERM stop accepting, finish pending echoes and exit 0; a\n"
 "second signal exits at once.  SIGHUP reloads certificates and keys for\n"
-"new connections (a broken new file is logged; the old one keeps serving).\n";
+"new connections (a broken new file is logged; the old one keeps serving;\n"
+"after --user/--chroot the files are read as that user, inside DIR).\n";
 
 void
 secho_server_config_init(struct secho_server_config *cfg)

@@ -403,14 +403,15 @@ setup_common(struct secho_tls *t, const struct secho_tls_opts *o)
 	SSL_CTX *ctx = t->ctx;
 	const char *ciphers = o->ciphers != NULL ? o->ciphers : TLS12_CIPHERS;
 	const char *groups = o->groups != NULL ? o->groups : TLS_GROUPS;
+	const char *suites = o->ciphersuites != NULL ? o->ciphersuites :
+	    TLS13_SUITES;
 
 	if (setup_versions(t, o) == -1)
 		return -1;
 	if (!SSL_CTX_set_cipher_list(ctx, ciphers))
 		return config_error("--ciphers", ciphers);
-	if (o->ciphersuites != NULL &&
-	    !SSL_CTX_set_ciphersuites(ctx, o->ciphersuites))
-		return config_error("--ciphersuites", o->ciphersuites);
+	if (!SSL_CTX_set_ciphersuites(ctx, suites))
+		return config_error("--ciphersuites", suites);
 	if (!SSL_CTX_set1_groups_list(ctx, groups))
 		return config_error("--groups", groups);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
