@@ -336,18 +336,15 @@ run_one() {
         "$bj"): $(grep -v '^secho-bench: [0-9]* s:' "$be" | tail -n 2 |
         tr '\n' ' ')"
     # The cost compared is the measured phase's: secho-bench reads the same
-    # process group with --pid right around it.  /proc cuts each live
-    # process's CPU to whole 10 ms ticks, though, which under-counts servers
-    # that fork a process per connection (socat, ncat); for them the row's
-    # exact figure is used, which also holds their setup and teardown.
-    local forks=0
-    case "$name" in socat | ncat) forks=1 ;; esac
+    # process group with --pid right around it, exactly (schedstat of every
+    # live thread, plus the children a forking server such as socat or ncat
+    # has reaped).  The row's own figure, setup and teardown included, is
+    # the fallback when secho-bench could not read it.
     rec=$(jq -c --arg r "$id" --arg l "$label" --arg s "$name" \
-        --arg w "$why" --argjson c "$cpu" --argjson k "$k" \
-        --argjson f "$forks" '
+        --arg w "$why" --argjson c "$cpu" --argjson k "$k" '
         (if .mode == "bulk" then .mb_per_s * 1e6 * .duration_s
          else .ops * (.size // 0) end) as $bytes |
-        (if $f == 0 and .server_cpu_s != null then
+        (if .server_cpu_s != null then
             {cpu_basis: "measured phase (secho-bench --pid)",
              cpu_s: .server_cpu_s}
          else {cpu_basis: "whole row (bench.sh, schedstat)", cpu_s: $c}
