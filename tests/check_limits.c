@@ -338,6 +338,16 @@ status_field(pid_t pid, const char *name)
 	return val;
 }
 
+/* The server runs as nobody with exactly the capabilities caps (hex). */
+static void
+assert_nobody(const char *caps)
+{
+	ck_assert_str_eq(status_field(srv.proc.pid, "Uid:"),
+	    "65534\t65534\t65534\t65534");
+	ck_assert_str_eq(status_field(srv.proc.pid, "CapEff:"), caps);
+	ck_assert_str_eq(status_field(srv.proc.pid, "CapPrm:"), caps);
+}
+
 START_TEST(refuses_root_untold)
 {
 	struct tu_result r;
@@ -384,16 +394,11 @@ START_TEST(user_nobody)
 	start((const char *[]){ "--tcp", "--tls", "--udp", "--dtls", "--port",
 	    "0", "-b", "127.0.0.1", TLS_ARGS, "--user", "nobody", NULL }, 4);
 	assert_all_transports();
-	ck_assert_str_eq(status_field(srv.proc.pid, "Uid:"),
-	    "65534\t65534\t65534\t65534");
+	/* No capability left, so no way back. */
+	assert_nobody("0000000000000000");
 	ck_assert_str_eq(status_field(srv.proc.pid, "Gid:"),
 	    "65534\t65534\t65534\t65534");
 	ck_assert_str_eq(status_field(srv.proc.pid, "Groups:"), "65534 ");
-	/* No capability left, so no way back. */
-	ck_assert_str_eq(status_field(srv.proc.pid, "CapEff:"),
-	    "0000000000000000");
-	ck_assert_str_eq(status_field(srv.proc.pid, "CapPrm:"),
-	    "0000000000000000");
 	stop_clean();
 }
 END_TEST
@@ -460,12 +465,7 @@ START_TEST(dtls_privileged_port_keeps_bind_only)
 	    "127.0.0.1", TLS_ARGS, "--user", "nobody", NULL }, 1);
 	tu_assert_echo("dtls", port, "privileged port as nobody");
 	tu_assert_echo("dtls", port, "and a second client");
-	ck_assert_str_eq(status_field(srv.proc.pid, "CapEff:"),
-	    "0000000000000400");	/* 1 << CAP_NET_BIND_SERVICE */
-	ck_assert_str_eq(status_field(srv.proc.pid, "CapPrm:"),
-	    "0000000000000400");
-	ck_assert_str_eq(status_field(srv.proc.pid, "Uid:"),
-	    "65534\t65534\t65534\t65534");
+	assert_nobody("0000000000000400");	/* CAP_NET_BIND_SERVICE */
 	stop_clean();
 }
 END_TEST
