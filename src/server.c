@@ -36,8 +36,6 @@
 #define POOL_KEEP	256	/* idle buffers kept for reuse */
 #define EMFILE_PAUSE_MS	100
 #define DISCARD_MAX	65536	/* unread bytes dropped before a close */
-/* Quiet this long, a connection gives back its TLS record buffers. */
-#define QUIET_MS	500
 /* Listening sockets are shared: one worker woken per new client. */
 #define LISTEN_EV	(SECHO_EV_READ | SECHO_EV_EXCLUSIVE)
 
@@ -91,7 +89,6 @@ struct conn {
 	 * had a chance to send yet, so wait for its first bytes. */
 	int drain_grace;
 	int drained;		/* the last read emptied the socket */
-	int holds;		/* the transport may hold I/O buffers */
 };
 
 /*
@@ -294,34 +291,6 @@ bounded_wait(const struct conn *cn, uint64_t now, uint64_t wait)
 	return left < wait ? left : wait;
 }
 
-/*
- * The echo-state timer: the idle deadline, or sooner when the transport's
- * buffers should go back once the connection has been quiet QUIET_MS.
- */
-static void
-conn_arm_echo(struct conn *cn, uint64_t now)
-{
-	uint64_t quiet = now - cn->last_ms;
-	uint64_t idle = (uint64_t)cn->srv->cfg->idle_timeout_ms;
-	uint64_t wait = quiet < idle ? idle - quiet : 0;
-	uint64_t release = quiet < QUIET_MS ? QUIET_MS - quiet : 0;
-
-	if (cn->holds && release < wait)
-		wait = release;
-	secho_loop_timer_set(cn->srv->loop, &cn->timer,
-	    bounded_wait(cn, now, wait));
-}
-
-/* Bytes moved: the transport holds buffers until the quiet timer. */
-static void
-conn_hold(struct conn *cn)
-{
-	if (cn->holds || cn->c.ops->release == NULL)
-		return;
-	cn->holds = 1;
-	conn_arm_echo(cn, secho_loop_now(cn->srv->loop));
-}
-
 static void
 conn_close(struct conn *cn, const char *why)
 {
@@ -447,7 +416,6 @@ echo_step(struct conn *cn)
 	}
 	n = secho_conn_read(&cn->c, cn->buf, s->cfg->bufsize);
 	if (n > 0) {
-		conn_hold(cn);
 		cn->len = (size_t)n;
 		cn->drain_grace = 0;
 		cn->drained = (size_t)n < s->cfg->bufsize &&
@@ -528,8 +496,8 @@ conn_handshake(struct conn *cn)
 	}
 	cn->state = CS_ECHO;
 	touch(cn);
-	cn->holds = cn->c.ops->release != NULL;
-	conn_arm_echo(cn, cn->last_ms);
+	secho_loop_timer_set(s->loop, &cn->timer, bounded_wait(cn,
+	    cn->last_ms, (uint64_t)s->cfg->idle_timeout_ms));
 	if (secho_conn_is_tls(&cn->c))
 		logv(s, "%s %s: handshake done: %s",
 		    secho_proto_name(cn->proto), peer_str(cn, addr,
@@ -605,12 +573,8 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 		conn_close(cn, "idle timeout");
 		return;
 	}
-	if (cn->holds && now - cn->last_ms >= QUIET_MS &&
-	    cn->state == CS_ECHO) {
-		secho_conn_release(&cn->c);
-		cn->holds = 0;
-	}
-	conn_arm_echo(cn, now);
+	secho_loop_timer_set(l, t, bounded_wait(cn, now,
+	    idle - (now - cn->last_ms)));
 }
 
 static int

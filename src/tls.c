@@ -421,13 +421,10 @@ setup_common(struct secho_tls *t, const struct secho_tls_opts *o)
 	    SSL_OP_NO_COMPRESSION);
 	/*
 	 * Partial writes keep a slow reader from pinning a whole buffer in
-	 * the record layer.  Released buffers make idle connections cheap;
-	 * a TLS server releases them itself when a connection goes quiet
-	 * (see tls_release()), clients and DTLS after every record.
+	 * the record layer; released buffers make idle connections cheap.
 	 */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | (t->role == SECHO_TLS_CLIENT ||
-	    t->dgram ? SSL_MODE_RELEASE_BUFFERS : 0));
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	/* One read() per record instead of header and body apart. */
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_app_data(ctx, t);
@@ -831,22 +828,6 @@ tls_close(struct secho_conn *c)
 	c->fd = -1;
 }
 
-/*
- * A server's record buffers (about 34 KiB) stay while it echoes: freeing
- * them after every record, as SSL_MODE_RELEASE_BUFFERS does, costs a
- * malloc and a free per record each way.  The server calls this instead
- * once a connection has gone quiet.  It does nothing while a buffer still
- * holds bytes (read-ahead), and the next call tries again.
- */
-static void
-tls_release(struct secho_conn *c)
-{
-	/* DTLS does not set its write buffer up again (its close_notify
-	 * would go nowhere): it keeps SSL_MODE_RELEASE_BUFFERS instead. */
-	if (!SSL_is_dtls(c->tls))
-		SSL_free_buffers(c->tls);
-}
-
 static char *
 tls_describe(const struct secho_conn *c, char *buf, size_t len)
 {
@@ -903,6 +884,5 @@ const struct secho_transport_ops secho_tls_ops = {
 	.next_timeout = tls_next_timeout,
 	.handle_timeout = tls_handle_timeout,
 	.describe = tls_describe,
-	.release = tls_release,
 };
 

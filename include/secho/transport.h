@@ -38,9 +38,6 @@ struct secho_transport_ops {
 	/* A short summary of the session for logs ("tcp", "TLSv1.3
 	 * TLS_AES_128_GCM_SHA256 X25519") into buf, which it returns. */
 	char *(*describe)(const struct secho_conn *, char *, size_t);
-	/* Gives back memory held for I/O in flight once the connection is
-	 * quiet (TLS record buffers).  NULL when there is none. */
-	void (*release)(struct secho_conn *);
 };
 
 /* conn->flags */
@@ -137,13 +134,6 @@ static inline char *
 secho_conn_describe(const struct secho_conn *c, char *buf, size_t len)
 {
 	return c->ops->describe(c, buf, len);
-}
-
-static inline void
-secho_conn_release(struct secho_conn *c)
-{
-	if (c->ops->release != NULL)
-		c->ops->release(c);
 }
 
 /* Formats c->err (printf style); used by transport implementations. */
