@@ -1010,6 +1010,245 @@ START_TEST(garbage_on_tls_port)
 }
 END_TEST
 
+/* --- 5: broken records after a good handshake --- */
+
+/* A TLS peer with a finished handshake and one exact echo behind it. */
+static void
+tls_peer_up(struct peer *p, struct secho_tls *t, int port)
+{
+	peer_open(p, t, port, NULL, 1000, 3);
+	ck_assert_msg(peers_run(p, 1, ms(10000), 0) == 1, "%s", p->why);
+}
+
+/*
+ * Reads until the server ends the connection; returns how: its error
+ * (a fatal alert, a reset), "close_notify", or "EOF" (no close_notify).
+ */
+static const char *
+await_dropped(struct peer *p, int timeout_ms)
+{
+	unsigned long long deadline = now_ms() + (unsigned)timeout_ms;
+
+	for (;;) {
+		unsigned char buf[1024];
+		struct pollfd pfd = { .fd = p->c.fd, .events = POLLIN };
+		ssize_t n = secho_conn_read(&p->c, buf, sizeof(buf));
+
+		if (n == SECHO_IO_EOF)
+			return p->c.flags & SECHO_CONN_UNCLEAN ? "EOF" :
+			    "close_notify";
+		if (n == SECHO_IO_ERR)
+			return secho_conn_error(&p->c);
+		ck_assert_msg(n < 0, "the server echoed %zd bytes", n);
+		ck_assert_msg(now_ms() < deadline, "the server kept it open");
+		poll(&pfd, 1, (int)(deadline - now_ms()));
+	}
+}
+
+/* A record header: type, TLS 1.2 on the wire, and the length. */
+static void
+record_header(unsigned char *h, int type, size_t len)
+{
+	h[0] = (unsigned char)type;
+	h[1] = 3;
+	h[2] = 3;
+	h[3] = (unsigned char)(len >> 8);
+	h[4] = (unsigned char)len;
+}
+
+/* The server logs the connection from port as closed, for why. */
+static void
+await_closed_log(int port, const char *why)
+{
+	char needle[160];
+
+	snprintf(needle, sizeof(needle), "127.0.0.1:%d: closed (%s", port,
+	    why);
+	ck_assert_msg(tu_server_await_log(&srv, needle, ms(5000)),
+	    "no '%s' in the log", needle);
+}
+
+/*
+ * After a good handshake (TLS 1.3, then TLS 1.2), broken records sent
+ * behind the client library's back: a truncated record and a FIN, a
+ * record longer than 2^14 + 256 (TLS 1.3's limit), a header announcing
+ * 65535 bytes.  The server drops just that connection, at once (not at a
+ * timeout); a bystander with an open session echoes on.
+ */
+static void
+broken_records(int max_version)
+{
+	static unsigned char rec[5 + 16641];
+	struct secho_tls *t = client_tls(0, max_version);
+	int tls12 = max_version == SECHO_TLS_1_2, port;
+	struct peer by, p;
+	const char *how;
+
+	start((const char *[]){ "--tls", "--port", "0", "-v", TLS_ARGS,
+	    NULL }, 1);
+	port = srv.port[0];
+	tls_peer_up(&by, t, port);
+	/* Truncated: 10 of the 1000 bytes announced, then FIN. */
+	tls_peer_up(&p, t, port);
+	record_header(rec, 23, 1000);
+	tu_pattern(rec + 5, 10, 1);
+	ck_assert_int_eq(send(p.c.fd, rec, 15, MSG_NOSIGNAL), 15);
+	ck_assert_int_eq(shutdown(p.c.fd, SHUT_WR), 0);
+	how = await_dropped(&p, ms(3000));
+	figure("TLS max %d, truncated record + FIN: %s", max_version, how);
+	ck_assert_msg(strstr(how, "decode error") != NULL, "%s", how);
+	await_closed_log(peer_port(&p), "peer closed without close_notify");
+	peer_close(&p);
+	/* Oversized: 2^14 + 257 bytes of ciphertext, all of them sent. */
+	tls_peer_up(&p, t, port);
+	record_header(rec, 23, 16641);
+	tu_pattern(rec + 5, 16641, 2);
+	ck_assert_int_eq(tu_write_all(p.c.fd, rec, sizeof(rec)), 0);
+	how = await_dropped(&p, ms(3000));
+	figure("TLS max %d, 16641-byte record: %s", max_version, how);
+	/* TLS 1.3 forbids it outright; TLS 1.2 allows 2^14 + 2048 of
+	 * ciphertext, which then fails to decrypt. */
+	ck_assert_msg(strstr(how, tls12 ? "bad record mac" :
+	    "record overflow") != NULL, "%s", how);
+	await_closed_log(peer_port(&p), tls12 ?
+	    "TLS read failed: cipher operation failed" :
+	    "TLS read failed: encrypted length too long");
+	peer_close(&p);
+	/* Oversized header: 65535 announced, 100 sent; no need to wait. */
+	tls_peer_up(&p, t, port);
+	record_header(rec, 23, 65535);
+	ck_assert_int_eq(send(p.c.fd, rec, 105, MSG_NOSIGNAL), 105);
+	how = await_dropped(&p, ms(3000));
+	figure("TLS max %d, 65535-byte header: %s", max_version, how);
+	ck_assert_msg(strstr(how, "record overflow") != NULL, "%s", how);
+	await_closed_log(peer_port(&p), "TLS read failed: packet length too "
+	    "long");
+	peer_close(&p);
+	/* Only those went: the bystander's session echoes again. */
+	by.len = 1000;
+	by.sent = by.got = 0;
+	by.done = 0;
+	ck_assert_msg(peers_run(&by, 1, ms(10000), 0) == 1, "bystander: %s",
+	    by.why);
+	ck_assert_int_eq(log_count("closed ("), 3);
+	peer_close(&by);
+	tu_assert_echo("tls", port, "after broken records");
+	secho_tls_free(t);
+	stop_clean();
+}
+
+START_TEST(broken_records_tls13)
+{
+	broken_records(0);
+}
+END_TEST
+
+START_TEST(broken_records_tls12)
+{
+	broken_records(SECHO_TLS_1_2);
+}
+END_TEST
+
+/*
+ * 5b. A truncated record, then silence: the server waits for the rest
+ * as it must, until --idle-timeout, then closes with close_notify.
+ */
+START_TEST(truncated_record_stall)
+{
+	const int idle_ms = ms(1500);
+	struct secho_tls *t = client_tls(0, 0);
+	unsigned char rec[15];
+	unsigned long long t0, held;
+	struct peer p;
+	const char *how;
+	int port;
+
+	start((const char *[]){ "--tls", "--port", "0", "-v", TLS_ARGS,
+	    "--idle-timeout", secs(idle_ms), NULL }, 1);
+	tls_peer_up(&p, t, srv.port[0]);
+	port = peer_port(&p);
+	t0 = now_ms();		/* its last echo: the idle clock starts */
+	record_header(rec, 23, 1000);
+	tu_pattern(rec + 5, 10, 1);
+	ck_assert_int_eq(send(p.c.fd, rec, sizeof(rec), MSG_NOSIGNAL), 15);
+	assert_served(srv.port[0], t, "beside a stalled record");
+	how = await_dropped(&p, idle_ms + ms(3000));
+	held = now_ms() - t0;
+	ck_assert_str_eq(how, "close_notify");
+	ck_assert_msg(held + 50 >= (unsigned)idle_ms, "closed after %llu ms",
+	    held);
+	peer_close(&p);
+	await_closed_log(port, "idle timeout");
+	tu_assert_echo("tls", srv.port[0], "after a stalled record");
+	secho_tls_free(t);
+	stop_clean();
+}
+END_TEST
+
+/* --- 6: half-close --- */
+
+/*
+ * The client sends 1 MiB and then ends its side, reading all along: the
+ * whole echo comes back before the server closes.  tcp: FIN, answered by
+ * the server's FIN.  tls: close_notify and FIN, answered by the server's
+ * close_notify; or FIN alone, which TLS cannot tell from a truncation
+ * attack: the echo still comes back whole, then OpenSSL 3 answers the
+ * EOF with a fatal decode_error alert (secho does not set
+ * SSL_OP_IGNORE_UNEXPECTED_EOF) and the server logs that the peer sent no
+ * close_notify.  alert: what the client then reads, NULL for a clean end.
+ */
+static void
+half_close(struct secho_tls *t, int port, enum peer_end end,
+    const char *logged, const char *alert)
+{
+	enum { LEN = (1 << 20) + 7 };
+	char needle[128];
+	struct peer p;
+
+	peer_open(&p, t, port, NULL, LEN, 11);
+	p.end = end;
+	snprintf(needle, sizeof(needle), "127.0.0.1:%d: closed (%s, %d bytes "
+	    "echoed)", peer_port(&p), logged, LEN);
+	peers_run(&p, 1, ms(20000), 0);
+	ck_assert_msg(p.got == LEN && p.shut, "%s", p.why);
+	if (alert == NULL)
+		ck_assert_msg(p.done == 1 && p.eof &&
+		    !(p.c.flags & SECHO_CONN_UNCLEAN), "not a clean end: %s",
+		    p.why);
+	else
+		ck_assert_msg(p.done == -1 && strstr(p.why, alert) != NULL,
+		    "want '%s', got: %s", alert, p.done == 1 ? "clean end" :
+		    p.why);
+	peer_close(&p);
+	ck_assert_msg(tu_server_await_log(&srv, needle, ms(5000)),
+	    "no '%s' in the log", needle);
+}
+
+START_TEST(half_close_echoes_everything)
+{
+	struct secho_tls *t13 = client_tls(0, 0), *t12;
+	int tcp, tls;
+
+	start((const char *[]){ "--tcp", "--tls", "--port", "0", "-v",
+	    TLS_ARGS, NULL }, 2);
+	tcp = tu_server_port(&srv, "tcp");
+	tls = tu_server_port(&srv, "tls");
+	half_close(NULL, tcp, END_FIN, "done", NULL);
+	half_close(t13, tls, END_NOTIFY, "done", NULL);
+	half_close(t13, tls, END_FIN, "peer closed without close_notify",
+	    "decode error");
+	secho_tls_free(t13);
+	t12 = client_tls(0, SECHO_TLS_1_2);
+	half_close(t12, tls, END_NOTIFY, "done", NULL);
+	half_close(t12, tls, END_FIN, "peer closed without close_notify",
+	    "decode error");
+	secho_tls_free(t12);
+	tu_assert_echo("tcp", tcp, "after half-closes");
+	tu_assert_echo("tls", tls, "after half-closes");
+	stop_clean();
+}
+END_TEST
+
 /* --- 7: fd exhaustion --- */
 
 /* Entries in /proc/PID/fd. */
@@ -1027,6 +1266,35 @@ count_fds(pid_t pid)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+/*
+ * Connections waiting in the accept queue of the listener on port (the
+ * rx_queue of a LISTEN socket in /proc/net/tcp6 or tcp), or -1.
+ */
+static int
+accept_queue(int port)
+{
+	static const char *const files[] = { "/proc/net/tcp6",
+	    "/proc/net/tcp" };
+	int q = -1;
+
+	for (int f = 0; f < 2 && q == -1; f++) {
+		char *s = tu_slurp(files[f], NULL), *line;
+
+		for (line = s; line != NULL && q == -1; line = strchr(line, '\n')) {
+			char local[64];
+			unsigned lport, st, txq, rxq;
+
+			line += *line == '\n';
+			if (sscanf(line, "%*d: %63[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x "
+			    "%x %x:%x", local, &lport, &st, &txq, &rxq) == 5 &&
+			    (int)lport == port && st == 0x0A)
+				q = (int)rxq;
+		}
+		free(s);
+	}
+	return q;
 }
 
 /*
@@ -1087,8 +1355,12 @@ START_TEST(fd_exhaustion)
 	assert_served(port, NULL, "before the attack");
 	rl.rlim_cur = rl.rlim_max = (rlim_t)(count_fds(srv.proc.pid) + SPARE);
 	ck_assert_int_eq(prlimit(srv.proc.pid, RLIMIT_NOFILE, &rl, NULL), 0);
-	/* Attackers take fds (each proved by an echo) until one is left in
-	 * the backlog: the accept that failed for it logs the pause. */
+	/*
+	 * Attackers take fds (each proved by an echo) until the server says
+	 * it paused.  Linux wants a free fd before it looks at the backlog,
+	 * so the pause may come right after the last accept: the listener's
+	 * accept queue tells whether the last attacker is in or waiting.
+	 */
 	for (;;) {
 		int fd = tu_connect(port, 0), rc;
 
@@ -1096,18 +1368,27 @@ START_TEST(fd_exhaustion)
 		ck_assert_int_eq(tu_write_all(fd, "x", 1), 0);
 		rc = await_echo_or_log(fd, "accepting paused", ms(5000));
 		ck_assert_msg(rc != 0, "no echo and no pause after %d", na);
-		if (rc == 2) {
+		ck_assert_msg(na < MAXA, "the fd limit does not hold");
+		if (rc == 2 && accept_queue(port) == 1) {
 			q[0] = fd;
 			break;
 		}
-		ck_assert_msg(na < MAXA, "the fd limit does not hold");
+		ck_assert_msg(rc == 1 || tu_read_full(fd, &c, 1, ms(5000)) == 1,
+		    "attacker %d accepted but not served", na);
 		att[na++] = fd;
+		if (rc == 2) {
+			ck_assert_int_ne(q[0] = tu_connect(port, 0), -1);
+			ck_assert_int_eq(tu_write_all(q[0], "x", 1), 0);
+			break;
+		}
 	}
 	ck_assert_int_ge(na, SPARE - 2);
 	for (int i = 1; i <= QUEUED; i++) {
 		ck_assert_int_ne(q[i] = tu_connect(port, 0), -1);
 		ck_assert_int_eq(tu_write_all(q[i], "x", 1), 0);
 	}
+	/* All in the backlog: the kernel completes connects by itself. */
+	ck_assert_int_eq(accept_queue(port), QUEUED + 1);
 	/*
 	 * A second of the pause: no echo for the first one queued, and no
 	 * CPU burnt.  Measured (plain and SAN): 0-1 ticks of 10 ms while it
@@ -1147,6 +1428,10 @@ hostile_suite(void)
 	tcase_add_test(tc, slowloris);
 	tcase_add_test(tc, writers_that_never_read);
 	tcase_add_test(tc, garbage_on_tls_port);
+	tcase_add_test(tc, broken_records_tls13);
+	tcase_add_test(tc, broken_records_tls12);
+	tcase_add_test(tc, truncated_record_stall);
+	tcase_add_test(tc, half_close_echoes_everything);
 	tcase_add_test(tc, fd_exhaustion);
 	suite_add_tcase(s, tc);
 	return s;
