@@ -1544,8 +1544,8 @@ accept_queue(int port)
 			unsigned lport, st, txq, rxq;
 
 			l += *l == '\n';
-			if (sscanf(l, "%*d: %63[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x "
-			    "%x %x:%x", local, &lport, &st, &txq, &rxq) == 5 &&
+			if (sscanf(l, "%*d: %63[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:"
+			    "%*x %x %x:%x", local, &lport, &st, &txq, &rxq) == 5 &&
 			    (int)lport == port && st == 0x0A)
 				q = (int)rxq;
 		}
