@@ -11,7 +11,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1545,8 +1544,8 @@ accept_queue(int port)
 
 			l += *l == '\n';
 			if (sscanf(l, "%*d: %63[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:"
-			    "%*x %x %x:%x", local, &lport, &st, &txq, &rxq) == 5 &&
-			    (int)lport == port && st == 0x0A)
+			    "%*x %x %x:%x", local, &lport, &st, &txq,
+			    &rxq) == 5 && (int)lport == port && st == 0x0A)
 				q = (int)rxq;
 		}
 		free(s);
