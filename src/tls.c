@@ -719,6 +719,11 @@ map_error(struct secho_conn *c, int ret, const char *what)
 			return strcmp(what, "write") == 0 ? SECHO_WANT_WRITE :
 			    SECHO_WANT_READ;
 		ERR_clear_error();
+		/* An empty datagram reads as 0, but UDP has no EOF: anyone
+		 * could end a session with one.  Drop it and read on. */
+		if (errno == 0 && SSL_is_dtls(c->tls) && strcmp(what, "write") !=
+		    0)
+			return SECHO_WANT_READ;
 		if (errno == 0 || errno == EPIPE) {
 			c->flags |= SECHO_CONN_UNCLEAN;
 			return SECHO_IO_EOF;

@@ -1401,8 +1401,8 @@ dtls_echo(struct secho_conn *c, const char *msg)
  */
 START_TEST(dtls_garbage)
 {
-	/* 0 (an empty datagram) only to the listener: into a session it is
-	 * a known bug, see dtls_empty_datagram_in_session. */
+	/* 0 (an empty datagram) only to the listener: into a session, see
+	 * dtls_empty_datagram_in_session. */
 	static const size_t sizes[] = { 0, 1, 12, 13, 25, 100, 1400, 65507 };
 	static const struct garbage forged[] = {
 		/* application data, epoch 1, seq 1000: bad MAC */
@@ -1474,13 +1474,11 @@ START_TEST(dtls_garbage)
 END_TEST
 
 /*
- * KNOWN BUG, skipped unless SECHO_KNOWN_BUGS=1: one empty UDP datagram
- * into an established DTLS session ends it.  The server's BIO_new_dgram
- * reads 0 bytes, SSL_read() returns 0 with SSL_ERROR_SYSCALL and errno 0,
- * and map_error() in src/tls.c takes that for an EOF without close_notify
- * (UDP has no EOF), so conn_fail() closes: "closed (peer closed without
- * close_notify)".  Anyone who can put a datagram on the client's 4-tuple
- * kills its session; secho-client's DTLS read has the same path.
+ * Regression: one empty UDP datagram into an established DTLS session
+ * used to end it.  The server's BIO_new_dgram reads 0 bytes, SSL_read()
+ * returns 0 with SSL_ERROR_SYSCALL and errno 0, and map_error() took that
+ * for an EOF without close_notify (UDP has no EOF): anyone who could put
+ * a datagram on the client's 4-tuple could kill its session.
  */
 START_TEST(dtls_empty_datagram_in_session)
 {
@@ -1692,9 +1690,7 @@ hostile_suite(void)
 	tcase_add_test(tc, sigterm_200_tcp_streams);
 	tcase_add_test(tc, sigterm_200_tls_streams);
 	tcase_add_test(tc, dtls_garbage);
-	/* Tests that fail today, for the bugs they show: see each. */
-	if (getenv("SECHO_KNOWN_BUGS") != NULL)
-		tcase_add_test(tc, dtls_empty_datagram_in_session);
+	tcase_add_test(tc, dtls_empty_datagram_in_session);
 	suite_add_tcase(s, tc);
 	return s;
 }
