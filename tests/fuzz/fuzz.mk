@@ -76,11 +76,11 @@ fuzz: fuzz-build
 	    $(FUZZ_ENV) $(FUZZ_O)/bin/fuzz_$$h -max_total_time=$(FUZZ_TIME) \
 		-close_fd_mask=3 -print_final_stats=1 $$dict \
 		-artifact_prefix=$(FUZZ_O)/artifacts/$$h/ $(FUZZ_ARGS) \
-		$(FUZZ_O)/corpus/$$h $(wildcard $(FUZZ_DIR)/corpus/$$h) \
-		$(wildcard $(FUZZ_DIR)/regress/$$h) \
+		$(FUZZ_O)/corpus/$$h $$(ls -d $(FUZZ_DIR)/corpus/$$h \
+		$(FUZZ_DIR)/regress/$$h 2>/dev/null) \
 		>$(FUZZ_O)/logs/$$h.log 2>&1 || failed="$$failed $$h"; \
-	    grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed|peak)' \
-		$(FUZZ_O)/logs/$$h.log | tr '\n' ' '; echo; \
+	    grep -E '^#[0-9]+[[:space:]]+DONE|^stat::average_exec' \
+		$(FUZZ_O)/logs/$$h.log | tr -s '\t\n ' ' '; echo; \
 	done; \
 	if [ -n "$$failed" ]; then \
 	    echo "fuzz: FAILED:$$failed (see $(FUZZ_O)/logs," \
