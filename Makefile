@@ -7,6 +7,7 @@
 #   make capture    capture tcp/tls/udp echoes into captures/ and compare
 #   make certs      mint the local CA and certificates into certs/
 #   make deps       install missing Debian packages (as root)
+#   make fuzz       libFuzzer harnesses, FUZZ_TIME s each (tests/fuzz/)
 
 CC      ?= cc
 PYTHON  ?= $(shell for p in python3 /usr/bin/python3; do \
@@ -115,6 +116,8 @@ bench: deps
 	@$(MAKE) --no-print-directory all certs bench-floor
 	ECHO_FLOOR=$(CURDIR)/$(O)/echo-floor SECHO_BIN=$(CURDIR)/$(BIN) \
 	bash scripts/bench.sh
+
+include tests/fuzz/fuzz.mk
 
 -include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d) $(O)/cmd/secho-server.d \
 	$(O)/cmd/secho-client.d

@@ -259,9 +259,16 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 static int
 add_sni(struct secho_server_config *cfg, const char *arg)
 {
-	struct secho_sni_cert *e = &cfg->tls.sni[cfg->tls.nsni];
-	char *spec = e->spec, *first, *last;
+	struct secho_sni_cert *e;
+	char *spec, *first, *last;
 
+	/* Before anything is copied: a 17th entry lies past the array. */
+	if (cfg->tls.nsni == SECHO_TLS_SNI_MAX) {
+		secho_error_set("--sni-cert: at most %d", SECHO_TLS_SNI_MAX);
+		return -1;
+	}
+	e = &cfg->tls.sni[cfg->tls.nsni];
+	spec = e->spec;
 	if (strlen(arg) >= sizeof(e->spec)) {
 		secho_error_set("--sni-cert: too long");
 		return -1;
@@ -272,10 +279,6 @@ add_sni(struct secho_server_config *cfg, const char *arg)
 	if (first == NULL || first == last || first == spec ||
 	    last == first + 1 || last[1] == '\0') {
 		secho_error_set("--sni-cert '%s': expected NAME:CERT:KEY", arg);
-		return -1;
-	}
-	if (cfg->tls.nsni == SECHO_TLS_SNI_MAX) {
-		secho_error_set("--sni-cert: at most %d", SECHO_TLS_SNI_MAX);
 		return -1;
 	}
 	cfg->tls.nsni++;
