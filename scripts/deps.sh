@@ -25,6 +25,7 @@ PACKAGES=(
     tshark
     valgrind
     clang
+    libclang-rt-14-dev
     jq
     stunnel4
     gnuplot-nox
