@@ -283,6 +283,25 @@ START_TEST(test_server_keylog_env)
 }
 END_TEST
 
+/* Regression (found by the server_args fuzzer): a 17th --sni-cert was
+ * copied past the end of the table before the count was checked. */
+START_TEST(test_server_too_many_sni_certs)
+{
+	const char *args[2 * (SECHO_TLS_SNI_MAX + 1) + 1];
+	struct secho_server_config cfg;
+	int n = 0;
+
+	for (int i = 0; i <= SECHO_TLS_SNI_MAX; i++) {
+		args[n++] = "--sni-cert";
+		args[n++] = "a.example:a.pem:a.key";
+	}
+	args[n] = NULL;
+	ck_assert_int_eq(server_parse(&cfg, args), -1);
+	ck_assert_str_eq(secho_error(), "--sni-cert: at most 16");
+	ck_assert_int_eq(cfg.tls.nsni, SECHO_TLS_SNI_MAX);
+}
+END_TEST
+
 START_TEST(test_server_too_many_listeners)
 {
 	const char *args[2 * (SECHO_MAX_LISTENERS + 1) + 1];
@@ -838,6 +857,7 @@ opts_suite(void)
 	tcase_add_test(tc, test_server_values);
 	tcase_add_test(tc, test_server_keylog_env);
 	tcase_add_test(tc, test_server_too_many_listeners);
+	tcase_add_test(tc, test_server_too_many_sni_certs);
 	tcase_add_test(tc, test_server_help_version);
 	tcase_add_test(tc, test_server_reentrant);
 	suite_add_tcase(s, tc);
