@@ -23,43 +23,27 @@ static const struct {
 #define NPCTS (sizeof(pcts) / sizeof(*pcts))
 
 /*
- * CPU nanoseconds the live threads of pid have run, exact, from
- * /proc/PID/task/TID/schedstat; -1 if unreadable.  utime+stime count
- * whole 10 ms ticks, which loses most of the CPU of a forking server's
- * short-lived children.
+ * CPU nanoseconds of process pid, exact, from its CPU-time clock: every
+ * thread it has run, including those that have exited (stunnel runs a
+ * thread per connection; summing the live threads' schedstat loses them),
+ * -1 if unreadable.  utime+stime would be cut to whole 10 ms ticks.
  */
 static long long
-live_ns(long pid)
+process_ns(long pid)
 {
-	char path[320];
-	struct dirent *de;
-	long long sum = 0;
-	DIR *d;
+	struct timespec ts;
+	clockid_t cid;
 
-	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
-	if ((d = opendir(path)) == NULL)
+	if (clock_getcpuclockid((pid_t)pid, &cid) != 0 ||
+	    clock_gettime(cid, &ts) != 0)
 		return -1;
-	while ((de = readdir(d)) != NULL) {
-		unsigned long long ns;
-		FILE *f;
-
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/task/%s/schedstat", pid,
-		    de->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		if (fscanf(f, "%llu", &ns) == 1)
-			sum += (long long)ns;
-		fclose(f);
-	}
-	closedir(d);
-	return sum;
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /*
- * CPU seconds of pid: its live threads (exact) plus its reaped children
- * (cutime+cstime, ticks); -1 if unreadable.  *pgrp gets its group.
+ * CPU seconds of pid: its own threads, live and exited (exact), plus its
+ * reaped children (cutime+cstime, ticks, rounded once for all of them);
+ * -1 if unreadable.  *pgrp gets its group.
  */
 static double
 proc_cpu_s(long pid, long *pgrp)
@@ -83,7 +67,7 @@ proc_cpu_s(long pid, long *pgrp)
 	    &st, &cut, &cst) != 5)
 		return -1;
 	/* Children count once reaped (cutime); forking servers need it. */
-	if ((ns = live_ns(pid)) < 0)
+	if ((ns = process_ns(pid)) < 0)
 		return (double)(ut + st) / hz + (double)(cut + cst) / hz;
 	return (double)ns / 1e9 + (double)(cut + cst) / hz;
 }
