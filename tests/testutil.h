@@ -48,7 +48,26 @@ struct tu_proc {
 	int pidfd;
 	int outfd;		/* child's stdout (pipe), or -1 */
 	char errpath[256];	/* child's stderr, a file */
+	char vglog[256];	/* its valgrind log, or "" when not wrapped */
 };
+
+/*
+ * Under SECHO_VALGRIND=1 tu_spawn() runs the programs under test
+ * (secho-server, secho-client, secho-bench from $SECHO_BIN) inside
+ * valgrind's memcheck; any memcheck error or definite/indirect leak makes
+ * the program exit TU_VG_EXIT, and tu_wait() then prints the log and fails
+ * the running test.  Other programs (openssl, python, ...) run as usual.
+ */
+#define TU_VG_EXIT 99
+/* True when the programs under test run under valgrind. */
+int tu_valgrind(void);
+/*
+ * ms scaled for how much slower the programs under test run here (x1, or
+ * xTU_VG_SLOW under valgrind): for bounds that only a slow program hits,
+ * never for waits a test expects to run out.
+ */
+#define TU_VG_SLOW 10
+int tu_slow(int ms);
 
 /* Output and status of a finished program. */
 struct tu_result {
