@@ -209,8 +209,9 @@ START_TEST(concurrent_clients)
 	struct client *cls = calloc(N, sizeof(*cls));
 	struct secho_tls *t;
 
+	/* The default 10 s handshake timeout, scaled for valgrind. */
 	start((const char *[]){ "--tcp", "--tls", "--port", "0", TLS_ARGS,
-	    NULL }, 2);
+	    "--handshake-timeout", tu_num(tu_slow(10000) / 1000), NULL }, 2);
 	t = client_tls();
 	for (int tls = 0; tls <= 1; tls++) {
 		int port = tu_server_port(&srv, tls ? "tls" : "tcp");
