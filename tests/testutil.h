@@ -83,7 +83,11 @@ struct tu_result {
  * stdout to a pipe, stderr to a file.  Returns 0 or -1.
  */
 int tu_spawn(struct tu_proc *p, const char *const *argv, const char *infile);
-/* Waits at most timeout_ms for exit; kills with SIGKILL after that. */
+/*
+ * Waits at most timeout_ms (tu_slow()'d for a program under valgrind) for
+ * exit; kills with SIGKILL after that.  A valgrind report (TU_VG_EXIT)
+ * fails the running test.
+ */
 int tu_wait(struct tu_proc *p, int timeout_ms, struct tu_result *r);
 void tu_result_free(struct tu_result *r);
 
@@ -115,8 +119,9 @@ int tu_server_stop(struct tu_server *s, struct tu_result *r);
 /* True while the server process has not exited. */
 int tu_server_alive(struct tu_server *s);
 /*
- * Waits (bounded, woken by inotify, no polling loop) until the server's
- * stderr contains needle; returns 1 when it does, 0 on timeout.
+ * Waits (bounded by tu_slow(timeout_ms), woken by inotify, no polling
+ * loop) until the server's stderr contains needle; returns 1 when it
+ * does, 0 on timeout.
  */
 int tu_server_await_log(const struct tu_server *s, const char *needle,
     int timeout_ms);
