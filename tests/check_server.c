@@ -209,8 +209,9 @@ START_TEST(concurrent_clients)
 	struct client *cls = calloc(N, sizeof(*cls));
 	struct secho_tls *t;
 
+	/* The default 10 s handshake timeout, scaled for valgrind. */
 	start((const char *[]){ "--tcp", "--tls", "--port", "0", TLS_ARGS,
-	    NULL }, 2);
+	    "--handshake-timeout", tu_num(tu_slow(10000) / 1000), NULL }, 2);
 	t = client_tls();
 	for (int tls = 0; tls <= 1; tls++) {
 		int port = tu_server_port(&srv, tls ? "tls" : "tcp");
@@ -411,7 +412,8 @@ START_TEST(handshake_timeout)
 	fd = tu_connect(srv.port[0], 0);
 	t0 = secho_now_us();
 	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 10000), 0);
-	ck_assert_msg(secho_now_us() - t0 < 5000000ULL, "not closed in time");
+	ck_assert_msg(secho_now_us() - t0 < tu_slow(5000) * 1000ULL,
+	    "not closed in time");
 	ck_assert_msg(secho_now_us() - t0 >= 250000ULL, "closed too early");
 	close(fd);
 	assert_stream_echo(srv.port[0], 1, 10);
@@ -515,10 +517,11 @@ START_TEST(max_conns)
 	close(fds[0]);
 	/*
 	 * A freed slot is usable again.  The server learns of the close
-	 * asynchronously, so retry (refusals are immediate) for up to 10 s.
+	 * asynchronously, so retry (refusals are immediate) for up to 10 s
+	 * (scaled for valgrind).
 	 */
 	for (unsigned long long t0 = secho_now_us();
-	    secho_now_us() - t0 < 10000000ULL;) {
+	    secho_now_us() - t0 < tu_slow(10000) * 1000ULL;) {
 		extra = tu_connect(srv.port[0], 0);
 		tu_write_all(extra, "k", 1);
 		if (tu_read_full(extra, &c, 1, 2000) == 1)

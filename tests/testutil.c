@@ -22,6 +22,9 @@
 
 #include "testutil.h"
 
+#define TU_STR_(x) #x
+#define TU_STR(x) TU_STR_(x)
+
 static char certdir[320];
 static char rundir[256];
 
@@ -129,14 +132,101 @@ tu_global_teardown(void)
 /* --- processes --- */
 
 int
+tu_valgrind(void)
+{
+	const char *v = getenv("SECHO_VALGRIND");
+
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
+int
+tu_slow(int ms)
+{
+	return tu_valgrind() ? ms * TU_VG_SLOW : ms;
+}
+
+/* Is path one of the programs under test, $SECHO_BIN/secho-*? */
+static int
+under_test(const char *path)
+{
+	const char *bin = env_or("SECHO_BIN", "bin");
+	size_t n = strlen(bin);
+
+	return strncmp(path, bin, n) == 0 &&
+	    strncmp(path + n, "/secho-", 7) == 0;
+}
+
+/*
+ * Fills vg (cap entries) with the valgrind command line that runs argv
+ * and logs to p->vglog; returns vg, or NULL when there is no room.  Only
+ * definite and indirect leaks count as errors: "possibly lost" is what
+ * interior pointers look like, "still reachable" is memory a program
+ * may rightly leave to exit.
+ */
+static const char *const *
+vg_argv(struct tu_proc *p, const char *const *argv, const char **vg,
+    size_t cap, char *logopt, size_t loglen, char *suppopt, size_t supplen)
+{
+	static const char *const opts[] = { "valgrind", "--tool=memcheck",
+	    "--error-exitcode=" TU_STR(TU_VG_EXIT), "--leak-check=full",
+	    "--show-leak-kinds=definite,indirect",
+	    "--errors-for-leak-kinds=definite,indirect", "--track-fds=no",
+	    "--num-callers=30", "--vgdb=no", "--child-silent-after-fork=yes",
+	    "--fair-sched=try" };
+	size_t n = 0;
+
+	snprintf(logopt, loglen, "--log-file=%s", p->vglog);
+	snprintf(suppopt, supplen, "--suppressions=%s/tests/valgrind.supp",
+	    tu_root());
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		vg[n++] = opts[i];
+	vg[n++] = logopt;
+	vg[n++] = suppopt;
+	for (; *argv != NULL && n < cap - 1; argv++)
+		vg[n++] = *argv;
+	if (*argv != NULL)
+		return NULL;
+	vg[n] = NULL;
+	return vg;
+}
+
+/* A wrapped program exited TU_VG_EXIT: show its log, fail the test. */
+static void
+vg_fail(const struct tu_proc *p)
+{
+	char *log = tu_slurp(p->vglog, NULL), prog[64] = "?";
+	const char *cmd = log != NULL ? strstr(log, "Command: ") : NULL;
+
+	if (cmd != NULL && (cmd = strstr(cmd, "/secho-")) != NULL)
+		sscanf(cmd + 1, "%63s", prog);
+	fprintf(stderr, "==== valgrind log %s ====\n%s==== end of %s ====\n",
+	    p->vglog, log != NULL ? log : "(unreadable)\n", p->vglog);
+	fflush(stderr);
+	free(log);
+	ck_abort_msg("valgrind: memcheck errors or leaks in %s (exit %d), "
+	    "log %s printed on stderr", prog, TU_VG_EXIT, p->vglog);
+}
+
+int
 tu_spawn(struct tu_proc *p, const char *const *argv, const char *infile)
 {
 	int out[2], errfd, infd;
 	const char *dir = tu_tmpdir();
+	const char *vg[96];
+	char logopt[300], suppopt[600];
 	static int seq;
 
 	memset(p, 0, sizeof(*p));
-	snprintf(p->errpath, sizeof(p->errpath), "%s/stderr-%d", dir, seq++);
+	snprintf(p->errpath, sizeof(p->errpath), "%s/stderr-%d", dir, seq);
+	if (tu_valgrind() && under_test(argv[0])) {
+		snprintf(p->vglog, sizeof(p->vglog), "%s/valgrind-%d.log", dir,
+		    seq);
+		argv = vg_argv(p, argv, vg, sizeof(vg) / sizeof(vg[0]), logopt,
+		    sizeof(logopt), suppopt, sizeof(suppopt));
+		if (argv == NULL)
+			return -1;
+	}
+	seq++;
 	if (pipe2(out, O_CLOEXEC) == -1)
 		return -1;
 	errfd = open(p->errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
@@ -188,7 +278,9 @@ now_ms(void)
 int
 tu_wait(struct tu_proc *p, int timeout_ms, struct tu_result *r)
 {
-	long long deadline = now_ms() + timeout_ms;
+	/* A bound for a wrapped program grows with its slowness. */
+	long long deadline = now_ms() + (p->vglog[0] != '\0' ?
+	    tu_slow(timeout_ms) : timeout_ms);
 	size_t cap = 0;
 	int status = 0, exited = 0;
 	char buf[65536];
@@ -237,6 +329,8 @@ tu_wait(struct tu_proc *p, int timeout_ms, struct tu_result *r)
 	r->err = tu_slurp(p->errpath, NULL);
 	if (r->err == NULL)
 		r->err = strdup("");
+	if (p->vglog[0] != '\0' && r->status == TU_VG_EXIT)
+		vg_fail(p);
 	return r->status;
 }
 
@@ -294,7 +388,7 @@ tu_server_start(struct tu_server *s, const char *const *args, int nlisten)
 	const char *argv[64];
 	char buf[4096];
 	size_t len = 0;
-	long long deadline = now_ms() + 15000;
+	long long deadline = now_ms() + tu_slow(15000);
 	int n = 0, has_user = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -363,14 +457,14 @@ int
 tu_server_stop(struct tu_server *s, struct tu_result *r)
 {
 	kill(s->proc.pid, SIGTERM);
-	return tu_wait(&s->proc, 20000, r);
+	return tu_wait(&s->proc, 20000, r);	/* scaled by tu_wait */
 }
 
 int
 tu_server_await_log(const struct tu_server *s, const char *needle,
     int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = now_ms() + tu_slow(timeout_ms);
 	int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), found = 0;
 
 	if (fd != -1)

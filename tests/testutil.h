@@ -48,7 +48,26 @@ struct tu_proc {
 	int pidfd;
 	int outfd;		/* child's stdout (pipe), or -1 */
 	char errpath[256];	/* child's stderr, a file */
+	char vglog[256];	/* its valgrind log, or "" when not wrapped */
 };
+
+/*
+ * Under SECHO_VALGRIND=1 tu_spawn() runs the programs under test
+ * (secho-server, secho-client, secho-bench from $SECHO_BIN) inside
+ * valgrind's memcheck; any memcheck error or definite/indirect leak makes
+ * the program exit TU_VG_EXIT, and tu_wait() then prints the log and fails
+ * the running test.  Other programs (openssl, python, ...) run as usual.
+ */
+#define TU_VG_EXIT 99
+/* True when the programs under test run under valgrind. */
+int tu_valgrind(void);
+/*
+ * ms scaled for how much slower the programs under test run here (x1, or
+ * xTU_VG_SLOW under valgrind): for bounds that only a slow program hits,
+ * never for waits a test expects to run out.
+ */
+#define TU_VG_SLOW 10
+int tu_slow(int ms);
 
 /* Output and status of a finished program. */
 struct tu_result {
@@ -64,7 +83,11 @@ struct tu_result {
  * stdout to a pipe, stderr to a file.  Returns 0 or -1.
  */
 int tu_spawn(struct tu_proc *p, const char *const *argv, const char *infile);
-/* Waits at most timeout_ms for exit; kills with SIGKILL after that. */
+/*
+ * Waits at most timeout_ms (tu_slow()'d for a program under valgrind) for
+ * exit; kills with SIGKILL after that.  A valgrind report (TU_VG_EXIT)
+ * fails the running test.
+ */
 int tu_wait(struct tu_proc *p, int timeout_ms, struct tu_result *r);
 void tu_result_free(struct tu_result *r);
 
@@ -96,8 +119,9 @@ int tu_server_stop(struct tu_server *s, struct tu_result *r);
 /* True while the server process has not exited. */
 int tu_server_alive(struct tu_server *s);
 /*
- * Waits (bounded, woken by inotify, no polling loop) until the server's
- * stderr contains needle; returns 1 when it does, 0 on timeout.
+ * Waits (bounded by tu_slow(timeout_ms), woken by inotify, no polling
+ * loop) until the server's stderr contains needle; returns 1 when it
+ * does, 0 on timeout.
  */
 int tu_server_await_log(const struct tu_server *s, const char *needle,
     int timeout_ms);
