@@ -3,7 +3,8 @@
 #   make            libsecho.a, bin/secho-server, bin/secho-client
 #   make run        deps + build + certs, then start a tcp/tls/udp server
 #   make test       deps + build + the Check suite, then again under SAN=1,
-#                   then the integration suites under valgrind
+#                   then the integration suites under valgrind, then
+#                   replays the fuzz corpora and regressions (fuzz-check)
 #   make SAN=1      the same build with ASan+UBSan into build/san/
 #   make capture    capture tcp/tls/udp echoes into captures/ and compare
 #   make certs      mint the local CA and certificates into certs/
@@ -133,6 +134,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-san
 	@$(MAKE) --no-print-directory test-valgrind
+	@$(MAKE) --no-print-directory fuzz-check
 
 check: test
 

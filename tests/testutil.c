@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -237,6 +238,9 @@ tu_spawn(struct tu_proc *p, const char *const *argv, const char *infile)
 		return -1;
 	p->pid = fork();
 	if (p->pid == 0) {
+		/* A failed assertion ends the test at once: take its programs
+		 * along instead of leaving servers behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(infd, 0);
 		dup2(out[1], 1);
 		dup2(errfd, 2);
