@@ -567,8 +567,8 @@ jq -nc --argjson x "$x25519_ops" --argjson s "$sign_ops" \
 printf '\nservers on CPU %s, secho-bench on CPU %s, %s s per row; %s\n' \
     "$srv_cpu" "$cli_cpu" "$dur" \
     "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-printf 'CPU = the server process group'"'"'s CPU time (/proc) per op in the measured\n'
-printf 'phase; socat and ncat (a process per connection): the whole row, exact\n'
+printf 'CPU = the server process group'"'"'s CPU time per op in the measured phase\n'
+printf '(its processes'"'"' CPU clocks, exited threads included, plus reaped children)\n'
 [ "$repeat" -le 1 ] || printf 'secho and echo-floor: the lowest of %s runs\n' "$repeat"
 for row in "${rows[@]}"; do
     IFS='|' read -r id tp label spec servers <<<"$row"

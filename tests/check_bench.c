@@ -30,15 +30,6 @@ start(void)
 	    "--tls", "--udp", "--dtls", "--port", "0", TLS_ARGS, NULL }, 4), 0);
 }
 
-static void
-stop_clean(void)
-{
-	struct tu_result r;
-
-	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
-	tu_result_free(&r);
-}
-
 
 /* Runs secho-bench MODE args... HOST PORT; returns its exit code. */
 static int
@@ -242,7 +233,7 @@ START_TEST(each_mode)
 		    ops <= (double)mc->rate_ops + 1, "%s", r.out);
 	}
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -267,7 +258,7 @@ START_TEST(hs_resume)
 	    tu_server_port(&srv, "tls")), 0);
 	ck_assert_msg(jget(r.out, "resumed") == 0, "%s", r.out);
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -286,7 +277,7 @@ START_TEST(human_table)
 	    strstr(r.out, " p99.9 ") != NULL, "%s", r.out);
 	ck_assert_str_eq(r.err, "");
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 

@@ -33,15 +33,6 @@ start_all(void)
 	    "--tls", "--udp", "--port", "0", TLS_ARGS, NULL }, 3), 0);
 }
 
-static void
-stop_clean(void)
-{
-	struct tu_result r;
-
-	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
-	tu_result_free(&r);
-}
-
 /*
  * Runs secho-client with args (no argv[0]) and stdin; returns its exit
  * code with the output in *r.
@@ -122,7 +113,7 @@ START_TEST(message_each_transport)
 	tu_assert_echo("tcp", tu_server_port(&srv, "tcp"), "hello tcp");
 	tu_assert_echo("tls", tu_server_port(&srv, "tls"), "hello tls");
 	tu_assert_echo("udp", tu_server_port(&srv, "udp"), "hello udp");
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -153,7 +144,7 @@ START_TEST(stdin_stream)
 		    names[i]);
 		tu_result_free(&r);
 	}
-	stop_clean();
+	tu_server_stop_clean(&srv);
 	free(data);
 }
 END_TEST
@@ -179,7 +170,7 @@ START_TEST(ping_mode)
 	ck_assert_msg(strstr(r.out, "2 probes sent, 2 received") != NULL,
 	    "%s", r.out);
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -198,7 +189,7 @@ START_TEST(verbose_summary)
 	assert_err(&r, "secho local CA");
 	assert_err(&r, "ok");
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -251,7 +242,7 @@ START_TEST(verify_failures)
 	assert_err(&r, "warning");
 	ck_assert_str_eq(r.out, "y\n");
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 
 	/* A certificate for another name, then an expired one. */
 	dir = mint_dir((const char *[]){ "--no-default-san", "--host",
@@ -269,7 +260,7 @@ START_TEST(verify_failures)
 		    "certificate verify failed: hostname mismatch");
 		assert_verify_fails(ca, "127.0.0.1",
 		    "certificate verify failed: IP address mismatch");
-		stop_clean();
+		tu_server_stop_clean(&srv);
 	}
 	dir = mint_dir((const char *[]){ "--not-before", "2020-01-01",
 	    "--not-after", "2020-02-01", NULL });
@@ -284,7 +275,7 @@ START_TEST(verify_failures)
 		    NULL }, 1), 0);
 		assert_verify_fails(ca, "localhost",
 		    "certificate verify failed: certificate has expired");
-		stop_clean();
+		tu_server_stop_clean(&srv);
 	}
 }
 END_TEST
@@ -310,7 +301,7 @@ START_TEST(wrong_protocol)
 	    "try --tls)") != NULL, "exit %d: %s", rc, r.err);
 	tu_result_free(&r);
 	tu_assert_echo("tls", tu_server_port(&srv, "tls"), "still here");
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -680,7 +671,7 @@ START_TEST(resume_sessions)
 	    strstr(r.out, "resumed 1 of 1 reconnection\n") != NULL, "%s",
 	    r.out);
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -707,7 +698,7 @@ START_TEST(resume_without_tickets)
 	assert_resume_out(r.out, "x\n", resumed_twice,
 	    "resumed 2 of 2 reconnections\n");
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -814,7 +805,7 @@ START_TEST(pin_sha256)
 	ck_assert_uint_eq(r.outlen, 0);
 	tu_result_free(&r);
 	ck_assert(tu_server_alive(&srv));
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -845,7 +836,7 @@ START_TEST(servername)
 	    "--insecure", "-m", "x", "127.0.0.1", port_of("tls"), NULL }), 0);
 	assert_err(&r, "SNI           none");
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -864,7 +855,7 @@ START_TEST(tls_versions)
 	    "--tls-min", "1.3", "-m", "x", "--ca", tu_cert("ca.pem"),
 	    "localhost", port_of("tls"), NULL }), SECHO_EXIT_TLS);
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 
 	start_tls(NULL);
 	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-v",
@@ -890,7 +881,7 @@ START_TEST(tls_versions)
 	    "--ciphers", "NO-SUCH-CIPHER", "-m", "x", "localhost",
 	    port_of("tls"), NULL }), SECHO_EXIT_USAGE);
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -916,7 +907,7 @@ START_TEST(alpn)
 	    port_of("tls"), NULL }), SECHO_EXIT_TLS);
 	assert_err(&r, "application protocol");
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -957,7 +948,7 @@ START_TEST(capath)
 	    SECHO_EXIT_VERIFY);
 	assert_err(&r, "unable to get local issuer certificate");
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -983,7 +974,7 @@ START_TEST(mtls_default_files)
 	ck_assert_int_ne(tu_run((const char *[]){ bin, "--tls", "-m", "x",
 	    "localhost", port_of("tls"), NULL }, NULL, 0, 60000, &r), 0);
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 	/* Elsewhere the files are missing: a usage error that says so. */
 	ck_assert_int_eq(chdir(tu_tmpdir()), 0);
 	ck_assert_int_eq(tu_run((const char *[]){ bin, "--tls", "--mtls",

@@ -33,15 +33,6 @@ start(void)
 	    tu_num(tu_slow(10000) / 1000), TLS_ARGS, NULL }, 1), 0);
 }
 
-static void
-stop_clean(void)
-{
-	struct tu_result r;
-
-	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
-	tu_result_free(&r);
-}
-
 
 /* secho-client --dtls with stdin; asserts exit 0 and an exact echo. */
 static void
@@ -90,7 +81,7 @@ START_TEST(echo_and_stream)
 	assert_client_echo(srv.port[0], NULL, 0, "1400");
 	assert_client_echo(srv.port[0], NULL, 0, "16384");
 	free(data);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -191,7 +182,7 @@ START_TEST(hundred_clients)
 		secho_conn_close(&d[i].c);
 	secho_tls_free(t);
 	free(d);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -256,7 +247,7 @@ START_TEST(lost_handshake_datagram)
 	kill(pid, SIGKILL);
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	close(front);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -350,7 +341,7 @@ START_TEST(hello_flood_keeps_memory_flat)
 		ck_assert_int_eq((unsigned char)buf[0], 22);
 		close(fds[i]);
 	}
-	stop_clean();
+	tu_server_stop_clean(&srv);
 	log = tu_server_log(&srv);
 	/* Only the two real clients got a connection. */
 	{
@@ -380,7 +371,7 @@ START_TEST(s_client_dtls)
 	ck_assert_msg(strstr(r.out, "dtls interop\n") != NULL, "%s", r.out);
 	ck_assert_msg(strstr(r.out, "DTLSv1.2") != NULL, "%s", r.out);
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -396,7 +387,7 @@ START_TEST(port_in_use)
 	ck_assert_msg(strstr(r.err, "Address already in use") != NULL, "%s",
 	    r.err);
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -476,7 +467,7 @@ START_TEST(mutual_dtls)
 	    "--dtls", "-m", "without", "--ca", tu_cert("ca.pem"), "localhost",
 	    tu_num(srv.port[0]), NULL }, NULL, 0, 30000, &r), 3);
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 	log = tu_server_log(&srv);
 	ck_assert_msg(strstr(log, "client CN=secho client") != NULL, "%s", log);
 	ck_assert_msg(strstr(log, "the client sent no certificate") != NULL,

@@ -115,16 +115,6 @@ start(const char *const *args, int nlisten)
 	    "secho-server did not start");
 }
 
-static void
-stop_clean(void)
-{
-	struct tu_result r;
-
-	ck_assert_msg(tu_server_stop(&srv, &r) == 0, "exit %d: %s", r.status,
-	    r.err);
-	tu_result_free(&r);
-}
-
 /* How many times needle occurs in the server's log so far. */
 static int
 log_count(const char *needle)
@@ -631,7 +621,7 @@ stalled_handshakes(int with_prefix)
 	assert_served(srv.port[0], t, "after the attack");
 	tu_assert_echo("tls", srv.port[0], "after stalled handshakes");
 	secho_tls_free(t);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 	free(at);
 	free(seen);
 }
@@ -759,7 +749,7 @@ START_TEST(slowloris)
 	assert_served(srv.port[0], t, "after the attack");
 	tu_assert_echo("tls", srv.port[0], "after slowloris");
 	secho_tls_free(t);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -908,7 +898,7 @@ START_TEST(writers_that_never_read)
 	tu_assert_echo("tcp", tcp, "after the writers");
 	tu_assert_echo("tls", tls, "after the writers");
 	secho_tls_free(t);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -1022,7 +1012,7 @@ START_TEST(garbage_on_tls_port)
 	assert_served(srv.port[0], t, "after the garbage");
 	tu_assert_echo("tls", srv.port[0], "after garbage");
 	secho_tls_free(t);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -1150,7 +1140,7 @@ broken_records(int max_version)
 	peer_close(&by);
 	tu_assert_echo("tls", port, "after broken records");
 	secho_tls_free(t);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 
 START_TEST(broken_records_tls13)
@@ -1197,7 +1187,7 @@ START_TEST(truncated_record_stall)
 	await_closed_log(port, "idle timeout");
 	tu_assert_echo("tls", srv.port[0], "after a stalled record");
 	secho_tls_free(t);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -1261,7 +1251,7 @@ START_TEST(half_close_echoes_everything)
 	secho_tls_free(t12);
 	tu_assert_echo("tcp", tcp, "after half-closes");
 	tu_assert_echo("tls", tls, "after half-closes");
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -1469,7 +1459,7 @@ START_TEST(dtls_garbage)
 	await_closed_log(port, "done");
 	tu_assert_echo("dtls", srv.port[0], "after the garbage");
 	secho_tls_free(t);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -1499,7 +1489,7 @@ START_TEST(dtls_empty_datagram_in_session)
 	dtls_echo(&c, "after the empty datagram");
 	secho_conn_close(&c);
 	secho_tls_free(t);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -1666,7 +1656,7 @@ START_TEST(fd_exhaustion)
 	}
 	ck_assert_int_ge(log_count("tcp: accepting again"), 1);
 	tu_assert_echo("tcp", port, "after fd exhaustion");
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 

@@ -20,15 +20,6 @@
 static struct tu_server srv;
 
 
-static void
-stop_clean(void)
-{
-	struct tu_result r;
-
-	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
-	tu_result_free(&r);
-}
-
 static int
 run(struct tu_result *r, const char *in, const char *const *argv)
 {
@@ -66,7 +57,7 @@ START_TEST(s_client_echo)
 			    strstr(r.out, "GCM") != NULL, "%s", r.out);
 		tu_result_free(&r);
 	}
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -88,7 +79,7 @@ START_TEST(s_client_refused)
 	    connect, NULL }), 0);
 	tu_result_free(&r);
 	tu_assert_echo("tls", srv.port[0], "after refusals");
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -118,7 +109,7 @@ START_TEST(socat_clients)
 	    "/usr/bin/socat", "-t5", "-", addr, NULL }), 0);
 	ck_assert_str_eq(r.out, "via socat tls\n");
 	tu_result_free(&r);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 

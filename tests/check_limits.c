@@ -116,15 +116,6 @@ start(const char *const *args, int nlisten)
 	    "secho-server did not start");
 }
 
-static void
-stop_clean(void)
-{
-	struct tu_result r;
-
-	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
-	tu_result_free(&r);
-}
-
 /* A blocking TCP connection from src (a loopback address) to port. */
 static int
 connect_from(const char *src, int port)
@@ -218,7 +209,7 @@ START_TEST(per_ip_limit_tcp)
 	close(a);
 	close(b);
 	close(d);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -249,7 +240,7 @@ START_TEST(per_ip_limit_tls_no_crypto)
 	/* The slot comes back: a real client is served. */
 	ck_assert(tu_server_await_log(&srv, "closed", 5000));
 	tu_assert_echo("tls", srv.port[0], "after the refusal");
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -293,7 +284,7 @@ lifetime_case(const char *proto)
 	free(log);
 	tu_result_free(&r);
 	tu_assert_echo(proto, srv.port[0], "still serving");
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 
 START_TEST(lifetime_tcp)
@@ -400,7 +391,7 @@ START_TEST(user_nobody)
 	ck_assert_str_eq(status_field(srv.proc.pid, "Gid:"),
 	    "65534\t65534\t65534\t65534");
 	ck_assert_str_eq(status_field(srv.proc.pid, "Groups:"), "65534 ");
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -428,7 +419,7 @@ START_TEST(chroot_and_group)
 	ck_assert_str_eq(root, dir);
 	ck_assert_str_eq(status_field(srv.proc.pid, "Gid:"),
 	    "65533\t65533\t65533\t65533");
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -467,7 +458,7 @@ START_TEST(dtls_privileged_port_keeps_bind_only)
 	tu_assert_echo("dtls", port, "privileged port as nobody");
 	tu_assert_echo("dtls", port, "and a second client");
 	assert_nobody("0000000000000400");	/* CAP_NET_BIND_SERVICE */
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 

@@ -28,16 +28,6 @@ start(const char *const *args, int nlisten)
 	    "secho-server did not start");
 }
 
-/* Stops the server and asserts a clean exit 0. */
-static void
-stop_clean(void)
-{
-	struct tu_result r;
-
-	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
-	tu_result_free(&r);
-}
-
 /* A client connection over any stream transport, stepped by poll. */
 struct client {
 	struct secho_conn c;
@@ -189,7 +179,7 @@ START_TEST(tcp_small_and_large)
 	start((const char *[]){ "--tcp", "--port", "0", NULL }, 1);
 	assert_stream_echo(srv.port[0], 0, 1);
 	assert_stream_echo(srv.port[0], 0, 10 * 1024 * 1024 + 7);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -198,7 +188,7 @@ START_TEST(tls_small_and_large)
 	start((const char *[]){ "--tls", "--port", "0", TLS_ARGS, NULL }, 1);
 	assert_stream_echo(srv.port[0], 1, 5);
 	assert_stream_echo(srv.port[0], 1, 10 * 1024 * 1024 + 13);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -225,7 +215,7 @@ START_TEST(concurrent_clients)
 	}
 	secho_tls_free(t);
 	free(cls);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -282,7 +272,7 @@ START_TEST(udp_datagrams)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	assert_dgram_echo(fd, 100, 6);
 	close(fd);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -389,7 +379,7 @@ START_TEST(plain_client_on_tls_port)
 	    "got %zd bytes starting 0x%02x", n, (unsigned char)buf[0]);
 	close(fd);
 	assert_stream_echo(srv.port[0], 1, 100);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 	{
 		char *log = tu_server_log(&srv);
 
@@ -417,7 +407,7 @@ START_TEST(handshake_timeout)
 	ck_assert_msg(secho_now_us() - t0 >= 250000ULL, "closed too early");
 	close(fd);
 	assert_stream_echo(srv.port[0], 1, 10);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -433,7 +423,7 @@ START_TEST(idle_timeout)
 	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 5000), 1);
 	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 10000), 0);	/* closed */
 	close(fd);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -472,7 +462,7 @@ START_TEST(never_reads_bounded_memory)
 	    "bytes pushed", after - before, pushed);
 	assert_stream_echo(srv.port[0], 0, 100000);
 	close(fd);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -493,7 +483,7 @@ START_TEST(reset_mid_echo)
 	}
 	assert_stream_echo(tu_server_port(&srv, "tcp"), 0, 200000);
 	assert_stream_echo(tu_server_port(&srv, "tls"), 1, 200000);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 
@@ -538,7 +528,7 @@ START_TEST(max_conns)
 	close(extra);
 	close(fds[1]);
 	close(fds[2]);
-	stop_clean();
+	tu_server_stop_clean(&srv);
 }
 END_TEST
 

@@ -449,6 +449,16 @@ tu_server_port(const struct tu_server *s, const char *proto)
 	return -1;
 }
 
+void
+tu_server_stop_clean(struct tu_server *s)
+{
+	struct tu_result r;
+
+	ck_assert_msg(tu_server_stop(s, &r) == 0, "secho-server exit %d: %s",
+	    r.status, r.err);
+	tu_result_free(&r);
+}
+
 int
 tu_server_alive(struct tu_server *s)
 {

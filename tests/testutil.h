@@ -116,6 +116,8 @@ int tu_server_start(struct tu_server *s, const char *const *args,
 int tu_server_port(const struct tu_server *s, const char *proto);
 /* SIGTERM, wait; returns the exit status (128+sig when killed). */
 int tu_server_stop(struct tu_server *s, struct tu_result *r);
+/* Stops the server and asserts a clean exit 0 (its stderr if not). */
+void tu_server_stop_clean(struct tu_server *s);
 /* True while the server process has not exited. */
 int tu_server_alive(struct tu_server *s);
 /*

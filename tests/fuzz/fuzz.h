@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -43,6 +44,9 @@ struct fz_argv {
 int fz_argv_split(struct fz_argv *a, const char *prog, const uint8_t *data,
     size_t size);
 void fz_argv_free(struct fz_argv *a);
+
+/* /dev/null for writing, opened once: where --help and --version go. */
+FILE *fz_devnull(void);
 
 /* A directory of our own under $TMPDIR, removed (one level) at exit. */
 const char *fz_tmpdir(void);

@@ -10,18 +10,6 @@
 #include "bench_int.h"
 #include "fuzz.h"
 
-static FILE *devnull;
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if ((devnull = fopen("/dev/null", "w")) == NULL)
-		abort();
-	return 0;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -31,7 +19,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fz_argv_split(&a, "secho-bench", data, size) == -1)
 		return 0;
 	secho_bench_config_init(&cfg);
-	if (secho_bench_parse_args(&cfg, a.argc, a.argv, devnull) == 0) {
+	if (secho_bench_parse_args(&cfg, a.argc, a.argv, fz_devnull()) == 0) {
 		if (cfg.host[0] == '\0' || cfg.port < 1 || cfg.port > 65535 ||
 		    cfg.conns < 1 || cfg.threads < 1 ||
 		    cfg.threads > cfg.conns || cfg.size < 1)

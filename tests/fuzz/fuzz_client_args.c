@@ -11,15 +11,11 @@
 #include "fuzz.h"
 #include "secho/client.h"
 
-static FILE *devnull;
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if ((devnull = fopen("/dev/null", "w")) == NULL)
-		abort();
 	unsetenv("SSLKEYLOGFILE");
 	return 0;
 }
@@ -33,7 +29,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fz_argv_split(&a, "secho-client", data, size) == -1)
 		return 0;
 	secho_client_config_init(&cfg);
-	if (secho_client_parse_args(&cfg, a.argc, a.argv, devnull) == 0) {
+	if (secho_client_parse_args(&cfg, a.argc, a.argv, fz_devnull()) == 0) {
 		if (cfg.host == NULL || *cfg.host == '\0' || cfg.port < 1 ||
 		    cfg.port > 65535 || (unsigned)cfg.proto >=
 		    SECHO_PROTO_COUNT || cfg.size < 1)

@@ -11,16 +11,12 @@
 #include "fuzz.h"
 #include "secho/server.h"
 
-static FILE *devnull;
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	/* --help and --version print; the environment adds a keylog. */
-	if ((devnull = fopen("/dev/null", "w")) == NULL)
-		abort();
+	/* The environment would add a keylog. */
 	unsetenv("SSLKEYLOGFILE");
 	return 0;
 }
@@ -34,7 +30,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fz_argv_split(&a, "secho-server", data, size) == -1)
 		return 0;
 	secho_server_config_init(&cfg);
-	if (secho_server_parse_args(&cfg, a.argc, a.argv, devnull) == 0) {
+	if (secho_server_parse_args(&cfg, a.argc, a.argv, fz_devnull()) == 0) {
 		/* finish() promises a port for every listener. */
 		if (cfg.nlisten == 0 || cfg.nlisten > SECHO_MAX_LISTENERS ||
 		    cfg.tls.nsni > SECHO_TLS_SNI_MAX ||

@@ -158,3 +158,13 @@ fz_write_file(const char *path, const void *buf, size_t len)
 	close(fd);
 	return n == (ssize_t)len ? 0 : -1;
 }
+
+FILE *
+fz_devnull(void)
+{
+	static FILE *f;
+
+	if (f == NULL && (f = fopen("/dev/null", "w")) == NULL)
+		abort();
+	return f;
+}
