@@ -95,21 +95,37 @@ START_TEST(tls_capture_hides_the_message)
 }
 END_TEST
 
-/* tshark's decrypted TLS stream of a capture, with key log option opt. */
+/*
+ * tshark's output for capture file read with key log keylog, decoding
+ * every port as decode ("tcp.port==1-65535,tls"), then the args (at most
+ * 6) after it.  Returns its stdout (free it).
+ */
 static char *
-tls_stream(const char *file, const char *keylog)
+tshark_keyed(const char *file, const char *keylog, const char *decode,
+    const char *const *args)
 {
 	char cap[400], opt[440];
-	const char *argv[] = { "/usr/bin/tshark", "-r", cap, "-o", opt,
-	    "-d", "tcp.port==1-65535,tls", "-q", "-z", "follow,tls,ascii,0",
-	    NULL };
+	const char *argv[16] = { "/usr/bin/tshark", "-r", cap, "-o", opt,
+	    "-d", decode };
 	struct tu_result r;
+	int n = 7;
 
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
 	snprintf(cap, sizeof(cap), "%s/%s", dir, file);
 	snprintf(opt, sizeof(opt), "tls.keylog_file:%s", keylog);
 	ck_assert_int_eq(tu_run(argv, NULL, 0, 60000, &r), 0);
 	free(r.err);
 	return r.out;
+}
+
+/* tshark's decrypted TLS stream of a capture. */
+static char *
+tls_stream(const char *file, const char *keylog)
+{
+	return tshark_keyed(file, keylog, "tcp.port==1-65535,tls",
+	    (const char *[]){ "-q", "-z", "follow,tls,ascii,0", NULL });
 }
 
 /* tshark with the key log (or the embedded secrets) reads it again. */
@@ -145,17 +161,8 @@ END_TEST
 static char *
 dtls_hex(const char *file, const char *keylog)
 {
-	char cap[400], opt[440];
-	const char *argv[] = { "/usr/bin/tshark", "-r", cap, "-o", opt,
-	    "-d", "udp.port==1-65535,dtls", "-T", "fields", "-e", "data.data",
-	    NULL };
-	struct tu_result r;
-
-	snprintf(cap, sizeof(cap), "%s/%s", dir, file);
-	snprintf(opt, sizeof(opt), "tls.keylog_file:%s", keylog);
-	ck_assert_int_eq(tu_run(argv, NULL, 0, 60000, &r), 0);
-	free(r.err);
-	return r.out;
+	return tshark_keyed(file, keylog, "udp.port==1-65535,dtls",
+	    (const char *[]){ "-T", "fields", "-e", "data.data", NULL });
 }
 
 START_TEST(key_log_decrypts_dtls)

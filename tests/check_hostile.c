@@ -1381,6 +1381,28 @@ dtls_echo(struct secho_conn *c, const char *msg)
 }
 
 /*
+ * Starts a DTLS server and opens a session to it that has echoed msg;
+ * returns the client's context (free it after closing c).
+ */
+static struct secho_tls *
+dtls_session(struct secho_conn *c, const char *msg)
+{
+	struct secho_sockaddr peer;
+	struct secho_tls *t;
+	int fd, to;
+
+	start((const char *[]){ "--dtls", "--port", "0", "-v", TLS_ARGS,
+	    NULL }, 1);
+	t = client_tls(1, 0);
+	fd = secho_net_connect("127.0.0.1", srv.port[0], 1, 5000, &peer, &to);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(secho_tls_conn_init(t, c, fd, "localhost"), 0);
+	dtls_handshake(c);
+	dtls_echo(c, msg);
+	return t;
+}
+
+/*
  * 4b. Garbage to DTLS.  check_dtls.c floods the listener with cookie-less
  * hellos and a text line; here: datagrams of every awkward size (empty,
  * 1 byte, one short of a record header, a header, 64 KiB) and records
@@ -1409,20 +1431,13 @@ START_TEST(dtls_garbage)
 		    "\x01\x00\x00\x10\x00\x00\x00\x00\x00\xff\xff\xff", NULL),
 	};
 	static unsigned char junk[65507];
-	struct secho_sockaddr peer;
 	struct secho_tls *t;
 	struct secho_conn c;
-	int fd, to, port;
+	int fd, port;
 
 	tu_pattern(junk, sizeof(junk), 9);
-	start((const char *[]){ "--dtls", "--port", "0", "-v", TLS_ARGS,
-	    NULL }, 1);
-	t = client_tls(1, 0);
-	fd = secho_net_connect("127.0.0.1", srv.port[0], 1, 5000, &peer, &to);
-	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(secho_tls_conn_init(t, &c, fd, "localhost"), 0);
-	dtls_handshake(&c);
-	dtls_echo(&c, "before the garbage");
+	t = dtls_session(&c, "before the garbage");
+	fd = c.fd;
 	for (size_t i = 1; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		ck_assert_int_eq(send(fd, junk, sizes[i], 0), sizes[i]);
 	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++)
@@ -1472,20 +1487,11 @@ END_TEST
  */
 START_TEST(dtls_empty_datagram_in_session)
 {
-	struct secho_sockaddr peer;
 	struct secho_tls *t;
 	struct secho_conn c;
-	int fd, to;
 
-	start((const char *[]){ "--dtls", "--port", "0", "-v", TLS_ARGS,
-	    NULL }, 1);
-	t = client_tls(1, 0);
-	fd = secho_net_connect("127.0.0.1", srv.port[0], 1, 5000, &peer, &to);
-	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(secho_tls_conn_init(t, &c, fd, "localhost"), 0);
-	dtls_handshake(&c);
-	dtls_echo(&c, "before the empty datagram");
-	ck_assert_int_eq(send(fd, "", 0, 0), 0);
+	t = dtls_session(&c, "before the empty datagram");
+	ck_assert_int_eq(send(c.fd, "", 0, 0), 0);
 	dtls_echo(&c, "after the empty datagram");
 	secho_conn_close(&c);
 	secho_tls_free(t);

@@ -48,19 +48,28 @@ teardown(void)
 	outbuf = NULL;
 }
 
-static int
-server_parse(struct secho_server_config *cfg, const char *const *args)
+/* A fresh stream for --help / --version text, caught in outbuf. */
+static FILE *
+out_open(void)
 {
-	char *argv[MAX_ARGS + 1];
-	int argc = make_argv(argv, "secho-server", args), rc;
 	FILE *out;
 
 	free(outbuf);
 	outbuf = NULL;
 	out = open_memstream(&outbuf, &outlen);
 	ck_assert_ptr_nonnull(out);
-	secho_server_config_init(cfg);
 	secho_error_set("untouched");
+	return out;
+}
+
+static int
+server_parse(struct secho_server_config *cfg, const char *const *args)
+{
+	char *argv[MAX_ARGS + 1];
+	int argc = make_argv(argv, "secho-server", args), rc;
+	FILE *out = out_open();
+
+	secho_server_config_init(cfg);
 	rc = secho_server_parse_args(cfg, argc, argv, out);
 	ck_assert_int_eq(fclose(out), 0);
 	return rc;
@@ -71,14 +80,9 @@ client_parse(struct secho_client_config *cfg, const char *const *args)
 {
 	char *argv[MAX_ARGS + 1];
 	int argc = make_argv(argv, "secho-client", args), rc;
-	FILE *out;
+	FILE *out = out_open();
 
-	free(outbuf);
-	outbuf = NULL;
-	out = open_memstream(&outbuf, &outlen);
-	ck_assert_ptr_nonnull(out);
 	secho_client_config_init(cfg);
-	secho_error_set("untouched");
 	rc = secho_client_parse_args(cfg, argc, argv, out);
 	ck_assert_int_eq(fclose(out), 0);
 	return rc;
