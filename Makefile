@@ -34,7 +34,7 @@ SANFLAGS =
 endif
 ALLCFLAGS = -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
 
-LIBSRC  = $(wildcard src/*.c)
+LIBSRC  = $(wildcard src/core/*.c src/server/*.c src/client/*.c src/bench/*.c)
 LIBOBJ  = $(LIBSRC:src/%.c=$(O)/%.o)
 LIB     = $(O)/libsecho.a
 PROGS   = $(BIN)/secho-server $(BIN)/secho-client $(BIN)/secho-bench

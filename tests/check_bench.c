@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../src/bench_int.h"
+#include "../src/bench/bench_int.h"
 #include "testutil.h"
 
 #define TLS_ARGS "--cert", tu_cert("server.pem"), "--key", \

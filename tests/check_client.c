@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../src/client_int.h"
+#include "../src/client/client_int.h"
 #include "secho/client.h"
 #include "secho/tls.h"
 #include "testutil.h"

@@ -2,7 +2,7 @@
  * secho-bench - the load generator: everything is in src/bench*.c; this
  * is only the program's entry point.  Exit codes: see secho-bench --help.
  */
-#include "../bench_int.h"
+#include "../bench/bench_int.h"
 
 int
 main(int argc, char **argv)

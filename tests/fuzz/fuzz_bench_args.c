@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_int.h"
+#include "bench/bench_int.h"
 #include "fuzz.h"
 
 int

@@ -11,7 +11,7 @@
  * probe number - 1, then the datagram.  The reply gets a buffer of its
  * own exact length, so a read past it is caught.
  */
-#include "../../src/client_ping.c"
+#include "../../src/client/client_ping.c"
 
 #include "fuzz.h"
 

@@ -15,7 +15,7 @@
 #define SECHO_FUZZ_TLS_H
 
 #include "fuzz.h"
-#include "tls_int.h"
+#include "core/tls_int.h"
 
 /* Server variants: see the table in fuzz_tls.c. */
 #define FZ_TLS_VARIANTS 3
