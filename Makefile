@@ -18,7 +18,9 @@ PYTHON  ?= $(shell for p in python3 /usr/bin/python3; do \
 WARN     = -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-CPPFLAGS = -Iinclude -D_GNU_SOURCE
+# A user's CPPFLAGS and LDFLAGS (a packager's hardening flags, say) are
+# added after the project's own, never replaced by them.
+ALLCPPFLAGS = -Iinclude -D_GNU_SOURCE $(CPPFLAGS)
 LIBS     = $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) -pthread
 CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
@@ -46,15 +48,25 @@ TESTBIN = $(O)/tests/check_secho
 	valgrind-suites check capture
 # Keep the objects of the programs: they are not throwaway intermediates.
 .SECONDARY:
-all: $(LIB) $(PROGS)
+all: $(LIB) $(PROGS) $(O)/headers.ok
+
+# Every public header compiles on its own (includes what it uses), so a
+# user's first #include of one never fails.
+HEADERS = $(wildcard include/secho/*.h)
+$(O)/headers.ok: $(HEADERS)
+	@mkdir -p $(@D)
+	@for h in $(HEADERS); do \
+	    $(CC) $(ALLCPPFLAGS) -std=c11 $(WARN) -fsyntax-only -x c $$h || \
+		{ echo "$$h does not compile on its own" >&2; exit 1; }; \
+	done; touch $@
 
 $(O)/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c $< -o $@
+	$(CC) $(ALLCPPFLAGS) $(ALLCFLAGS) -c $< -o $@
 
 $(O)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests $(ALLCFLAGS) -c $< -o $@
+	$(CC) $(ALLCPPFLAGS) -Itests $(ALLCFLAGS) -c $< -o $@
 
 $(LIB): $(LIBOBJ)
 	@rm -f $@
@@ -62,10 +74,10 @@ $(LIB): $(LIBOBJ)
 
 $(BIN)/secho-%: $(O)/cmd/secho-%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) $^ -o $@ $(LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 $(TESTBIN): $(TESTOBJ) $(LIB)
-	$(CC) $(ALLCFLAGS) $^ -o $@ $(CHECKLIBS) $(LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) $^ -o $@ $(CHECKLIBS) $(LIBS)
 
 deps:
 	@bash scripts/deps.sh
@@ -148,7 +160,7 @@ bench-floor: $(O)/echo-floor
 
 $(O)/echo-floor: bench/echo_floor.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALLCFLAGS) $< -o $@
+	$(CC) $(ALLCPPFLAGS) $(ALLCFLAGS) $< -o $@
 
 bench: deps
 	@$(MAKE) --no-print-directory all certs bench-floor

@@ -5,6 +5,8 @@
 #ifndef SECHO_PRIV_H
 #define SECHO_PRIV_H
 
+#include <stddef.h>
+
 struct secho_priv {
 	const char *user;	/* name or uid; NULL: stay who we are */
 	const char *group;	/* name or gid; NULL: the user's own group */

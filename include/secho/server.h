@@ -1,7 +1,7 @@
 /*
  * server.h - the echo server: listeners for any mix of transports, one
- * epoll loop, a per-connection state machine with back-pressure, timeouts
- * and limits.
+ * epoll loop per worker thread, a per-connection state machine with
+ * back-pressure, timeouts and limits.
  */
 #ifndef SECHO_SERVER_H
 #define SECHO_SERVER_H

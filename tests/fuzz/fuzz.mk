@@ -38,7 +38,7 @@ FUZZ_ENV    = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 # The library with coverage hooks but without libFuzzer's main().
 $(FUZZ_O)/lib/%.o: src/%.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+	$(FUZZ_CC) $(ALLCPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
 	    -c $< -o $@
 
 $(FUZZ_LIB): $(FUZZ_LIBOBJ)
@@ -47,12 +47,12 @@ $(FUZZ_LIB): $(FUZZ_LIBOBJ)
 
 $(FUZZ_O)/%.o: $(FUZZ_DIR)/%.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) -Isrc -I$(FUZZ_DIR) $(FUZZ_CFLAGS) \
+	$(FUZZ_CC) $(ALLCPPFLAGS) -Isrc -I$(FUZZ_DIR) $(FUZZ_CFLAGS) \
 	    -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_O)/bin/fuzz_%: $(FUZZ_O)/fuzz_%.o $(FUZZ_O)/fuzz_util.o $(FUZZ_LIB)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(filter %.o,$^) \
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer $(filter %.o,$^) \
 	    $(FUZZ_LIB) -o $@ $(LIBS)
 
 $(FUZZ_TLS:%=$(FUZZ_O)/bin/fuzz_%): $(FUZZ_O)/fuzz_tls.o
@@ -60,7 +60,7 @@ $(FUZZ_TLS:%=$(FUZZ_O)/bin/fuzz_%): $(FUZZ_O)/fuzz_tls.o
 $(FUZZ_O)/bin/mkseeds: $(FUZZ_O)/mkseeds.o $(FUZZ_O)/fuzz_tls.o \
     $(FUZZ_O)/fuzz_util.o $(FUZZ_LIB)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.o,$^) $(FUZZ_LIB) -o $@ $(LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LDFLAGS) $(filter %.o,$^) $(FUZZ_LIB) -o $@ $(LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
