@@ -71,8 +71,8 @@ contains(const char *file, const char *needle)
 
 #define SKIP_WITHOUT_TSHARK() do { \
 	if (!have_tshark()) { \
-		fprintf(stderr, "skipped: tshark/dumpcap not installed " \
-		    "(scripts/deps.sh installs them)\n"); \
+		tu_skip("tshark/dumpcap not installed " \
+		    "(scripts/deps.sh installs them)"); \
 		return; \
 	} \
 } while (0)

@@ -398,9 +398,8 @@ END_TEST
 /* Stands in for the matrix when GnuTLS is missing, and says why. */
 START_TEST(gnutls_missing)
 {
-	fprintf(stderr, "gnutls: SKIPPED, %s or %s is not installed (Debian "
-	    "package gnutls-bin; run scripts/deps.sh)\n", GNUTLS_CLI,
-	    GNUTLS_SERV);
+	tu_skip("%s or %s is not installed (Debian package gnutls-bin; run "
+	    "scripts/deps.sh)", GNUTLS_CLI, GNUTLS_SERV);
 }
 END_TEST
 

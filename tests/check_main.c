@@ -1,8 +1,13 @@
 /*
  * check_main.c - runs every suite in one SRunner (CK_FORK, so a crash
- * fails one test, not the run) and prints Check's summary.
+ * fails one test, not the run) and prints Check's summary, then the
+ * tests that were skipped.  With SECHO_NO_SKIP=1 (.ci/run, where every
+ * dependency is installed and we are root) a skipped test fails the run:
+ * otherwise a missing tool would look green.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "testutil.h"
 
@@ -10,7 +15,8 @@ int
 main(void)
 {
 	SRunner *sr;
-	int failed;
+	int failed, skipped;
+	const char *no_skip = getenv("SECHO_NO_SKIP");
 
 	tu_global_setup();
 	sr = srunner_create(net_suite());
@@ -31,6 +37,12 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	skipped = tu_skipped_report();
 	tu_global_teardown();
+	if (skipped > 0 && no_skip != NULL && strcmp(no_skip, "1") == 0) {
+		printf("FAILED: SECHO_NO_SKIP=1 and %d test%s skipped\n",
+		    skipped, skipped == 1 ? " was" : "s were");
+		return EXIT_FAILURE;
+	}
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -303,8 +303,7 @@ START_TEST(test_listen_v6_literal)
 	int fd;
 
 	if (why != NULL) {
-		fprintf(stderr, "skip test_listen_v6_literal: no IPv6 "
-		    "loopback (%s)\n", why);
+		tu_skip("no IPv6 loopback (%s)", why);
 		return;
 	}
 	fd = secho_net_listen("::1", 0, 0, 16, 0, &bound);
@@ -374,8 +373,7 @@ START_TEST(test_dual_stack_tcp)
 	if (why == NULL)
 		connect_and_accept(lfd, "::1", port, "::1");
 	else
-		fprintf(stderr, "skip connecting to [::1]: no IPv6 loopback "
-		    "(%s)\n", why);
+		tu_skip("connecting to [::1]: no IPv6 loopback (%s)", why);
 	/* Nothing else is waiting: EAGAIN, not a block. */
 	errno = 0;
 	rc = secho_net_accept(lfd, &peer);
@@ -422,8 +420,7 @@ START_TEST(test_dual_stack_udp)
 	if (why == NULL)
 		udp_roundtrip(lfd, AF_INET6, sa_port(&bound));
 	else
-		fprintf(stderr, "skip udp to [::1]: no IPv6 loopback (%s)\n",
-		    why);
+		tu_skip("udp to [::1]: no IPv6 loopback (%s)", why);
 	close(lfd);
 }
 END_TEST

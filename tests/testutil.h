@@ -42,6 +42,17 @@ int tu_mkcerts(const char *const *args);
 /* Creates the run-wide fixture (called once by main). */
 void tu_global_setup(void);
 void tu_global_teardown(void);
+/*
+ * Ends nothing by itself: says why the running test cannot run here (a
+ * missing tool, no IPv6, not root) and records it, so the runner counts
+ * it; the caller then returns.  Check itself would count it as passed.
+ */
+void tu_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Prints the number of skipped tests and their reasons (after Check's
+ * summary); returns the number.
+ */
+int tu_skipped_report(void);
 
 struct tu_proc {
 	pid_t pid;
