@@ -157,9 +157,12 @@ capture udp "udp port $udp_port" "$client" --udp -m "$msg" 127.0.0.1 "$udp_port"
 capture dtls "udp port $dtls_port" "$client" --dtls --ca "$certs/ca.pem" \
     --keylog "$keylog" -m "$msg" localhost "$dtls_port"
 if [ "$embed" -eq 1 ]; then
+    # These copies carry the secrets that keys.log (0600) guards: they are
+    # created 0600 too, never readable by others even for a moment.
     for t in tls dtls; do
-        editcap --inject-secrets "tls,$keylog" "$out/$t.pcapng" \
-            "$out/$t-with-keys.pcapng"
+        (umask 077 && editcap --inject-secrets "tls,$keylog" \
+            "$out/$t.pcapng" "$out/$t-with-keys.pcapng")
+        chmod 600 "$out/$t-with-keys.pcapng"
     done
 fi
 

@@ -95,6 +95,26 @@ START_TEST(tls_capture_hides_the_message)
 }
 END_TEST
 
+static void
+assert_private(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_msg((st.st_mode & 0777) == 0600, "%s has mode %o", path,
+	    st.st_mode & 0777);
+}
+
+/* dir/file in a static buffer. */
+static const char *
+capture_path(const char *file)
+{
+	static char path[400];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return path;
+}
+
 /*
  * tshark's output for capture file read with key log keylog, decoding
  * every port as decode ("tcp.port==1-65535,tls"), then the args (at most
@@ -144,7 +164,9 @@ START_TEST(key_log_decrypts)
 	out = tls_stream("tls.pcapng", keys);
 	ck_assert_msg(strstr(out, MSG) != NULL, "not decrypted: %s", out);
 	free(out);
-	/* The copy with embedded secrets needs no key log at all. */
+	/* The copy with embedded secrets needs no key log at all, and is
+	 * as private as the key log it embeds. */
+	assert_private(capture_path("tls-with-keys.pcapng"));
 	out = tls_stream("tls-with-keys.pcapng", "");
 	ck_assert_msg(strstr(out, MSG) != NULL, "embedded keys: %s", out);
 	free(out);
@@ -179,21 +201,12 @@ START_TEST(key_log_decrypts_dtls)
 	out = dtls_hex("dtls.pcapng", keys);
 	ck_assert_msg(strstr(out, hex) != NULL, "not decrypted: %s", out);
 	free(out);
+	assert_private(capture_path("dtls-with-keys.pcapng"));
 	out = dtls_hex("dtls-with-keys.pcapng", "");
 	ck_assert_msg(strstr(out, hex) != NULL, "embedded keys: %s", out);
 	free(out);
 }
 END_TEST
-
-static void
-assert_private(const char *path)
-{
-	struct stat st;
-
-	ck_assert_int_eq(stat(path, &st), 0);
-	ck_assert_msg((st.st_mode & 0777) == 0600, "%s has mode %o", path,
-	    st.st_mode & 0777);
-}
 
 static void
 assert_labels(const char *log, const char *const *labels)
