@@ -217,7 +217,7 @@ conn_shutdown(struct conn *cn)
 	rc = secho_conn_shutdown(&cn->c);
 	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE)
 		conn_watch(cn, rc);
-	else if (cn->draining && rc == 0 && !secho_proto_is_dgram(cn->proto)) {
+	else if (cn->drain != CD_NONE && rc == 0 && !secho_proto_is_dgram(cn->proto)) {
 		/* The peer has not closed yet: wait for it (bounded). */
 		cn->state = CS_LINGER;
 		conn_linger(cn);
@@ -246,11 +246,14 @@ echo_step(struct conn *cn)
 				cn->off = cn->len = 0;
 			/*
 			 * The read that filled this echo came up short and
-			 * nothing waits inside TLS: the socket is drained, so
+			 * nothing waits inside TLS: the socket is empty, so
 			 * the next read would only say EAGAIN.  Let epoll say it
-			 * instead (level-triggered: new bytes still wake us).
+			 * instead (level-triggered: new bytes still wake us).  A
+			 * draining connection asks the socket itself: it closes
+			 * once a read says there is nothing more.
 			 */
-			if (cn->len == 0 && cn->drained && !cn->draining)
+			if (cn->len == 0 && cn->sock_empty &&
+			    cn->drain == CD_NONE)
 				return SECHO_WANT_READ;
 		}
 		return n;
@@ -262,8 +265,9 @@ echo_step(struct conn *cn)
 	n = secho_conn_read(&cn->c, cn->buf, s->cfg->bufsize);
 	if (n > 0) {
 		cn->len = (size_t)n;
-		cn->drain_grace = 0;
-		cn->drained = (size_t)n < s->cfg->bufsize &&
+		if (cn->drain == CD_AWAIT_FIRST)
+			cn->drain = CD_DRAINING;
+		cn->sock_empty = (size_t)n < s->cfg->bufsize &&
 		    secho_conn_pending(&cn->c) == 0;
 	}
 	return n;
@@ -288,7 +292,7 @@ conn_run_echo(struct conn *cn)
 	if (rc == SECHO_WANT_READ && cn->len == 0) {
 		pool_put(s, cn->buf);	/* idle: no buffer held */
 		cn->buf = NULL;
-		if (cn->draining && !cn->drain_grace) {
+		if (cn->drain == CD_DRAINING) {
 			conn_shutdown(cn);
 			return;
 		}
@@ -386,7 +390,7 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 	uint64_t idle = (uint64_t)cn->srv->cfg->idle_timeout_ms;
 	uint64_t now = secho_loop_now(l);
 
-	if (lifetime_left(cn, now) == 0 && !cn->draining) {
+	if (lifetime_left(cn, now) == 0 && cn->drain == CD_NONE) {
 		/* A trickle keeps a connection from going idle, not this. */
 		if (cn->state != CS_HANDSHAKE)
 			secho_conn_shutdown(&cn->c);
@@ -403,7 +407,7 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 			conn_arm_handshake(cn);
 		return;
 	}
-	if (cn->draining) {
+	if (cn->drain != CD_NONE) {
 		/* Still moving bytes: the drain deadline, not idleness, ends
 		 * it (the server-wide drain timer stops the loop then). */
 		if (now < cn->srv->drain_end_ms)

@@ -31,6 +31,15 @@
  */
 enum conn_state { CS_HANDSHAKE, CS_ECHO, CS_SHUTDOWN, CS_LINGER };
 
+/*
+ * Where a connection is in the server's drain (SIGINT/SIGTERM).
+ * CD_AWAIT_FIRST: its handshake was still running at the signal, so the
+ * client has not had a chance to send yet: wait for its first bytes
+ * (bounded by the drain deadline) before it may close as idle.
+ * CD_DRAINING: echo what was read, then close with close_notify.
+ */
+enum conn_drain { CD_NONE, CD_AWAIT_FIRST, CD_DRAINING };
+
 struct server;
 struct shared;
 
@@ -69,11 +78,8 @@ struct conn {
 	uint64_t born_ms;	/* for --max-lifetime */
 	enum secho_proto proto;
 	enum conn_state state;
-	int draining;
-	/* Its handshake was still running at SIGTERM: the client has not
-	 * had a chance to send yet, so wait for its first bytes. */
-	int drain_grace;
-	int drained;		/* the last read emptied the socket */
+	enum conn_drain drain;
+	int sock_empty;		/* the last read emptied the socket */
 };
 
 /*

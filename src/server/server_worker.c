@@ -69,11 +69,12 @@ drain_start(struct server *s)
 	    (uint64_t)s->cfg->drain_timeout_ms;
 	for (cn = s->conns; cn != NULL; cn = next) {
 		next = cn->next;
-		cn->draining = 1;
 		if (cn->state == CS_HANDSHAKE)
-			cn->drain_grace = 1;
-		else
+			cn->drain = CD_AWAIT_FIRST;
+		else {
+			cn->drain = CD_DRAINING;
 			secho_loop_defer(s->loop, &cn->ev, SECHO_EV_READ);
+		}
 	}
 	srv_worker_check_done(s);
 }
