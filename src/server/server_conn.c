@@ -1,11 +1,8 @@
 /*
  * server_conn.c - one connection: accept -> handshake -> echo -> shutdown
- * -> close, with its timers and the buffer pool its echo draws on.
- *
- * Echo reads only while nothing is waiting to be written, so a client that
- * never reads stalls only itself and costs one buffer at most; a buffer is
- * held only while bytes are in flight and goes back to a pool when the
- * connection is idle.
+ * -> close, with the one timer that serves all its limits and the slots
+ * (--max-conns, --max-conns-per-ip) it holds.  The echo itself, and the
+ * buffer pool it draws on, are echo.c's.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,8 +12,6 @@
 #include "secho/iplimit.h"
 #include "server_int.h"
 
-#define ECHO_BUDGET	16	/* read/write rounds per turn, then yield */
-#define POOL_KEEP	256	/* idle buffers kept for reuse */
 #define DISCARD_MAX	65536	/* unread bytes dropped before a close */
 
 static const char *
@@ -24,47 +19,6 @@ peer_str(const struct conn *cn, char *buf, size_t len)
 {
 	return secho_sockaddr_str((const struct sockaddr *)&cn->c.peer.ss,
 	    buf, len);
-}
-
-/* --- buffer pool: echo buffers exist only while bytes are in flight --- */
-
-static void *
-pool_get(struct server *s)
-{
-	void *b = s->pool;
-
-	if (b != NULL) {
-		memcpy(&s->pool, b, sizeof(void *));
-		s->npool--;
-		return b;
-	}
-	return malloc(s->cfg->bufsize);
-}
-
-static void
-pool_put(struct server *s, void *b)
-{
-	if (b == NULL)
-		return;
-	if (s->npool >= POOL_KEEP) {
-		free(b);
-		return;
-	}
-	memcpy(b, &s->pool, sizeof(void *));
-	s->pool = b;
-	s->npool++;
-}
-
-void
-srv_pool_free(struct server *s)
-{
-	while (s->pool != NULL) {
-		void *b = s->pool;
-
-		memcpy(&s->pool, b, sizeof(void *));
-		free(b);
-	}
-	s->npool = 0;
 }
 
 /* --- connections --- */
@@ -145,7 +99,7 @@ srv_conn_close(struct conn *cn, const char *why)
 	if (why != NULL)
 		logv(s, "%s %s: closed (%s, %llu bytes echoed)",
 		    secho_proto_name(cn->proto), peer_str(cn, addr,
-		    sizeof(addr)), why, cn->echoed);
+		    sizeof(addr)), why, cn->echo.echoed);
 	secho_loop_forget(s->loop, &cn->ev);
 	secho_loop_timer_del(s->loop, &cn->timer);
 	/*
@@ -156,7 +110,7 @@ srv_conn_close(struct conn *cn, const char *why)
 	if (cn->state == CS_HANDSHAKE && !secho_proto_is_dgram(cn->proto))
 		secho_net_discard(cn->c.fd, DISCARD_MAX);
 	secho_conn_close(&cn->c);
-	pool_put(s, cn->buf);
+	echo_pool_put(&s->pool, cn->echo.buf);
 	if (cn->prev != NULL)
 		cn->prev->next = cn->next;
 	else
@@ -225,77 +179,29 @@ conn_shutdown(struct conn *cn)
 		srv_conn_close(cn, "done");
 }
 
-/*
- * One write of the pending bytes or, when none are pending, one read into
- * the buffer.  Returns the bytes moved or an enum secho_io value.
- */
-static ssize_t
-echo_step(struct conn *cn)
-{
-	struct server *s = cn->srv;
-	ssize_t n;
-
-	if (cn->off < cn->len) {
-		/* A retried write repeats the same bytes, as TLS requires. */
-		n = secho_conn_write(&cn->c, cn->buf + cn->off,
-		    cn->len - cn->off);
-		if (n > 0) {
-			cn->off += (size_t)n;
-			cn->echoed += (unsigned long long)n;
-			if (cn->off == cn->len)
-				cn->off = cn->len = 0;
-			/*
-			 * The read that filled this echo came up short and
-			 * nothing waits inside TLS: the socket is empty, so
-			 * the next read would only say EAGAIN.  Let epoll say it
-			 * instead (level-triggered: new bytes still wake us).  A
-			 * draining connection asks the socket itself: it closes
-			 * once a read says there is nothing more.
-			 */
-			if (cn->len == 0 && cn->sock_empty &&
-			    cn->drain == CD_NONE)
-				return SECHO_WANT_READ;
-		}
-		return n;
-	}
-	if (cn->buf == NULL && (cn->buf = pool_get(s)) == NULL) {
-		secho_conn_set_error(&cn->c, "no memory for an echo buffer");
-		return SECHO_IO_ERR;
-	}
-	n = secho_conn_read(&cn->c, cn->buf, s->cfg->bufsize);
-	if (n > 0) {
-		cn->len = (size_t)n;
-		if (cn->drain == CD_AWAIT_FIRST)
-			cn->drain = CD_DRAINING;
-		cn->sock_empty = (size_t)n < s->cfg->bufsize &&
-		    secho_conn_pending(&cn->c) == 0;
-	}
-	return n;
-}
-
 static void
 conn_run_echo(struct conn *cn)
 {
 	struct server *s = cn->srv;
-	ssize_t rc = 0;
+	int moved;
+	ssize_t rc = echo_run(&cn->echo, &cn->c, &s->pool,
+	    cn->drain != CD_NONE, &moved);
 
-	for (int round = 0; round < ECHO_BUDGET; round++) {
-		if ((rc = echo_step(cn)) < 0)
-			break;
+	if (moved)
 		touch(cn);
-	}
+	/* Its first bytes came (held or echoed): the drain may end it idle. */
+	if (cn->drain == CD_AWAIT_FIRST && (cn->echo.len > 0 ||
+	    cn->echo.echoed > 0))
+		cn->drain = CD_DRAINING;
 	if (rc >= 0) {
 		/* Out of budget: let the others run, come back next round. */
 		secho_loop_defer(s->loop, &cn->ev, SECHO_EV_READ);
 		return;
 	}
-	if (rc == SECHO_WANT_READ && cn->len == 0) {
-		pool_put(s, cn->buf);	/* idle: no buffer held */
-		cn->buf = NULL;
-		if (cn->drain == CD_DRAINING) {
-			conn_shutdown(cn);
-			return;
-		}
+	if (rc == SECHO_WANT_READ && cn->echo.len == 0 &&
+	    cn->drain == CD_DRAINING) {
+		conn_shutdown(cn);
+		return;
 	}
 	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE)
 		conn_watch(cn, (int)rc);

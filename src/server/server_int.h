@@ -8,7 +8,8 @@
  * server_listen.c is a worker's listeners: accept batches, the UDP echo
  * and the DTLS cookie exchange; each new client becomes a connection
  * through srv_conn_new().  server_conn.c is one connection's life, from
- * handshake to close, and the buffer pool its echo draws on.
+ * handshake to close; its echo, and the worker's buffer pool the echo
+ * draws on, are echo.c's (echo.h), which knows no connection or worker.
  */
 #ifndef SECHO_SERVER_INT_H
 #define SECHO_SERVER_INT_H
@@ -20,6 +21,7 @@
 
 #include "secho/loop.h"
 #include "secho/server.h"
+#include "echo.h"
 
 #define container_of(p, type, member) \
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
@@ -71,15 +73,12 @@ struct conn {
 	struct secho_timer timer;
 	struct server *srv;
 	struct conn *prev, *next;
-	unsigned char *buf;
-	size_t off, len;
-	unsigned long long echoed;
+	struct echo echo;
 	uint64_t last_ms;
 	uint64_t born_ms;	/* for --max-lifetime */
 	enum secho_proto proto;
 	enum conn_state state;
 	enum conn_drain drain;
-	int sock_empty;		/* the last read emptied the socket */
 };
 
 /*
@@ -101,8 +100,7 @@ struct server {
 	struct secho_tls *dtls;
 	struct conn *conns;
 	size_t nconns;
-	void *pool;			/* free buffers, linked through word 0 */
-	size_t npool;
+	struct echo_pool pool;
 	struct secho_timer drain_timer;
 	int draining;
 	uint64_t drain_end_ms;
@@ -153,7 +151,6 @@ void srv_slot_give(struct server *s, const struct secho_sockaddr *peer);
 void srv_conn_new(struct listener *ls, int fd,
     const struct secho_sockaddr *peer);
 void srv_conn_close(struct conn *cn, const char *why);
-void srv_pool_free(struct server *s);
 
 /* server_listen.c */
 int srv_sock_open(struct shared *sh, const struct secho_endpoint *ep);

@@ -142,6 +142,7 @@ srv_worker_open(struct server *s, struct shared *sh, int id)
 	s->cfg = sh->cfg;
 	s->sh = sh;
 	s->id = id;
+	s->pool.bufsize = sh->cfg->bufsize;
 	for (size_t i = 0; i < SECHO_MAX_LISTENERS; i++)
 		s->ls[i].ev.fd = -1;
 	secho_timer_init(&s->drain_timer, drain_expired);
@@ -185,7 +186,7 @@ srv_worker_close(struct server *s)
 	    __ATOMIC_ACQ_REL));
 	secho_tls_free(__atomic_exchange_n(&s->next_dtls, NULL,
 	    __ATOMIC_ACQ_REL));
-	srv_pool_free(s);
+	echo_pool_free(&s->pool);
 	secho_loop_free(s->loop);
 }
 
