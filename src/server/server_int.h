@@ -58,13 +58,14 @@ struct listener {
 	struct secho_event ev;
 	enum secho_proto proto;
 	struct secho_sockaddr addr;
-	struct secho_timer resume;	/* accept paused by EMFILE */
+	struct secho_timer resume;	/* after EMFILE, or a failed watch */
 	struct secho_dtls_listener *dtls;	/* dtls listeners */
 	/* udp listeners: one recvmmsg() batch, echoed by sendmmsg() */
 	unsigned char *dgram;		/* SECHO_DGRAM_BATCH * DGRAM_MAX */
 	struct secho_dgram batch[SECHO_DGRAM_BATCH];
 	int nheld, nsent;		/* received, and echoed so far */
 	int paused;			/* accept paused since (logged) */
+	int deaf;			/* its last watch failed (logged) */
 };
 
 struct conn {

@@ -13,17 +13,63 @@
 #define ACCEPT_BATCH	64	/* accepts per readiness, then yield */
 #define DGRAM_BUDGET	64
 #define DGRAM_MAX	65536	/* > 65507, the largest UDP payload */
-#define EMFILE_PAUSE_MS	100
+#define RETRY_MS	100	/* a paused (EMFILE) or deaf listener tries again */
 /* Listening sockets are shared: one worker woken per new client. */
 #define LISTEN_EV	(SECHO_EV_READ | SECHO_EV_EXCLUSIVE)
 
+static const char *
+ls_addr(const struct listener *ls, char *buf, size_t len)
+{
+	return secho_sockaddr_str((const struct sockaddr *)&ls->addr.ss, buf,
+	    len);
+}
+
+/*
+ * Sets a listener's interest.  epoll_ctl fails for want of kernel memory
+ * or watches (ENOMEM, ENOSPC), or when the fd is not in the set; either
+ * way the listener is then in no epoll set (the loop deletes an exclusive
+ * interest before adding the new one), so nothing spins on it, but it is
+ * deaf.  Closing it would lose a port for good over what is most likely
+ * a passing shortage: its resume timer tries again instead, and the
+ * failure is logged once per episode, the recovery once.
+ */
 static void
-accept_resume(struct secho_loop *l, struct secho_timer *t)
+listener_watch(struct listener *ls, int mask)
+{
+	struct server *s = ls->srv;
+	char addr[SECHO_ADDRSTR_MAX];
+
+	if (secho_loop_watch(s->loop, &ls->ev, mask) == 0) {
+		if (ls->deaf)
+			srv_log("%s %s: watched again", secho_proto_name(
+			    ls->proto), ls_addr(ls, addr, sizeof(addr)));
+		ls->deaf = 0;
+		return;
+	}
+	if (!ls->deaf)
+		srv_log("%s %s: %s (retrying every %d ms)",
+		    secho_proto_name(ls->proto), ls_addr(ls, addr,
+		    sizeof(addr)), secho_error(), RETRY_MS);
+	ls->deaf = 1;
+	secho_loop_timer_set(s->loop, &ls->resume, RETRY_MS);
+}
+
+/*
+ * The resume timer: accepting again after EMFILE, or another try at an
+ * interest epoll refused.  A UDP listener runs its echo again instead,
+ * which sets the interest it needs (writable while echoes are held).
+ */
+static void
+listener_resume(struct secho_loop *l, struct secho_timer *t)
 {
 	struct listener *ls = container_of(t, struct listener, resume);
 
-	if (!ls->srv->draining)
-		secho_loop_watch(l, &ls->ev, LISTEN_EV);
+	if (ls->srv->draining)
+		return;
+	if (ls->proto == SECHO_UDP)
+		secho_loop_defer(l, &ls->ev, SECHO_EV_READ);
+	else
+		listener_watch(ls, LISTEN_EV);
 }
 
 static void
@@ -36,12 +82,11 @@ accept_pause(struct listener *ls)
 	 * and say so once per episode, not every 100 ms. */
 	if (!ls->paused)
 		srv_log("%s %s: accepting paused: %s (retrying every %d ms)",
-		    secho_proto_name(ls->proto), secho_sockaddr_str(
-		    (struct sockaddr *)&ls->addr.ss, addr, sizeof(addr)),
-		    strerror(errno), EMFILE_PAUSE_MS);
+		    secho_proto_name(ls->proto), ls_addr(ls, addr,
+		    sizeof(addr)), strerror(errno), RETRY_MS);
 	ls->paused = 1;
-	secho_loop_watch(s->loop, &ls->ev, 0);
-	secho_loop_timer_set(s->loop, &ls->resume, EMFILE_PAUSE_MS);
+	listener_watch(ls, 0);
+	secho_loop_timer_set(s->loop, &ls->resume, RETRY_MS);
 }
 
 /* Accepts up to max connections; returns 0 once the backlog is empty. */
@@ -125,13 +170,12 @@ dgram_io(struct secho_loop *l, struct secho_event *ev, int mask)
 	(void)mask;
 	for (int round = 0; round < DGRAM_BUDGET / SECHO_DGRAM_BATCH; round++) {
 		if (dgram_flush(ls) == SECHO_WANT_WRITE) {
-			secho_loop_watch(l, ev, SECHO_EV_WRITE |
-			    SECHO_EV_EXCLUSIVE);
+			listener_watch(ls, SECHO_EV_WRITE | SECHO_EV_EXCLUSIVE);
 			return;
 		}
 		n = secho_net_recv_batch(ev->fd, ls->batch, SECHO_DGRAM_BATCH);
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			secho_loop_watch(l, ev, LISTEN_EV);
+			listener_watch(ls, LISTEN_EV);
 			return;
 		}
 		if (n == -1) {	/* e.g. ICMP unreachable from an old peer */
@@ -218,7 +262,7 @@ srv_listener_attach(struct server *s, const struct sock *k)
 	ls->srv = s;
 	ls->proto = k->proto;
 	ls->addr = k->addr;
-	secho_timer_init(&ls->resume, accept_resume);
+	secho_timer_init(&ls->resume, listener_resume);
 	secho_event_init(&ls->ev, k->fd, k->proto == SECHO_DTLS ? dtls_io :
 	    dgram ? dgram_io : accept_io);
 	if (k->proto == SECHO_DTLS) {
