@@ -21,6 +21,7 @@ main(void)
 	tu_global_setup();
 	sr = srunner_create(net_suite());
 	srunner_add_suite(sr, loop_suite());
+	srunner_add_suite(sr, echo_suite());
 	srunner_add_suite(sr, opts_suite());
 	srunner_add_suite(sr, tls_suite());
 	srunner_add_suite(sr, server_suite());

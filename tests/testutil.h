@@ -13,6 +13,7 @@
 /* Every suite; check_main.c runs them all. */
 Suite *net_suite(void);
 Suite *loop_suite(void);
+Suite *echo_suite(void);
 Suite *opts_suite(void);
 Suite *tls_suite(void);
 Suite *server_suite(void);

@@ -1,0 +1,388 @@
+/*
+ * server_conn.c - one connection: accept -> handshake -> echo -> shutdown
+ * -> close, with the one timer that serves all its limits and the slots
+ * (--max-conns, --max-conns-per-ip) it holds.  The echo itself, and the
+ * buffer pool it draws on, are echo.c's.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "secho/iplimit.h"
+#include "server_int.h"
+
+#define DISCARD_MAX	65536	/* unread bytes dropped before a close */
+
+static const char *
+peer_str(const struct conn *cn, char *buf, size_t len)
+{
+	return secho_sockaddr_str((const struct sockaddr *)&cn->c.peer.ss,
+	    buf, len);
+}
+
+/* --- connections --- */
+
+static void
+touch(struct conn *cn)
+{
+	cn->last_ms = secho_loop_now(cn->srv->loop);
+}
+
+/*
+ * --max-conns across all workers, and --max-conns-per-ip: a slot is taken
+ * before any work is spent on a new client and given back when its
+ * connection closes.  Returns 1, or 0 after logging why it was refused.
+ */
+int
+srv_slot_take(struct server *s, enum secho_proto proto,
+    const struct secho_sockaddr *peer)
+{
+	size_t n = __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED);
+	char addr[SECHO_ADDRSTR_MAX];
+	const char *limit = "--max-conns";
+	int max = s->cfg->max_conns;
+
+	do {
+		if (n >= (size_t)max)
+			goto refused;
+	} while (!__atomic_compare_exchange_n(&s->sh->nconns, &n, n + 1, 1,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	if (s->sh->iplimit == NULL || secho_iplimit_take(s->sh->iplimit,
+	    (const struct sockaddr *)&peer->ss))
+		return 1;
+	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
+	limit = "--max-conns-per-ip";
+	max = s->cfg->max_conns_per_ip;
+refused:
+	logv(s, "%s %s: refused: %s %d reached", secho_proto_name(proto),
+	    secho_sockaddr_str((const struct sockaddr *)&peer->ss, addr,
+	    sizeof(addr)), limit, max);
+	return 0;
+}
+
+void
+srv_slot_give(struct server *s, const struct secho_sockaddr *peer)
+{
+	if (s->sh->iplimit != NULL)
+		secho_iplimit_give(s->sh->iplimit,
+		    (const struct sockaddr *)&peer->ss);
+	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
+}
+
+/* Milliseconds until --max-lifetime ends cn (UINT64_MAX: never). */
+static uint64_t
+lifetime_left(const struct conn *cn, uint64_t now)
+{
+	uint64_t max = (uint64_t)cn->srv->cfg->max_lifetime_ms;
+
+	if (max == 0)
+		return UINT64_MAX;
+	return now - cn->born_ms >= max ? 0 : max - (now - cn->born_ms);
+}
+
+/* The sooner of a deadline `wait` from now and the end of cn's life. */
+static uint64_t
+bounded_wait(const struct conn *cn, uint64_t now, uint64_t wait)
+{
+	uint64_t left = lifetime_left(cn, now);
+
+	return left < wait ? left : wait;
+}
+
+void
+srv_conn_close(struct conn *cn, const char *why)
+{
+	struct server *s = cn->srv;
+	char addr[SECHO_ADDRSTR_MAX];
+
+	if (why != NULL)
+		logv(s, "%s %s: closed (%s, %llu bytes echoed)",
+		    secho_proto_name(cn->proto), peer_str(cn, addr,
+		    sizeof(addr)), why, cn->echo.echoed);
+	secho_loop_forget(s->loop, &cn->ev);
+	secho_loop_timer_del(s->loop, &cn->timer);
+	/*
+	 * A client that spoke the wrong protocol left bytes unread; closing
+	 * over them would send a reset, and the client would see "reset"
+	 * instead of a clean close it can explain.
+	 */
+	if (cn->state == CS_HANDSHAKE && !secho_proto_is_dgram(cn->proto))
+		secho_net_discard(cn->c.fd, DISCARD_MAX);
+	secho_conn_close(&cn->c);
+	echo_pool_put(&s->pool, cn->echo.buf);
+	if (cn->prev != NULL)
+		cn->prev->next = cn->next;
+	else
+		s->conns = cn->next;
+	if (cn->next != NULL)
+		cn->next->prev = cn->prev;
+	s->nconns--;
+	srv_slot_give(s, &cn->c.peer);
+	free(cn);
+	if (s->draining)
+		srv_worker_check_done(s);
+}
+
+static void
+conn_fail(struct conn *cn, int rc)
+{
+	if (rc == SECHO_IO_EOF)
+		srv_conn_close(cn, (cn->c.flags & SECHO_CONN_UNCLEAN) &&
+		    secho_conn_is_tls(&cn->c) ?
+		    "peer closed without close_notify" : "peer closed");
+	else
+		srv_conn_close(cn, secho_conn_error(&cn->c));
+}
+
+static void
+conn_watch(struct conn *cn, int want)
+{
+	int mask = want == SECHO_WANT_WRITE ? SECHO_EV_WRITE : SECHO_EV_READ;
+
+	if (secho_loop_watch(cn->srv->loop, &cn->ev, mask) == -1)
+		srv_conn_close(cn, secho_error());
+}
+
+static void
+conn_linger(struct conn *cn)
+{
+	unsigned char sink[4096];
+	ssize_t n;
+
+	for (int round = 0; round < ECHO_BUDGET; round++) {
+		n = secho_conn_read(&cn->c, sink, sizeof(sink));
+		if (n == SECHO_WANT_READ || n == SECHO_WANT_WRITE) {
+			conn_watch(cn, (int)n);
+			return;
+		}
+		if (n < 0)
+			break;
+	}
+	srv_conn_close(cn, "server shutting down");
+}
+
+static void
+conn_shutdown(struct conn *cn)
+{
+	int rc;
+
+	cn->state = CS_SHUTDOWN;
+	rc = secho_conn_shutdown(&cn->c);
+	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE)
+		conn_watch(cn, rc);
+	else if (cn->drain != CD_NONE && rc == 0 && !secho_proto_is_dgram(cn->proto)) {
+		/* The peer has not closed yet: wait for it (bounded). */
+		cn->state = CS_LINGER;
+		conn_linger(cn);
+	} else
+		srv_conn_close(cn, "done");
+}
+
+static void
+conn_run_echo(struct conn *cn)
+{
+	struct server *s = cn->srv;
+	int moved;
+	ssize_t rc = echo_run(&cn->echo, &cn->c, &s->pool,
+	    cn->drain != CD_NONE, &moved);
+
+	if (moved)
+		touch(cn);
+	/* Its first bytes came (held or echoed): the drain may end it idle. */
+	if (cn->drain == CD_AWAIT_FIRST && (cn->echo.len > 0 ||
+	    cn->echo.echoed > 0))
+		cn->drain = CD_DRAINING;
+	if (rc >= 0) {
+		/* Out of budget: let the others run, come back next round. */
+		secho_loop_defer(s->loop, &cn->ev, SECHO_EV_READ);
+		return;
+	}
+	if (rc == SECHO_WANT_READ && cn->echo.len == 0 &&
+	    cn->drain == CD_DRAINING) {
+		conn_shutdown(cn);
+		return;
+	}
+	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE)
+		conn_watch(cn, (int)rc);
+	else if (rc == SECHO_IO_EOF && !(cn->c.flags & SECHO_CONN_UNCLEAN))
+		conn_shutdown(cn);	/* all echoed: reads stop at EOF */
+	else
+		conn_fail(cn, (int)rc);
+}
+
+/*
+ * The handshake deadline, or sooner when DTLS must retransmit a flight
+ * (UDP loses them; the event loop's timer, not the kernel, notices).
+ */
+static void
+conn_arm_handshake(struct conn *cn)
+{
+	struct secho_loop *l = cn->srv->loop;
+	uint64_t now = secho_loop_now(l), wait = 0;
+	uint64_t end = cn->last_ms + (uint64_t)cn->srv->cfg->
+	    handshake_timeout_ms;
+	long rt = secho_conn_next_timeout(&cn->c);
+
+	if (end > now)
+		wait = end - now;
+	if (rt >= 0 && (uint64_t)rt < wait)
+		wait = (uint64_t)rt;
+	secho_loop_timer_set(l, &cn->timer, bounded_wait(cn, now, wait));
+}
+
+static void
+conn_handshake(struct conn *cn)
+{
+	struct server *s = cn->srv;
+	char addr[SECHO_ADDRSTR_MAX], desc[128];
+	int rc;
+
+	rc = secho_conn_handshake(&cn->c);
+	if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE) {
+		if (cn->proto == SECHO_DTLS)
+			conn_arm_handshake(cn);
+		conn_watch(cn, rc);
+		return;
+	}
+	if (rc != 0) {
+		conn_fail(cn, rc);
+		return;
+	}
+	cn->state = CS_ECHO;
+	touch(cn);
+	secho_loop_timer_set(s->loop, &cn->timer, bounded_wait(cn,
+	    cn->last_ms, (uint64_t)s->cfg->idle_timeout_ms));
+	if (secho_conn_is_tls(&cn->c))
+		logv(s, "%s %s: handshake done: %s",
+		    secho_proto_name(cn->proto), peer_str(cn, addr,
+		    sizeof(addr)), secho_conn_describe(&cn->c, desc,
+		    sizeof(desc)));
+	conn_run_echo(cn);
+}
+
+static void
+conn_io(struct secho_loop *l, struct secho_event *ev, int mask)
+{
+	struct conn *cn = container_of(ev, struct conn, ev);
+
+	(void)l;
+	(void)mask;
+	switch (cn->state) {
+	case CS_HANDSHAKE:
+		conn_handshake(cn);
+		break;
+	case CS_ECHO:
+		conn_run_echo(cn);
+		break;
+	case CS_SHUTDOWN:
+		conn_shutdown(cn);
+		break;
+	case CS_LINGER:
+		conn_linger(cn);
+		break;
+	}
+}
+
+/*
+ * One timer per connection serves every limit.  Activity only stores the
+ * loop's clock; the timer notices it when it fires and re-arms for the
+ * rest, so the echo path never touches the heap.
+ */
+static void
+conn_timeout(struct secho_loop *l, struct secho_timer *t)
+{
+	struct conn *cn = container_of(t, struct conn, timer);
+	uint64_t idle = (uint64_t)cn->srv->cfg->idle_timeout_ms;
+	uint64_t now = secho_loop_now(l);
+
+	if (lifetime_left(cn, now) == 0 && cn->drain == CD_NONE) {
+		/* A trickle keeps a connection from going idle, not this. */
+		if (cn->state != CS_HANDSHAKE)
+			secho_conn_shutdown(&cn->c);
+		srv_conn_close(cn, "--max-lifetime reached");
+		return;
+	}
+	if (cn->state == CS_HANDSHAKE) {
+		if (now - cn->last_ms >= (uint64_t)cn->srv->cfg->
+		    handshake_timeout_ms)
+			srv_conn_close(cn, "handshake timeout");
+		else if (secho_conn_handle_timeout(&cn->c) < 0)
+			conn_fail(cn, SECHO_IO_ERR);	/* DTLS gave up */
+		else
+			conn_arm_handshake(cn);
+		return;
+	}
+	if (cn->drain != CD_NONE) {
+		/* Still moving bytes: the drain deadline, not idleness, ends
+		 * it (the server-wide drain timer stops the loop then). */
+		if (now < cn->srv->drain_end_ms)
+			secho_loop_timer_set(l, t, cn->srv->drain_end_ms - now);
+		else
+			srv_conn_close(cn, "drain deadline");
+		return;
+	}
+	if (now - cn->last_ms >= idle) {
+		/* Say goodbye properly (one try: it is small), then close. */
+		secho_conn_shutdown(&cn->c);
+		srv_conn_close(cn, "idle timeout");
+		return;
+	}
+	secho_loop_timer_set(l, t, bounded_wait(cn, now,
+	    idle - (now - cn->last_ms)));
+}
+
+static int
+conn_setup(struct conn *cn, struct listener *ls, int fd)
+{
+	if (ls->proto == SECHO_TLS)
+		return secho_tls_conn_init(ls->srv->tls, &cn->c, fd, NULL);
+	if (ls->proto == SECHO_DTLS)
+		return secho_dtls_accept(ls->dtls, &cn->c, fd);
+	secho_conn_init_tcp(&cn->c, fd);
+	cn->c.flags |= SECHO_CONN_SERVER;
+	return 0;
+}
+
+void
+srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
+{
+	struct server *s = ls->srv;
+	char addr[SECHO_ADDRSTR_MAX];
+	struct conn *cn;
+
+	if ((cn = calloc(1, sizeof(*cn))) == NULL ||
+	    conn_setup(cn, ls, fd) == -1) {
+		srv_log("cannot accept %s: %s", secho_sockaddr_str(
+		    (const struct sockaddr *)&peer->ss, addr, sizeof(addr)),
+		    cn == NULL ? "out of memory" : secho_error());
+		free(cn);
+		close(fd);
+		srv_slot_give(s, peer);
+		return;
+	}
+	cn->c.peer = *peer;
+	cn->srv = s;
+	cn->proto = ls->proto;
+	cn->state = ls->proto == SECHO_TCP ? CS_ECHO : CS_HANDSHAKE;
+	cn->next = s->conns;
+	if (s->conns != NULL)
+		s->conns->prev = cn;
+	s->conns = cn;
+	s->nconns++;
+	secho_event_init(&cn->ev, fd, conn_io);
+	secho_timer_init(&cn->timer, conn_timeout);
+	touch(cn);
+	cn->born_ms = cn->last_ms;
+	secho_loop_timer_set(s->loop, &cn->timer, bounded_wait(cn,
+	    cn->born_ms, (uint64_t)(cn->state == CS_HANDSHAKE ?
+	    s->cfg->handshake_timeout_ms : s->cfg->idle_timeout_ms)));
+	logv(s, "%s %s: accepted (%zu open)", secho_proto_name(ls->proto),
+	    peer_str(cn, addr, sizeof(addr)),
+	    __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED));
+	/* TCP and TLS clients speak first; a DTLS client awaits our hello. */
+	if (ls->proto == SECHO_DTLS)
+		conn_handshake(cn);
+	else
+		conn_watch(cn, SECHO_WANT_READ);
+}

@@ -1,0 +1,171 @@
+/*
+ * server_int.h - private glue between the echo server's files.
+ *
+ * server.c is the process: it binds the sockets (srv_sock_open), drops
+ * privileges, opens one worker per core (srv_worker_open) and runs them.
+ * server_worker.c is one worker: its thread, the eventfd commands worker 0
+ * sends it (drain, stop, reload) and the signals worker 0 reads.
+ * server_listen.c is a worker's listeners: accept batches, the UDP echo
+ * and the DTLS cookie exchange; each new client becomes a connection
+ * through srv_conn_new().  server_conn.c is one connection's life, from
+ * handshake to close; its echo, and the worker's buffer pool the echo
+ * draws on, are echo.c's (echo.h), which knows no connection or worker.
+ */
+#ifndef SECHO_SERVER_INT_H
+#define SECHO_SERVER_INT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "secho/loop.h"
+#include "secho/server.h"
+#include "echo.h"
+
+#define container_of(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+/*
+ * CS_LINGER: our FIN / close_notify is out while the peer may still be
+ * sending; reading to its EOF before close() keeps the kernel from
+ * answering late bytes with a reset that would destroy echoes in flight.
+ */
+enum conn_state { CS_HANDSHAKE, CS_ECHO, CS_SHUTDOWN, CS_LINGER };
+
+/*
+ * Where a connection is in the server's drain (SIGINT/SIGTERM).
+ * CD_AWAIT_FIRST: its handshake was still running at the signal, so the
+ * client has not had a chance to send yet: wait for its first bytes
+ * (bounded by the drain deadline) before it may close as idle.
+ * CD_DRAINING: echo what was read, then close with close_notify.
+ */
+enum conn_drain { CD_NONE, CD_AWAIT_FIRST, CD_DRAINING };
+
+struct server;
+struct shared;
+
+/* A bound socket, shared by every worker's loop. */
+struct sock {
+	int fd;
+	enum secho_proto proto;
+	struct secho_sockaddr addr;
+};
+
+/* One worker's registration of a shared socket. */
+struct listener {
+	struct server *srv;
+	struct secho_event ev;
+	enum secho_proto proto;
+	struct secho_sockaddr addr;
+	struct secho_timer resume;	/* after EMFILE, or a failed watch */
+	struct secho_dtls_listener *dtls;	/* dtls listeners */
+	/* udp listeners: one recvmmsg() batch, echoed by sendmmsg() */
+	unsigned char *dgram;		/* SECHO_DGRAM_BATCH * DGRAM_MAX */
+	struct secho_dgram batch[SECHO_DGRAM_BATCH];
+	int nheld, nsent;		/* received, and echoed so far */
+	int paused;			/* accept paused since (logged) */
+	int deaf;			/* its last watch failed (logged) */
+};
+
+struct conn {
+	struct secho_conn c;
+	struct secho_event ev;
+	struct secho_timer timer;
+	struct server *srv;
+	struct conn *prev, *next;
+	struct echo echo;
+	uint64_t last_ms;
+	uint64_t born_ms;	/* for --max-lifetime */
+	enum secho_proto proto;
+	enum conn_state state;
+	enum conn_drain drain;
+};
+
+/*
+ * One worker: an event loop in its own thread with its own connections,
+ * buffer pool and TLS context references.  Workers share only the
+ * listening sockets (each watches them with EPOLLEXCLUSIVE, so the kernel
+ * wakes one per new client) and an atomic connection count: nothing on
+ * the echo path is shared.
+ */
+struct server {
+	const struct secho_server_config *cfg;
+	struct shared *sh;
+	int id;
+	pthread_t thread;
+	struct secho_loop *loop;
+	struct listener ls[SECHO_MAX_LISTENERS];
+	size_t nls;
+	struct secho_tls *tls;		/* this worker's references */
+	struct secho_tls *dtls;
+	struct conn *conns;
+	size_t nconns;
+	struct echo_pool pool;
+	struct secho_timer drain_timer;
+	int draining;
+	uint64_t drain_end_ms;
+	/* commands from the signal-handling worker (0) */
+	int cmdfd;			/* eventfd */
+	struct secho_event cmdev;
+	unsigned cmds;			/* CMD_* bits, atomic */
+	struct secho_tls *next_tls;	/* handed over with CMD_RELOAD */
+	struct secho_tls *next_dtls;
+};
+
+#define CMD_DRAIN	0x1
+#define CMD_STOP	0x2
+#define CMD_RELOAD	0x4
+#define CMD_CHECK	0x8	/* another worker finished */
+
+/* What the whole process shares. */
+struct shared {
+	const struct secho_server_config *cfg;
+	struct sock socks[SECHO_MAX_LISTENERS];
+	size_t nsocks;
+	struct server *workers;
+	int nworkers;
+	int running;			/* workers whose loop runs, atomic */
+	size_t nconns;			/* all workers, atomic */
+	struct secho_iplimit *iplimit;	/* --max-conns-per-ip, or NULL */
+	struct secho_tls *tls;		/* the process's own references */
+	struct secho_tls *dtls;
+	int sigfd;
+	struct secho_event sigev;	/* on worker 0's loop */
+	int draining;
+	int drain_acks;			/* workers that let go, atomic */
+	sigset_t oldmask;		/* restored on the way out */
+};
+
+/* server.c: one write per line, so workers' lines never interleave. */
+void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define logv(srv, ...) do { \
+	if ((srv)->cfg->verbose > 0) \
+		srv_log(__VA_ARGS__); \
+} while (0)
+
+/* server_conn.c */
+int srv_slot_take(struct server *s, enum secho_proto proto,
+    const struct secho_sockaddr *peer);
+void srv_slot_give(struct server *s, const struct secho_sockaddr *peer);
+void srv_conn_new(struct listener *ls, int fd,
+    const struct secho_sockaddr *peer);
+void srv_conn_close(struct conn *cn, const char *why);
+
+/* server_listen.c */
+int srv_sock_open(struct shared *sh, const struct secho_endpoint *ep);
+void srv_socks_close(struct shared *sh);
+int srv_listener_attach(struct server *s, const struct sock *k);
+void srv_listener_detach(struct server *s, struct listener *ls);
+void srv_accept_all(struct listener *ls);
+
+/* server_worker.c */
+int srv_worker_open(struct server *s, struct shared *sh, int id);
+void srv_worker_close(struct server *s);
+void *srv_worker_main(void *arg);
+void srv_worker_post(struct server *s, unsigned cmd);
+void srv_worker_check_done(struct server *s);
+int srv_signals_open(struct shared *sh);
+
+#endif

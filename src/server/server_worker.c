@@ -1,0 +1,301 @@
+/*
+ * server_worker.c - one worker thread and what reaches it: the eventfd
+ * commands from worker 0 (drain, stop, reload), the signal-driven drain,
+ * and the signals themselves, which worker 0 reads from a signalfd.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "server_int.h"
+
+void
+srv_worker_post(struct server *s, unsigned cmd)
+{
+	uint64_t one = 1;
+
+	__atomic_or_fetch(&s->cmds, cmd, __ATOMIC_ACQ_REL);
+	if (write(s->cmdfd, &one, sizeof(one)) < 0)
+		srv_log("worker %d: cannot post a command: %s", s->id,
+		    strerror(errno));
+}
+
+/*
+ * A draining worker is done once its connections are; worker 0, which
+ * reads the signals, also waits for every other worker to finish.
+ */
+void
+srv_worker_check_done(struct server *s)
+{
+	if (!s->draining || s->nconns > 0)
+		return;
+	if (s->id == 0 && __atomic_load_n(&s->sh->running, __ATOMIC_ACQUIRE) > 1)
+		return;
+	secho_loop_stop(s->loop);
+}
+
+/*
+ * First SIGINT/SIGTERM, in every worker: stop accepting and let every
+ * connection finish what it has read, then close with close_notify.  A
+ * second signal, or the drain deadline, ends the loop at once.
+ */
+static void
+drain_start(struct server *s)
+{
+	struct conn *cn, *next;
+
+	/*
+	 * Connections the kernel has completed are clients that already
+	 * sent bytes: take them in and serve them rather than reset them.
+	 */
+	for (size_t i = 0; i < s->nls; i++) {
+		if (!secho_proto_is_dgram(s->ls[i].proto))
+			srv_accept_all(&s->ls[i]);
+	}
+	s->draining = 1;
+	for (size_t i = 0; i < s->nls; i++)
+		srv_listener_detach(s, &s->ls[i]);
+	/* The last worker to let go of the sockets closes them. */
+	if (__atomic_add_fetch(&s->sh->drain_acks, 1, __ATOMIC_ACQ_REL) ==
+	    s->sh->nworkers)
+		srv_socks_close(s->sh);
+	secho_loop_timer_set(s->loop, &s->drain_timer,
+	    (uint64_t)s->cfg->drain_timeout_ms);
+	/* Handshakes in flight may finish too: their clients are waiting. */
+	s->drain_end_ms = secho_loop_now(s->loop) +
+	    (uint64_t)s->cfg->drain_timeout_ms;
+	for (cn = s->conns; cn != NULL; cn = next) {
+		next = cn->next;
+		if (cn->state == CS_HANDSHAKE)
+			cn->drain = CD_AWAIT_FIRST;
+		else {
+			cn->drain = CD_DRAINING;
+			secho_loop_defer(s->loop, &cn->ev, SECHO_EV_READ);
+		}
+	}
+	srv_worker_check_done(s);
+}
+
+static void
+drain_expired(struct secho_loop *l, struct secho_timer *t)
+{
+	struct server *s = container_of(t, struct server, drain_timer);
+
+	if (s->nconns > 0)
+		srv_log("drain deadline passed: closing %zu connection%s",
+		    s->nconns, s->nconns == 1 ? "" : "s");
+	secho_loop_stop(l);
+}
+
+/* Takes the contexts worker 0 handed over with CMD_RELOAD. */
+static void
+worker_reload(struct server *s)
+{
+	struct secho_tls *t = __atomic_exchange_n(&s->next_tls, NULL,
+	    __ATOMIC_ACQ_REL);
+	struct secho_tls *d = __atomic_exchange_n(&s->next_dtls, NULL,
+	    __ATOMIC_ACQ_REL);
+
+	if (t != NULL) {
+		secho_tls_free(s->tls);
+		s->tls = t;
+	}
+	if (d == NULL)
+		return;
+	secho_tls_free(s->dtls);
+	s->dtls = d;
+	for (size_t i = 0; i < s->nls; i++) {
+		if (s->ls[i].dtls != NULL)
+			secho_dtls_listener_set_tls(s->ls[i].dtls, d);
+	}
+}
+
+static void
+worker_cmd_io(struct secho_loop *l, struct secho_event *ev, int mask)
+{
+	struct server *s = container_of(ev, struct server, cmdev);
+	uint64_t v;
+	unsigned cmds;
+
+	(void)mask;
+	if (read(ev->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	cmds = __atomic_exchange_n(&s->cmds, 0, __ATOMIC_ACQ_REL);
+	if (cmds & CMD_RELOAD)
+		worker_reload(s);
+	if (cmds & CMD_STOP) {
+		secho_loop_stop(l);
+		return;
+	}
+	if ((cmds & CMD_DRAIN) && !s->draining)
+		drain_start(s);
+	if (cmds & CMD_CHECK)
+		srv_worker_check_done(s);
+}
+
+int
+srv_worker_open(struct server *s, struct shared *sh, int id)
+{
+	s->cfg = sh->cfg;
+	s->sh = sh;
+	s->id = id;
+	s->pool.bufsize = sh->cfg->bufsize;
+	for (size_t i = 0; i < SECHO_MAX_LISTENERS; i++)
+		s->ls[i].ev.fd = -1;
+	secho_timer_init(&s->drain_timer, drain_expired);
+	if ((s->cmdfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		secho_error_errno("eventfd");
+		return -1;
+	}
+	if ((s->loop = secho_loop_new()) == NULL)
+		return -1;
+	secho_event_init(&s->cmdev, s->cmdfd, worker_cmd_io);
+	if (secho_loop_watch(s->loop, &s->cmdev, SECHO_EV_READ) == -1)
+		return -1;
+	if ((s->tls = sh->tls) != NULL)
+		secho_tls_ref(s->tls);
+	if ((s->dtls = sh->dtls) != NULL)
+		secho_tls_ref(s->dtls);
+	for (size_t i = 0; i < sh->nsocks; i++) {
+		if (srv_listener_attach(s, &sh->socks[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+void
+srv_worker_close(struct server *s)
+{
+	if (s->sh == NULL)
+		return;		/* never opened */
+	while (s->conns != NULL)
+		srv_conn_close(s->conns, s->draining ? "server shutting down" :
+		    NULL);
+	for (size_t i = 0; i < s->nls; i++)
+		srv_listener_detach(s, &s->ls[i]);
+	if (s->cmdfd > 0) {
+		secho_loop_forget(s->loop, &s->cmdev);
+		close(s->cmdfd);
+	}
+	secho_tls_free(s->tls);
+	secho_tls_free(s->dtls);
+	secho_tls_free(__atomic_exchange_n(&s->next_tls, NULL,
+	    __ATOMIC_ACQ_REL));
+	secho_tls_free(__atomic_exchange_n(&s->next_dtls, NULL,
+	    __ATOMIC_ACQ_REL));
+	echo_pool_free(&s->pool);
+	secho_loop_free(s->loop);
+}
+
+void *
+srv_worker_main(void *arg)
+{
+	struct server *s = arg;
+
+	secho_loop_run(s->loop);
+	__atomic_sub_fetch(&s->sh->running, 1, __ATOMIC_ACQ_REL);
+	srv_worker_post(&s->sh->workers[0], CMD_CHECK);
+	return NULL;
+}
+
+
+/*
+ * SIGHUP: certificates, keys and ticket keys are read again into new
+ * contexts, handed to every worker for its new connections; live ones keep
+ * theirs.  A broken new file is logged and the old contexts keep serving.
+ */
+static void
+reload(struct shared *sh)
+{
+	struct secho_tls *t = NULL, *d = NULL;
+
+	if (sh->tls == NULL && sh->dtls == NULL) {
+		srv_log("SIGHUP: nothing to reload (no tls or dtls listener)");
+		return;
+	}
+	if ((sh->tls != NULL && (t = secho_tls_renew(sh->tls)) == NULL) ||
+	    (sh->dtls != NULL && (d = secho_tls_renew(sh->dtls)) == NULL)) {
+		srv_log("reload of %s failed, still serving the old "
+		    "certificate: %s", t == NULL && sh->tls != NULL ? "tls" :
+		    "dtls", secho_error());
+		secho_tls_free(t);
+		return;
+	}
+	for (int i = 0; i < sh->nworkers; i++) {
+		struct server *w = &sh->workers[i];
+
+		if (t != NULL) {
+			secho_tls_ref(t);
+			secho_tls_free(__atomic_exchange_n(&w->next_tls, t,
+			    __ATOMIC_ACQ_REL));
+		}
+		if (d != NULL) {
+			secho_tls_ref(d);
+			secho_tls_free(__atomic_exchange_n(&w->next_dtls, d,
+			    __ATOMIC_ACQ_REL));
+		}
+		srv_worker_post(w, CMD_RELOAD);
+	}
+	if (t != NULL) {
+		secho_tls_free(sh->tls);
+		sh->tls = t;
+	}
+	if (d != NULL) {
+		secho_tls_free(sh->dtls);
+		sh->dtls = d;
+	}
+	srv_log("reloaded %s and %s", sh->cfg->tls.cert, sh->cfg->tls.key);
+}
+
+static void
+signal_io(struct secho_loop *l, struct secho_event *ev, int mask)
+{
+	struct shared *sh = container_of(ev, struct shared, sigev);
+	struct signalfd_siginfo si;
+
+	(void)l;
+	(void)mask;
+	if (read(ev->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		reload(sh);
+		return;
+	}
+	if (sh->draining) {
+		srv_log("second signal: exiting now");
+		for (int i = 0; i < sh->nworkers; i++)
+			srv_worker_post(&sh->workers[i], CMD_STOP);
+		return;
+	}
+	sh->draining = 1;
+	srv_log("shutting down: draining %zu connection%s",
+	    __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED),
+	    __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED) == 1 ? "" : "s");
+	for (int i = 0; i < sh->nworkers; i++)
+		srv_worker_post(&sh->workers[i], CMD_DRAIN);
+}
+
+int
+srv_signals_open(struct shared *sh)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	/*
+	 * Blocked before any worker thread exists (they inherit the mask),
+	 * then read as events by worker 0: no handler races any loop.
+	 */
+	if (sigprocmask(SIG_BLOCK, &set, &sh->oldmask) == -1 ||
+	    (sh->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		secho_error_errno("signalfd");
+		return -1;
+	}
+	secho_event_init(&sh->sigev, sh->sigfd, signal_io);
+	return 0;
+}
