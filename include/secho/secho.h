@@ -63,6 +63,13 @@ void secho_error_set(const char *fmt, ...)
 void secho_error_errno(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
+/*
+ * Formats a message into buf, the error slot of an object that outlives
+ * the failing call (like a connection's, see secho_conn_set_error()).
+ */
+void secho_error_format(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Monotonic clock in microseconds. */
 unsigned long long secho_now_us(void);
 

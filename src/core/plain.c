@@ -5,23 +5,12 @@
  * transport gives, so the echo logic has one code path for all four.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "secho/transport.h"
-
-void
-secho_conn_set_error(struct secho_conn *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->err, sizeof(c->err), fmt, ap);
-	va_end(ap);
-}
 
 static ssize_t
 io_result(struct secho_conn *c, ssize_t n, const char *what)
