@@ -69,3 +69,17 @@ secho_conn_set_error(struct secho_conn *c, const char *fmt, ...)
 	vformat(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
 }
+
+const char *
+secho_conn_op_name(enum secho_conn_op op)
+{
+	static const char *const names[] = {
+		[SECHO_OP_READ] = "read",
+		[SECHO_OP_WRITE] = "write",
+		[SECHO_OP_HANDSHAKE] = "handshake",
+		[SECHO_OP_SHUTDOWN] = "shutdown",
+	};
+
+	return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] :
+	    "?";
+}
