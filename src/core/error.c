@@ -36,6 +36,12 @@ secho_error_set(const char *fmt, ...)
 }
 
 void
+secho_error_vset(const char *fmt, va_list ap)
+{
+	vformat(errbuf, sizeof(errbuf), fmt, ap);
+}
+
+void
 secho_error_errno(const char *fmt, ...)
 {
 	int saved = errno;
