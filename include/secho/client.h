@@ -10,7 +10,10 @@
 #include "secho/net.h"
 #include "secho/tls.h"
 
-/* Exit codes of secho-client (documented in --help and the README). */
+/*
+ * Exit codes of secho-client (documented in --help and the README);
+ * src/cmd/secho-client.c chooses one from a secho_client_status.
+ */
 enum secho_exit {
 	SECHO_EXIT_OK = 0,
 	SECHO_EXIT_USAGE = 1,
@@ -20,6 +23,23 @@ enum secho_exit {
 	SECHO_EXIT_TIMEOUT = 5,		/* --timeout expired */
 	SECHO_EXIT_MISMATCH = 6,	/* echo differs from what was sent */
 	SECHO_EXIT_LOSS = 7,		/* ping: some probes got no answer */
+};
+
+/* How a run ended. */
+enum secho_client_status {
+	SECHO_CLIENT_OK,
+	SECHO_CLIENT_LOSS,	/* ping: some probes got no answer */
+	/* Failures (secho_client_run() returned -1): */
+	SECHO_CLIENT_SETUP,	/* the TLS configuration cannot be used */
+	SECHO_CLIENT_CONNECT,	/* resolve, connect or I/O failure */
+	SECHO_CLIENT_TLS,	/* TLS handshake failure */
+	SECHO_CLIENT_VERIFY,	/* certificate verification failure */
+	SECHO_CLIENT_TIMEOUT,	/* --timeout expired */
+	SECHO_CLIENT_MISMATCH,	/* echo differs from what was sent */
+};
+
+struct secho_client_result {
+	enum secho_client_status status;
 };
 
 struct secho_client_config {
@@ -46,7 +66,14 @@ void secho_client_config_init(struct secho_client_config *cfg);
 int secho_client_parse_args(struct secho_client_config *cfg, int argc,
     char **argv, FILE *out);
 
-/* Runs the client; returns an enum secho_exit value. */
-int secho_client_run(const struct secho_client_config *cfg);
+/*
+ * Runs the client: the echo goes to stdout, ping lines and statistics and
+ * --resume lines too, -v notes and warnings to stderr.  Returns 0 when
+ * the run completed (res->status OK, or LOSS: not every probe was
+ * answered), or -1 when it failed: res->status says how, secho_error()
+ * the message.
+ */
+int secho_client_run(const struct secho_client_config *cfg,
+    struct secho_client_result *res);
 
 #endif

@@ -2,12 +2,20 @@
  * secho.h - version, I/O result codes and the thread-local error message
  * shared by every secho module.
  *
- * Library code never exits: setup calls return 0 / -1 (or a pointer / NULL)
- * and leave a one-line message that secho_error() returns.
+ * The error contract (as libtls'): a failing library call returns -1 (or
+ * NULL, or an enum secho_io value) and leaves exactly one message,
+ * formatted once when the failure happens: in the object it acted on when
+ * that object outlives the call (a connection: secho_conn_error(c)),
+ * otherwise in the calling thread's secho_error().  Library code never
+ * prints an error and never chooses an exit code; only the programs in
+ * src/cmd/ do.  What a program is for (echoes, ping lines, reports, -v
+ * notes, the server's log) is its output, not an error, and may come
+ * from the library.
  */
 #ifndef SECHO_SECHO_H
 #define SECHO_SECHO_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -59,9 +67,20 @@ const char *secho_error(void);
 void secho_error_set(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
+/* The same with a va_list, for functions that take a format themselves. */
+void secho_error_vset(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+
 /* Sets the message to "<prefix>: strerror(errno)", keeping errno. */
 void secho_error_errno(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+
+/*
+ * Formats a message into buf, the error slot of an object that outlives
+ * the failing call (like a connection's, see secho_conn_set_error()).
+ */
+void secho_error_format(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Monotonic clock in microseconds. */
 unsigned long long secho_now_us(void);

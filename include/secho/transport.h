@@ -136,6 +136,17 @@ secho_conn_describe(const struct secho_conn *c, char *buf, size_t len)
 	return c->ops->describe(c, buf, len);
 }
 
+/* What a transport call was doing when it failed, for its message. */
+enum secho_conn_op {
+	SECHO_OP_READ,
+	SECHO_OP_WRITE,
+	SECHO_OP_HANDSHAKE,
+	SECHO_OP_SHUTDOWN,
+};
+
+/* "read", "write", "handshake", "shutdown". */
+const char *secho_conn_op_name(enum secho_conn_op op);
+
 /* Formats c->err (printf style); used by transport implementations. */
 void secho_conn_set_error(struct secho_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

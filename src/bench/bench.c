@@ -1,7 +1,8 @@
 /*
  * bench.c - secho-bench, the load generator: setup, the worker threads
  * and the four phases they go through together (connect, run, measure,
- * tear down), progress on stderr, and the merged result.
+ * tear down), progress on stderr, and the merged result; the verdict on
+ * it is src/cmd/secho-bench.c's.
  *
  * The main thread only reads the server's /proc figures at the phase
  * boundaries, so the connection setup and teardown are not charged to
@@ -176,8 +177,17 @@ setup_workers(struct bench *b)
 	return 0;
 }
 
+/* Sets out->failure for a failed setup step; returns -1. */
 static int
-setup(struct bench *b, const struct secho_bench_config *cfg)
+setup_failed(struct secho_bench_outcome *out, enum secho_bench_failure f)
+{
+	out->failure = f;
+	return -1;
+}
+
+static int
+setup(struct bench *b, const struct secho_bench_config *cfg,
+    struct secho_bench_outcome *out)
 {
 	size_t extra = cfg->size > 65536 ? cfg->size : 65536;
 
@@ -188,18 +198,18 @@ setup(struct bench *b, const struct secho_bench_config *cfg)
 	    cfg->servername : cfg->host);
 	b->run.name = b->name;
 	if (raise_nofile(cfg) == -1 || resolve_peer(cfg, &b->run.peer) == -1)
-		return SECHO_BENCH_EXIT_IO;
+		return setup_failed(out, SECHO_BENCH_FAIL_IO);
 	if ((b->pattern = make_pattern(extra)) == NULL) {
 		secho_error_errno("malloc");
-		return SECHO_BENCH_EXIT_IO;
+		return setup_failed(out, SECHO_BENCH_FAIL_IO);
 	}
 	b->run.pattern = b->pattern;
 	if (cfg->tls.insecure)
 		note(cfg, "warning: --insecure: the server's certificate is "
 		    "not verified%s", "");
-	if (setup_workers(b) == -1)
-		return SECHO_BENCH_EXIT_USAGE;	/* unusable TLS files */
-	return SECHO_BENCH_EXIT_OK;
+	if (setup_workers(b) == -1)	/* unusable TLS files */
+		return setup_failed(out, SECHO_BENCH_FAIL_SETUP);
+	return 0;
 }
 
 static int
@@ -233,8 +243,8 @@ check_held(struct secho_bench_worker *w)
 		    MSG_PEEK | MSG_DONTWAIT) == -1 && errno == EAGAIN))
 			continue;
 		w->st.errors++;
-		secho_bench_set_error(w, "the server closed a held "
-		    "connection");
+		secho_error_format(w->last_error, sizeof(w->last_error),
+		    "the server closed a held connection");
 	}
 }
 
@@ -274,7 +284,8 @@ worker_main(void *arg)
 	if (w->cfg->rate > 0)
 		(void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	if (secho_bench_worker_init(w) == -1) {
-		secho_bench_set_error(w, "out of memory");
+		secho_error_format(w->last_error, sizeof(w->last_error),
+		    "out of memory");
 		w->fatal = 1;
 		atomic_store(&w->run->fatal, 1);
 		atomic_store(&w->run->stop, 1);
@@ -479,87 +490,75 @@ failure(const struct bench *b)
 	return "";
 }
 
+/*
+ * Prints the report and fills out for the program's verdict, or fails
+ * (-1) when a worker gave up before anything was echoed.
+ */
 static int
-finish(struct bench *b, struct secho_bench_result *r)
+finish(struct bench *b, const struct secho_bench_result *r,
+    struct secho_bench_outcome *out)
 {
 	const struct secho_bench_stats *s = &r->st;
-	int rc = secho_bench_verdict(r);
 
 	if (atomic_load(&b->run.fatal) && s->ops == 0) {
-		fprintf(stderr, "%s: %s\n", SECHO_BENCH_PROG, failure(b));
-		return SECHO_BENCH_EXIT_IO;
+		secho_error_set("%s", failure(b));
+		out->failure = SECHO_BENCH_FAIL_IO;
+		return -1;
 	}
 	secho_bench_report(b->cfg, r, stdout);
-	if (s->errors > 0 || atomic_load(&b->run.fatal))
-		fprintf(stderr, "%s: %llu error%s; the last: %s\n",
-		    SECHO_BENCH_PROG, (unsigned long long)s->errors,
-		    s->errors == 1 ? "" : "s", failure(b));
-	if (s->mismatches > 0)
-		fprintf(stderr, "%s: %llu echo%s differed from what was sent\n",
-		    SECHO_BENCH_PROG, (unsigned long long)s->mismatches,
-		    s->mismatches == 1 ? "" : "es");
-	if (s->late > 0 && !b->cfg->quiet)
-		fprintf(stderr, "%s: %llu datagrams came back after --timeout "
-		    "(counted lost)\n", SECHO_BENCH_PROG,
-		    (unsigned long long)s->late);
-	if (s->ops == 0 && rc == SECHO_BENCH_EXIT_IO)
-		fprintf(stderr, "%s: nothing was echoed\n", SECHO_BENCH_PROG);
-	if (rc == SECHO_BENCH_EXIT_OK && atomic_load(&b->run.fatal))
-		rc = SECHO_BENCH_EXIT_IO;
+	out->ops = s->ops;
+	out->errors = s->errors;
+	out->mismatches = s->mismatches;
+	out->late = s->late;
+	out->gave_up = atomic_load(&b->run.fatal);
+	secho_error_format(out->last_error, sizeof(out->last_error), "%s",
+	    failure(b));
+	return 0;
+}
+
+/* The phases, once setup has worked. */
+static int
+bench_go(struct bench *b, struct secho_bench_outcome *out)
+{
+	struct secho_bench_result *r;
+	int rc;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		secho_error_errno("calloc");
+		return setup_failed(out, SECHO_BENCH_FAIL_IO);
+	}
+	if (start_threads(b) == -1) {
+		free(r);
+		return setup_failed(out, SECHO_BENCH_FAIL_IO);
+	}
+	drive(b, r);
+	collect(b, r);
+	rc = finish(b, r, out);
+	close(b->run.gate_fd);
+	pthread_barrier_destroy(&b->run.phase);
+	free(r);
 	return rc;
 }
 
-static int
-bench_run(const struct secho_bench_config *cfg)
+int
+secho_bench_run(const struct secho_bench_config *cfg,
+    struct secho_bench_outcome *out)
 {
-	struct secho_bench_result *r;
+	struct sigaction sa;
 	struct bench b;
 	int rc;
 
-	if ((rc = setup(&b, cfg)) != SECHO_BENCH_EXIT_OK ||
-	    (r = calloc(1, sizeof(*r))) == NULL) {
-		fprintf(stderr, "%s: %s\n", SECHO_BENCH_PROG, secho_error());
-		rc = rc != SECHO_BENCH_EXIT_OK ? rc : SECHO_BENCH_EXIT_IO;
-	} else if (start_threads(&b) == -1) {
-		fprintf(stderr, "%s: %s\n", SECHO_BENCH_PROG, secho_error());
-		rc = SECHO_BENCH_EXIT_IO;
-		free(r);
-	} else {
-		drive(&b, r);
-		collect(&b, r);
-		rc = finish(&b, r);
-		close(b.run.gate_fd);
-		pthread_barrier_destroy(&b.run.phase);
-		free(r);
-	}
+	memset(out, 0, sizeof(*out));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;	/* no SA_RESTART: sleeps end */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	rc = setup(&b, cfg, out);
+	if (rc == 0)
+		rc = bench_go(&b, out);
 	for (int i = 0; b.w != NULL && i < b.nw; i++)
 		secho_tls_free(b.w[i].tls);	/* NULL once a worker ran */
 	free(b.w);
 	free(b.pattern);
 	return rc;
-}
-
-int
-secho_bench_main(int argc, char **argv)
-{
-	struct secho_bench_config cfg;
-	struct sigaction sa;
-	int rc;
-
-	secho_bench_config_init(&cfg);
-	rc = secho_bench_parse_args(&cfg, argc, argv, stdout);
-	if (rc == 1)
-		return fflush(stdout) == EOF ? SECHO_BENCH_EXIT_USAGE :
-		    SECHO_BENCH_EXIT_OK;
-	if (rc == -1) {
-		fprintf(stderr, "%s: %s\ntry '%s --help'\n", SECHO_BENCH_PROG,
-		    secho_error(), SECHO_BENCH_PROG);
-		return SECHO_BENCH_EXIT_USAGE;
-	}
-	signal(SIGPIPE, SIG_IGN);	/* TLS writes to a closed peer */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;	/* no SA_RESTART: sleeps end */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	return bench_run(&cfg);
 }

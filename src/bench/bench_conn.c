@@ -14,7 +14,6 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -35,16 +34,6 @@ secho_bench_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-void
-secho_bench_set_error(struct secho_bench_worker *w, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(w->last_error, sizeof(w->last_error), fmt, ap);
-	va_end(ap);
 }
 
 const unsigned char *
@@ -337,14 +326,15 @@ secho_bench_conn_fail(struct secho_bench_worker *w,
 	w->retired += ops->inflight(w, c);
 	secho_sockaddr_str((const struct sockaddr *)&w->run->peer.ss, addr,
 	    sizeof(addr));
-	secho_bench_set_error(w, "%s %s: %s", opening ? "cannot connect to" :
-	    "connection to", addr, why);
+	secho_error_format(w->last_error, sizeof(w->last_error), "%s %s: %s",
+	    opening ? "cannot connect to" : "connection to", addr, why);
 	secho_bench_conn_close(w, c);
 	c->retry_ns = w->now + RETRY_NS;
 	if (!atomic_load_explicit(&w->run->ever_connected,
 	    memory_order_relaxed) || w->fails_in_row > limit) {
 		if (w->fails_in_row > limit)
-			secho_bench_set_error(w, "giving up after %llu "
+			secho_error_format(w->last_error,
+			    sizeof(w->last_error), "giving up after %llu "
 			    "failures in a row; the last: %s: %s",
 			    (unsigned long long)w->fails_in_row, addr, why);
 		w->fatal = 1;
@@ -543,7 +533,9 @@ secho_bench_loop(struct secho_bench_worker *w,
 		int n = wait_events(w, ev);
 
 		if (n == -1 && errno != EINTR) {
-			secho_bench_set_error(w, "epoll: %s", strerror(errno));
+			secho_error_format(w->last_error,
+			    sizeof(w->last_error), "epoll: %s",
+			    strerror(errno));
 			w->fatal = 1;
 			atomic_store(&w->run->fatal, 1);
 			atomic_store(&w->run->stop, 1);

@@ -1,6 +1,7 @@
 /*
- * bench_int.h - what the secho-bench modules share: the configuration,
- * the latency histogram, per-thread workers and their connections.
+ * bench_int.h - what the secho-bench modules share besides
+ * secho/bench.h: the latency histogram, per-thread workers and their
+ * connections.
  * bench.c runs the threads, bench_conn.c owns sockets and the epoll loop,
  * bench_stream.c and bench_dgram.c are the modes, bench_report.c prints.
  */
@@ -12,27 +13,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "secho/bench.h"
 #include "secho/net.h"
 #include "secho/tls.h"
 #include "secho/transport.h"
 
 #define SECHO_BENCH_PROG "secho-bench"
-
-enum secho_bench_exit {
-	SECHO_BENCH_EXIT_OK = 0,
-	SECHO_BENCH_EXIT_USAGE = 1,
-	SECHO_BENCH_EXIT_IO = 2,	/* cannot connect, or > 1 % failed */
-	SECHO_BENCH_EXIT_MISMATCH = 6,	/* an echo differed */
-};
-
-enum secho_bench_mode {
-	SECHO_BENCH_RR,		/* request/response */
-	SECHO_BENCH_BULK,	/* streaming both ways */
-	SECHO_BENCH_HS,		/* connect + handshake + echo + close */
-	SECHO_BENCH_UDP,
-	SECHO_BENCH_DTLS,
-	SECHO_BENCH_HOLD,	/* many idle connections, server RSS */
-};
 
 /* Limits (also in --help). */
 #define SECHO_BENCH_SIZE_MAX	(16L * 1024 * 1024)
@@ -42,28 +28,6 @@ enum secho_bench_mode {
 #define SECHO_BENCH_WINDOW_MAX	4096
 #define SECHO_BENCH_BULK_RING	256	/* bulk: chunks in flight per conn */
 #define SECHO_BENCH_HOLD_OPENING 256	/* hold: opening at once per thread */
-
-struct secho_bench_config {
-	enum secho_bench_mode mode;
-	enum secho_proto proto;
-	char host[SECHO_HOST_MAX];	/* brackets removed */
-	int port;
-	long conns;
-	size_t size;
-	int duration_ms;
-	long count;			/* 0: run for duration_ms */
-	int threads;
-	double rate;			/* ops/s in total; 0: closed loop */
-	int window;
-	int timeout_ms;
-	const char *servername;
-	int resume;
-	long pid;			/* 0: no server to measure */
-	int json;
-	int quiet;
-	int src_addrs;
-	struct secho_tls_opts tls;
-};
 
 /*
  * Latency histogram, log-linear like HdrHistogram: values below 256 ns
@@ -175,7 +139,8 @@ struct secho_bench_worker {
 	struct secho_bench_stats st;
 	struct secho_bench_live live;
 	int fatal;
-	char last_error[200];
+	/* The last connection's failure, formatted by secho_error_format(). */
+	char last_error[SECHO_BENCH_ERR_MAX];
 };
 
 /* What the main thread shares with the workers. */
@@ -194,16 +159,6 @@ struct secho_bench_run {
 
 /* The pattern repeats every SECHO_BENCH_PATTERN_P bytes (a prime). */
 #define SECHO_BENCH_PATTERN_P 65521u
-
-/* bench.c: the program; returns an enum secho_bench_exit value. */
-int secho_bench_main(int argc, char **argv);
-
-/* bench_opts.c */
-void secho_bench_config_init(struct secho_bench_config *cfg);
-/* 0 to run, 1 after --help / --version, -1 on a usage error. */
-int secho_bench_parse_args(struct secho_bench_config *cfg, int argc,
-    char **argv, FILE *out);
-const char *secho_bench_mode_name(enum secho_bench_mode m);
 
 /* bench_hist.c */
 void secho_bench_hist_add(struct secho_bench_hist *h, uint64_t v);
@@ -229,8 +184,6 @@ void secho_bench_report(const struct secho_bench_config *cfg,
 double secho_bench_cpu_s(long pid);
 /* VmRSS in KiB, or -1. */
 long secho_bench_rss_kib(long pid);
-/* The exit code that the result deserves. */
-int secho_bench_verdict(const struct secho_bench_result *r);
 
 /* bench_conn.c: sockets and the per-thread loop. */
 int secho_bench_worker_init(struct secho_bench_worker *w);
@@ -259,8 +212,6 @@ int secho_bench_may_start(const struct secho_bench_worker *w);
 /* Expected bytes at stream offset off of a connection with seed. */
 const unsigned char *secho_bench_expect(const struct secho_bench_worker *w,
     uint64_t seed, uint64_t off);
-void secho_bench_set_error(struct secho_bench_worker *w, const char *fmt,
-    ...) __attribute__((format(printf, 2, 3)));
 /* Open loop: a free token, dispatched when an op is due. */
 void secho_bench_token_put(struct secho_bench_worker *w, uint32_t conn,
     uint32_t slot);

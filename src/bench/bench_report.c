@@ -1,7 +1,7 @@
 /*
  * bench_report.c - secho-bench's results: the human table or one JSON
- * object, the exit code they deserve, and what /proc says about the
- * server (CPU time, resident memory).
+ * object, and what /proc says about the server (CPU time, resident
+ * memory).
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -126,18 +126,6 @@ secho_bench_rss_kib(long pid)
 			break;
 	fclose(f);
 	return kib;
-}
-
-int
-secho_bench_verdict(const struct secho_bench_result *r)
-{
-	const struct secho_bench_stats *s = &r->st;
-
-	if (s->mismatches > 0)
-		return SECHO_BENCH_EXIT_MISMATCH;
-	if (s->ops == 0 || s->errors * 100 > s->ops + s->errors)
-		return SECHO_BENCH_EXIT_IO;
-	return SECHO_BENCH_EXIT_OK;
 }
 
 struct derived {

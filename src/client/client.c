@@ -1,7 +1,8 @@
 /*
  * client.c - secho-client's frame: connect, handshake and verify, say
  * what was negotiated, run one mode (stdin, -m or -c) and shut down
- * cleanly.  Every failure becomes one line on stderr and an exit code.
+ * cleanly.  A failure ends the run with a status and one message in
+ * secho_error(), which src/cmd/secho-client.c prints.
  */
 #include <errno.h>
 #include <limits.h>
@@ -20,7 +21,7 @@
 /* Asked for, not insisted on: the kernel caps it at net.core.rmem_max. */
 #define DGRAM_RCVBUF	(1 << 20)
 
-/* "secho-client: MSG" on stderr. */
+/* "secho-client: MSG" on stderr: a -v note or a warning, not an error. */
 static void
 say(const char *fmt, va_list ap)
 {
@@ -31,15 +32,36 @@ say(const char *fmt, va_list ap)
 	fprintf(stderr, "%s: %s\n", SECHO_CLIENT_PROG, msg);
 }
 
-int
-secho_client_fail(int code, const char *fmt, ...)
+static void
+warn(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
 	say(fmt, ap);
 	va_end(ap);
-	return code;
+}
+
+int
+secho_client_status_set(struct client *cl, enum secho_client_status why)
+{
+	if (cl->fail == SECHO_CLIENT_OK)
+		cl->fail = why;
+	return -1;
+}
+
+int
+secho_client_error(struct client *cl, enum secho_client_status why,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cl->fail != SECHO_CLIENT_OK)
+		return -1;	/* keep the first message */
+	va_start(ap, fmt);
+	secho_error_vset(fmt, ap);
+	va_end(ap);
+	return secho_client_status_set(cl, why);
 }
 
 void
@@ -193,7 +215,7 @@ secho_client_io_fail(struct client *cl, ssize_t r, unsigned long long echoed,
 {
 	const char *err = secho_conn_error(&cl->conn);
 	const char *hint = tls_port_hint(cl, r, echoed);
-	int code = SECHO_EXIT_CONNECT;
+	enum secho_client_status why = SECHO_CLIENT_CONNECT;
 	int unclean = cl->conn.flags & SECHO_CONN_UNCLEAN;
 
 	/*
@@ -202,25 +224,26 @@ secho_client_io_fail(struct client *cl, ssize_t r, unsigned long long echoed,
 	 */
 	if (r == SECHO_IO_ERR && echoed == 0 && secho_conn_is_tls(&cl->conn) &&
 	    !is_net_errno(cl->io_errno))
-		code = SECHO_EXIT_TLS;
+		why = SECHO_CLIENT_TLS;
 	if (r == SECHO_IO_EOF && sent == 0)
-		return secho_client_fail(code, "connection closed by the "
+		return secho_client_error(cl, why, "connection closed by the "
 		    "server before anything was sent%s%s", unclean ?
 		    " (without a TLS close_notify)" : "", hint);
 	if (r == SECHO_IO_EOF && unclean)
-		return secho_client_fail(code, "the server closed the "
+		return secho_client_error(cl, why, "the server closed the "
 		    "connection without a TLS close_notify after %llu of %llu "
 		    "bytes were echoed", echoed, sent);
 	if (r == SECHO_IO_EOF)
-		return secho_client_fail(code, "connection closed by the "
+		return secho_client_error(cl, why, "connection closed by the "
 		    "server after %llu of %llu bytes were echoed%s", echoed,
 		    sent, hint);
 	if (*err == '\0')
 		err = "the connection failed";
 	if (sent == 0)
-		return secho_client_fail(code, "%s: %s%s", cl->addr, err, hint);
-	return secho_client_fail(code, "%s: %s (after %llu of %llu bytes were "
-	    "echoed)%s", cl->addr, err, echoed, sent, hint);
+		return secho_client_error(cl, why, "%s: %s%s", cl->addr, err,
+		    hint);
+	return secho_client_error(cl, why, "%s: %s (after %llu of %llu bytes "
+	    "were echoed)%s", cl->addr, err, echoed, sent, hint);
 }
 
 /* What -v says about verification. */
@@ -280,16 +303,16 @@ handshake_fail(struct client *cl, int r)
 	unsigned flags = cl->conn.flags;
 
 	if (r == SECHO_IO_EOF)
-		return secho_client_fail(SECHO_EXIT_TLS, "%s", *err != '\0' ?
-		    err : "server closed the connection during the TLS "
-		    "handshake");
+		return secho_client_error(cl, SECHO_CLIENT_TLS, "%s",
+		    *err != '\0' ? err : "server closed the connection during "
+		    "the TLS handshake");
 	if (flags & SECHO_CONN_VERIFY)
-		return secho_client_fail(SECHO_EXIT_VERIFY, "%s", err);
+		return secho_client_error(cl, SECHO_CLIENT_VERIFY, "%s", err);
 	if (!(flags & SECHO_CONN_NOT_TLS) && is_net_errno(cl->io_errno))
-		return secho_client_fail(SECHO_EXIT_CONNECT, "%s: %s",
+		return secho_client_error(cl, SECHO_CLIENT_CONNECT, "%s: %s",
 		    cl->addr, err);
-	return secho_client_fail(SECHO_EXIT_TLS, "%s", *err != '\0' ? err :
-	    "TLS handshake failed");
+	return secho_client_error(cl, SECHO_CLIENT_TLS, "%s", *err != '\0' ?
+	    err : "TLS handshake failed");
 }
 
 static ssize_t
@@ -308,8 +331,8 @@ handshake(struct client *cl)
 	r = secho_client_drive(cl, handshake_step, NULL,
 	    secho_client_deadline(cl));
 	if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
-		return secho_client_fail(SECHO_EXIT_TIMEOUT, "timed out after "
-		    "%gs waiting for the %s handshake with %s",
+		return secho_client_error(cl, SECHO_CLIENT_TIMEOUT, "timed out "
+		    "after %gs waiting for the %s handshake with %s",
 		    secho_client_timeout_secs(cl), cl->dgram ? "DTLS" : "TLS",
 		    cl->addr);
 	if (r != 0)
@@ -328,8 +351,7 @@ wrap(struct client *cl, int fd)
 		if (secho_tls_conn_init(cl->tls, &cl->conn, fd, cl->name) ==
 		    -1) {
 			close(fd);
-			return secho_client_fail(SECHO_EXIT_TLS, "%s",
-			    secho_error());
+			return secho_client_status_set(cl, SECHO_CLIENT_TLS);
 		}
 	} else if (cl->dgram)
 		secho_conn_init_udp(&cl->conn, fd);
@@ -348,8 +370,8 @@ connect_server(struct client *cl)
 	fd = secho_net_connect(cl->host, cfg->port, cl->dgram,
 	    cfg->timeout_ms, &cl->peer, &timed_out);
 	if (fd == -1)
-		return secho_client_fail(timed_out ? SECHO_EXIT_TIMEOUT :
-		    SECHO_EXIT_CONNECT, "%s", secho_error());
+		return secho_client_status_set(cl, timed_out ?
+		    SECHO_CLIENT_TIMEOUT : SECHO_CLIENT_CONNECT);
 	secho_sockaddr_str((struct sockaddr *)&cl->peer.ss, cl->addr,
 	    sizeof(cl->addr));
 	/* Echoes of a window of datagrams may arrive in one burst. */
@@ -417,16 +439,14 @@ client_setup(struct client *cl, const struct secho_client_config *cfg)
 	if (!secho_proto_is_secure(cfg->proto))
 		return 0;
 	if (cfg->tls.insecure)
-		fprintf(stderr, "%s: warning: --insecure: the server's "
-		    "certificate is not verified\n", SECHO_CLIENT_PROG);
+		warn("warning: --insecure: the server's certificate is not "
+		    "verified");
 	if (cfg->tls.keylog != NULL)
-		fprintf(stderr, "%s: warning: writing TLS session secrets to "
-		    "%s; anyone who reads it can decrypt the traffic\n",
-		    SECHO_CLIENT_PROG, cfg->tls.keylog);
+		warn("warning: writing TLS session secrets to %s; anyone who "
+		    "reads it can decrypt the traffic", cfg->tls.keylog);
 	cl->tls = secho_tls_new(&cfg->tls, SECHO_TLS_CLIENT, cl->dgram);
 	if (cl->tls == NULL)
-		return secho_client_fail(SECHO_EXIT_USAGE, "%s",
-		    secho_error());
+		return secho_client_status_set(cl, SECHO_CLIENT_SETUP);
 	note_trust(cl);
 	return 0;
 }
@@ -435,12 +455,10 @@ client_setup(struct client *cl, const struct secho_client_config *cfg)
 static int
 client_open(struct client *cl)
 {
-	int rc;
-
 	cl->io_errno = 0;
 	cl->handshake_us = 0;
-	if ((rc = connect_server(cl)) != 0)
-		return rc;
+	if (connect_server(cl) == -1)
+		return -1;
 	return handshake(cl);
 }
 
@@ -506,18 +524,18 @@ run_message(struct client *cl)
 	struct client_echo e;
 	int rc;
 
-	if ((rc = secho_client_echo_init(&e, cl, -1, -1)) != 0)
-		return rc;
+	if (secho_client_echo_init(&e, cl, -1, -1) == -1)
+		return -1;
 	secho_client_echo_queue(&e, m, n);
 	rc = secho_client_echo_run(&e);
 	secho_client_echo_free(&e);
-	if (rc != 0)
-		return rc;
+	if (rc == -1)
+		return -1;
 	/* The echo is byte for byte the message: print that. */
 	if (fwrite(m, 1, n, stdout) != n ||
 	    (m[n - 1] != '\n' && putchar('\n') == EOF) || fflush(stdout) == EOF)
-		return secho_client_fail(SECHO_EXIT_CONNECT, "cannot write to "
-		    "stdout: %s", strerror(errno));
+		return secho_client_error(cl, SECHO_CLIENT_CONNECT, "cannot "
+		    "write to stdout: %s", strerror(errno));
 	return 0;
 }
 
@@ -530,14 +548,14 @@ run_stdin(struct client *cl)
 	double secs;
 	int rc;
 
-	if ((rc = secho_client_echo_init(&e, cl, STDIN_FILENO,
-	    STDOUT_FILENO)) != 0)
-		return rc;
+	if (secho_client_echo_init(&e, cl, STDIN_FILENO, STDOUT_FILENO) ==
+	    -1)
+		return -1;
 	rc = secho_client_echo_run(&e);
 	bytes = e.nechoed;
 	secho_client_echo_free(&e);
-	if (rc != 0)
-		return rc;
+	if (rc == -1)
+		return -1;
 	secs = (secho_now_us() - t0) / 1e6;
 	secho_client_note(cl, "%llu bytes sent and echoed intact in %.3f s "
 	    "(%.1f MB/s)", bytes, secs, secs > 0 ? bytes / secs / 1e6 : 0.0);
@@ -546,7 +564,7 @@ run_stdin(struct client *cl)
 
 /* Stdout lines of --resume: flushed at once, a failed write fails. */
 static int
-print_out(const char *fmt, ...)
+print_out(struct client *cl, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
@@ -555,8 +573,8 @@ print_out(const char *fmt, ...)
 	rc = vprintf(fmt, ap);
 	va_end(ap);
 	if (rc < 0 || fflush(stdout) == EOF)
-		return secho_client_fail(SECHO_EXIT_CONNECT, "cannot write to "
-		    "stdout: %s", strerror(errno));
+		return secho_client_error(cl, SECHO_CLIENT_CONNECT, "cannot "
+		    "write to stdout: %s", strerror(errno));
 	return 0;
 }
 
@@ -575,8 +593,9 @@ run_connection(struct client *cl, long nth, int *resumed)
 	if (rc == 0 && nth > 0) {
 		*resumed = secho_tls_conn_info(&cl->conn, &in) == 0 &&
 		    in.resumed;
-		rc = print_out("connection %ld: %s, %.2f ms\n", nth, *resumed ?
-		    "resumed" : "full handshake", cl->handshake_us / 1000.0);
+		rc = print_out(cl, "connection %ld: %s, %.2f ms\n", nth,
+		    *resumed ? "resumed" : "full handshake",
+		    cl->handshake_us / 1000.0);
 	}
 	if (rc == 0) {
 		if (cfg->count > 0)
@@ -589,8 +608,7 @@ run_connection(struct client *cl, long nth, int *resumed)
 		 * A live session ends with close_notify, even after a loss;
 		 * without it OpenSSL would not offer the session again.
 		 */
-		if (rc == SECHO_EXIT_OK || rc == SECHO_EXIT_LOSS ||
-		    rc == SECHO_EXIT_MISMATCH)
+		if (rc == 0 || cl->fail == SECHO_CLIENT_MISMATCH)
 			client_shutdown(cl);
 	}
 	secho_conn_close(&cl->conn);
@@ -606,23 +624,20 @@ static int
 run_resumed(struct client *cl)
 {
 	long n = cl->cfg->resume, hits = 0;
-	int rc, loss = 0, resumed = 0;
+	int resumed = 0;
 
 	for (long i = 0; i <= n; i++) {
-		rc = run_connection(cl, i + 1, &resumed);
-		if (rc == SECHO_EXIT_LOSS)
-			loss = 1;
-		else if (rc != SECHO_EXIT_OK)
-			return rc;
+		if (run_connection(cl, i + 1, &resumed) == -1)
+			return -1;
 		hits += i > 0 && resumed;
 	}
-	rc = print_out("resumed %ld of %ld reconnection%s\n", hits, n,
+	return print_out(cl, "resumed %ld of %ld reconnection%s\n", hits, n,
 	    n == 1 ? "" : "s");
-	return rc != 0 ? rc : loss ? SECHO_EXIT_LOSS : SECHO_EXIT_OK;
 }
 
 int
-secho_client_run(const struct secho_client_config *cfg)
+secho_client_run(const struct secho_client_config *cfg,
+    struct secho_client_result *res)
 {
 	struct client cl;
 	int rc, resumed = 0;
@@ -632,5 +647,7 @@ secho_client_run(const struct secho_client_config *cfg)
 		rc = cfg->resume > 0 ? run_resumed(&cl) :
 		    run_connection(&cl, 0, &resumed);
 	secho_tls_free(cl.tls);
+	res->status = rc == -1 ? cl.fail : cl.loss ? SECHO_CLIENT_LOSS :
+	    SECHO_CLIENT_OK;
 	return rc;
 }

@@ -72,7 +72,8 @@ secho_client_echo_init(struct client_echo *e, struct client *cl, int in_fd,
 	e->rbuf = malloc(e->rcap);
 	if (e->buf == NULL || e->rbuf == NULL) {
 		secho_client_echo_free(e);
-		return secho_client_fail(SECHO_EXIT_CONNECT, "out of memory");
+		return secho_client_error(cl, SECHO_CLIENT_CONNECT,
+		    "out of memory");
 	}
 	return 0;
 }
@@ -165,8 +166,8 @@ read_input(struct client_echo *e)
 	else if (n == 0)
 		e->in_eof = 1;
 	else if (errno != EINTR && errno != EAGAIN)
-		return secho_client_fail(SECHO_EXIT_CONNECT, "cannot read "
-		    "stdin: %s", strerror(errno));
+		return secho_client_error(e->cl, SECHO_CLIENT_CONNECT,
+		    "cannot read stdin: %s", strerror(errno));
 	return 0;
 }
 
@@ -175,8 +176,8 @@ static int
 output_failed(struct client_echo *e, int err)
 {
 	e->out_fd = -1;
-	return secho_client_fail(SECHO_EXIT_CONNECT, "cannot write to "
-	    "stdout: %s", strerror(err));
+	return secho_client_error(e->cl, SECHO_CLIENT_CONNECT, "cannot write "
+	    "to stdout: %s", strerror(err));
 }
 
 /* Writes echoed bytes out, each write small enough not to block. */
@@ -250,13 +251,14 @@ got_bytes(struct client_echo *e, size_t n)
 	i = memcmp(exp, e->rbuf, k) == 0 ? k : first_diff(exp, e->rbuf, k);
 	echoed(e, i);
 	if (i < k)
-		return secho_client_fail(SECHO_EXIT_MISMATCH, "echo mismatch "
-		    "at byte %llu: sent 0x%02x, got 0x%02x%s", e->nechoed + 1,
-		    exp[i], e->rbuf[i], alert_hint(e, e->rbuf + i, n - i));
+		return secho_client_error(e->cl, SECHO_CLIENT_MISMATCH, "echo "
+		    "mismatch at byte %llu: sent 0x%02x, got 0x%02x%s",
+		    e->nechoed + 1, exp[i], e->rbuf[i],
+		    alert_hint(e, e->rbuf + i, n - i));
 	if (n > want)
-		return secho_client_fail(SECHO_EXIT_MISMATCH, "echo mismatch "
-		    "at byte %llu: got 0x%02x, but only %llu bytes were sent%s",
-		    e->nechoed + 1, e->rbuf[k], e->nsent,
+		return secho_client_error(e->cl, SECHO_CLIENT_MISMATCH, "echo "
+		    "mismatch at byte %llu: got 0x%02x, but only %llu bytes "
+		    "were sent%s", e->nechoed + 1, e->rbuf[k], e->nsent,
 		    alert_hint(e, e->rbuf + k, n - k));
 	return 0;
 }
@@ -272,16 +274,17 @@ dgram_mismatch(struct client_echo *e, size_t n)
 	for (i = 0; i < e->dg_sent && dgram_at(e, i)->echoed; i++)
 		p += dgram_at(e, i)->len;
 	if (i == e->dg_sent)
-		return secho_client_fail(SECHO_EXIT_MISMATCH, "unexpected "
-		    "%zu-byte datagram: no echo was outstanding%s", n, hint);
+		return secho_client_error(e->cl, SECHO_CLIENT_MISMATCH,
+		    "unexpected %zu-byte datagram: no echo was outstanding%s",
+		    n, hint);
 	k = dgram_at(e, i)->len;
 	if (k != n)
-		return secho_client_fail(SECHO_EXIT_MISMATCH, "echo mismatch "
-		    "in datagram %llu: sent %zu bytes, got %zu%s",
+		return secho_client_error(e->cl, SECHO_CLIENT_MISMATCH, "echo "
+		    "mismatch in datagram %llu: sent %zu bytes, got %zu%s",
 		    e->dg_seq + i, k, n, hint);
 	k = first_diff(p, e->rbuf, n);
-	return secho_client_fail(SECHO_EXIT_MISMATCH, "echo mismatch in "
-	    "datagram %llu at byte %zu: sent 0x%02x, got 0x%02x%s",
+	return secho_client_error(e->cl, SECHO_CLIENT_MISMATCH, "echo "
+	    "mismatch in datagram %llu at byte %zu: sent 0x%02x, got 0x%02x%s",
 	    e->dg_seq + i, k + 1, p[k], e->rbuf[k], hint);
 }
 
@@ -354,8 +357,8 @@ sock_read(struct client_echo *e)
 		else {
 			rc = e->cl->dgram ? got_dgram(e, (size_t)r) :
 			    got_bytes(e, (size_t)r);
-			if (rc != 0)
-				return rc;
+			if (rc == -1)
+				return -1;
 			if (e->wr_block == POLLIN)
 				e->wr_block = 0;
 		}
@@ -424,10 +427,10 @@ echo_deadline(const struct client_echo *e)
 }
 
 static int
-echo_timeout(const struct client_echo *e)
+echo_timeout(struct client_echo *e)
 {
-	return secho_client_fail(SECHO_EXIT_TIMEOUT, "timed out after %gs "
-	    "waiting for the echo (%llu of %llu bytes back)",
+	return secho_client_error(e->cl, SECHO_CLIENT_TIMEOUT, "timed out "
+	    "after %gs waiting for the echo (%llu of %llu bytes back)",
 	    secho_client_timeout_secs(e->cl), e->nechoed, e->nsent);
 }
 
@@ -476,13 +479,13 @@ echo_wait(struct client_echo *e)
 	else
 		rc = secho_client_poll(pfd, n, deadline);
 	if (rc == -1 && errno != EINTR)
-		return secho_client_fail(SECHO_EXIT_CONNECT, "poll: %s",
-		    strerror(errno));
+		return secho_client_error(e->cl, SECHO_CLIENT_CONNECT,
+		    "poll: %s", strerror(errno));
 	if (rc <= 0)
 		return 0;
 	sock_ready(e, pfd[0].revents);
-	if (in != -1 && pfd[in].revents != 0 && (rc = read_input(e)) != 0)
-		return rc;
+	if (in != -1 && pfd[in].revents != 0 && read_input(e) == -1)
+		return -1;
 	if (out != -1 && (pfd[out].revents & (POLLERR | POLLNVAL)))
 		return output_failed(e, pfd[out].revents & POLLNVAL ? EBADF :
 		    EPIPE);
@@ -511,16 +514,15 @@ int
 secho_client_echo_run(struct client_echo *e)
 {
 	unsigned long long deadline;
-	int rc;
 
 	for (;;) {
-		if ((rc = sock_read(e)) != 0 || (rc = sock_write(e)) != 0) {
+		if (sock_read(e) == -1 || sock_write(e) == -1) {
 			flush_output(e);
-			return rc;
+			return -1;
 		}
 		if (echo_done(e)) {
 			e->idle_until_us = 0;
-			return SECHO_EXIT_OK;
+			return 0;
 		}
 		deadline = echo_deadline(e);
 		if (e->head < e->tail && deadline != 0 &&
@@ -528,9 +530,9 @@ secho_client_echo_run(struct client_echo *e)
 			flush_output(e);
 			return echo_timeout(e);
 		}
-		if ((rc = echo_wait(e)) != 0) {
+		if (echo_wait(e) == -1) {
 			flush_output(e);
-			return rc;
+			return -1;
 		}
 	}
 }

@@ -35,6 +35,8 @@ struct client {
 	struct secho_conn conn;
 	struct secho_sockaddr peer;
 	int io_errno;	/* errno of the last SECHO_IO_ERR from conn */
+	enum secho_client_status fail;	/* the first failure, or OK */
+	int loss;	/* a ping run (of --resume's) lost probes */
 	unsigned long long handshake_us;	/* the last TLS handshake */
 };
 
@@ -81,9 +83,17 @@ struct client_echo {
 	unsigned long long dg_seq;	/* number of dg[dg_first], from 1 */
 };
 
-/* Prints "secho-client: MSG" on stderr and returns code. */
-int secho_client_fail(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/*
+ * Fails the run: formats the message into secho_error() (printf format)
+ * and keeps why in cl->fail.  Only the first failure counts: a later one
+ * (stdout breaking while what was echoed is flushed) is its consequence.
+ * Returns -1.
+ */
+int secho_client_error(struct client *cl, enum secho_client_status why,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same, with the message a failed library call left in secho_error(). */
+int secho_client_status_set(struct client *cl,
+    enum secho_client_status why);
 /* Prints "secho-client: MSG" on stderr if cfg->verbose. */
 void secho_client_note(const struct client *cl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -119,13 +129,13 @@ double secho_client_timeout_secs(const struct client *cl);
 char *secho_client_target(const struct client *cl, char *buf, size_t len);
 
 /*
- * Reports a failed transport read or write (r is SECHO_IO_EOF or
- * SECHO_IO_ERR) with what was echoed so far; returns the exit code.
+ * Fails the run for a failed transport read or write (r is SECHO_IO_EOF
+ * or SECHO_IO_ERR), saying what was echoed so far; returns -1.
  */
 int secho_client_io_fail(struct client *cl, ssize_t r,
     unsigned long long echoed, unsigned long long sent);
 
-/* Sets e up for cl; in_fd/out_fd -1 for none.  Returns 0 or an exit code. */
+/* Sets e up for cl; in_fd/out_fd -1 for none.  Returns 0 or -1. */
 int secho_client_echo_init(struct client_echo *e, struct client *cl,
     int in_fd, int out_fd);
 void secho_client_echo_free(struct client_echo *e);
@@ -134,11 +144,14 @@ void secho_client_echo_queue(struct client_echo *e, const void *p,
     size_t len);
 /*
  * Runs until the input is at EOF, every byte is echoed and written out,
- * and now >= e->idle_until_us.  Returns an enum secho_exit value.
+ * and now >= e->idle_until_us.  Returns 0, or -1 (see secho_client_error).
  */
 int secho_client_echo_run(struct client_echo *e);
 
-/* -c: ping the server; returns an enum secho_exit value. */
+/*
+ * -c: ping the server.  Returns 0, also when probes were lost (then it
+ * sets cl->loss), or -1 (see secho_client_error).
+ */
 int secho_client_ping(struct client *cl);
 /*
  * The smallest -s for ping over proto with count probes: when there are

@@ -14,6 +14,8 @@
 
 #define SEQ_PREFIX	"secho seq="
 #define DGRAM_RBUF	65536
+/* What dgram_read() returns after a failure: none of the enum secho_io. */
+#define FAILED		1
 
 struct ping {
 	struct client *cl;
@@ -81,8 +83,6 @@ payload_seq(const unsigned char *p, size_t n)
 static int
 ping_init(struct ping *p, struct client *cl)
 {
-	int rc;
-
 	memset(p, 0, sizeof(*p));
 	p->cl = cl;
 	p->size = cl->cfg->size;
@@ -92,10 +92,10 @@ ping_init(struct ping *p, struct client *cl)
 		p->rbuf = malloc(DGRAM_RBUF);
 	if (p->payload == NULL || p->scratch == NULL ||
 	    (cl->dgram && p->rbuf == NULL))
-		return secho_client_fail(SECHO_EXIT_CONNECT, "out of memory");
-	if (!cl->dgram && (rc = secho_client_echo_init(&p->e, cl, -1,
-	    -1)) != 0)
-		return rc;
+		return secho_client_error(cl, SECHO_CLIENT_CONNECT,
+		    "out of memory");
+	if (!cl->dgram)
+		return secho_client_echo_init(&p->e, cl, -1, -1);
 	return 0;
 }
 
@@ -145,20 +145,20 @@ bad_reply(const struct ping *p, size_t n)
 	size_t k = 0;
 
 	if (!p->waiting)
-		return secho_client_fail(SECHO_EXIT_MISMATCH, "unexpected "
-		    "%zu-byte datagram between probes", n);
+		return secho_client_error(p->cl, SECHO_CLIENT_MISMATCH,
+		    "unexpected %zu-byte datagram between probes", n);
 	if (n != p->size)
-		return secho_client_fail(SECHO_EXIT_MISMATCH, "echo mismatch "
-		    "in probe seq=%ld: sent %zu bytes, got %zu", p->seq,
-		    p->size, n);
+		return secho_client_error(p->cl, SECHO_CLIENT_MISMATCH, "echo "
+		    "mismatch in probe seq=%ld: sent %zu bytes, got %zu",
+		    p->seq, p->size, n);
 	while (k < n && p->rbuf[k] == p->payload[k])
 		k++;
-	return secho_client_fail(SECHO_EXIT_MISMATCH, "echo mismatch in probe "
-	    "seq=%ld at byte %zu: sent 0x%02x, got 0x%02x", p->seq, k + 1,
-	    p->payload[k], p->rbuf[k]);
+	return secho_client_error(p->cl, SECHO_CLIENT_MISMATCH, "echo "
+	    "mismatch in probe seq=%ld at byte %zu: sent 0x%02x, got 0x%02x",
+	    p->seq, k + 1, p->payload[k], p->rbuf[k]);
 }
 
-/* Reports a failed read or write; `sent` probes had gone out whole. */
+/* Fails for a failed read or write; `sent` probes had gone out whole. */
 static int
 dgram_fail(struct ping *p, ssize_t r, long sent)
 {
@@ -170,8 +170,8 @@ dgram_fail(struct ping *p, ssize_t r, long sent)
 /*
  * A step for secho_client_drive: reads datagrams until the transport
  * wants to wait (SECHO_WANT_*), ignoring late replies to older probes.
- * Returns 0 once the reply to the probe in flight is in, or the exit code
- * (> 0) of a failure it reported.
+ * Returns 0 once the reply to the probe in flight is in, or FAILED after
+ * a failure it has set (secho_client_error).
  */
 static ssize_t
 dgram_read(struct client *cl, void *arg)
@@ -183,8 +183,10 @@ dgram_read(struct client *cl, void *arg)
 		r = secho_client_read(cl, p->rbuf, DGRAM_RBUF);
 		if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
 			return r;
-		if (r < 0)
-			return dgram_fail(p, r, p->sent);
+		if (r < 0) {
+			dgram_fail(p, r, p->sent);
+			return FAILED;
+		}
 		switch (classify(p, (size_t)r)) {
 		case REPLY_NOW:
 			return 0;
@@ -193,7 +195,8 @@ dgram_read(struct client *cl, void *arg)
 			    "seq=%ld", payload_seq(p->rbuf, (size_t)r));
 			break;
 		case REPLY_BAD:
-			return bad_reply(p, (size_t)r);
+			bad_reply(p, (size_t)r);
+			return FAILED;
 		}
 	}
 }
@@ -212,7 +215,7 @@ dgram_wait(struct ping *p, unsigned long long until, int waiting, int *got)
 	*got = r == 0 && waiting;
 	if (r == SECHO_IO_ERR)	/* poll or the DTLS timer */
 		return dgram_fail(p, r, p->sent);
-	return r > 0 ? (int)r : 0;
+	return r == FAILED ? -1 : 0;
 }
 
 static ssize_t
@@ -229,8 +232,8 @@ dgram_send(struct ping *p, unsigned long long deadline)
 	ssize_t r = secho_client_drive(p->cl, dgram_write, p, deadline);
 
 	if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
-		return secho_client_fail(SECHO_EXIT_TIMEOUT, "timed out after "
-		    "%gs sending probe seq=%ld",
+		return secho_client_error(p->cl, SECHO_CLIENT_TIMEOUT, "timed "
+		    "out after %gs sending probe seq=%ld",
 		    secho_client_timeout_secs(p->cl), p->seq);
 	return r < 0 ? dgram_fail(p, r, p->sent - 1) : 0;
 }
@@ -243,8 +246,8 @@ dgram_probe(struct ping *p, unsigned long long *rtt, int *got)
 	int rc;
 
 	*got = 0;
-	if ((rc = dgram_send(p, deadline)) != 0)
-		return rc;
+	if (dgram_send(p, deadline) == -1)
+		return -1;
 	rc = dgram_wait(p, deadline, 1, got);
 	*rtt = secho_now_us() - t0;
 	return rc;
@@ -274,8 +277,8 @@ probe(struct ping *p)
 	p->sent++;
 	rc = p->cl->dgram ? dgram_probe(p, &rtt, &got) :
 	    stream_probe(p, &rtt);
-	if (rc != 0)
-		return rc;
+	if (rc == -1)
+		return -1;
 	if (got)
 		record(p, rtt);
 	if (cfg->quiet)
@@ -348,9 +351,9 @@ secho_client_ping(struct client *cl)
 	struct ping p;
 	int rc;
 
-	if ((rc = ping_init(&p, cl)) != 0) {
+	if (ping_init(&p, cl) == -1) {
 		ping_free(&p);
-		return rc;
+		return -1;
 	}
 	if (!cfg->quiet)
 		printf("PING %s (%s) over %s: %zu bytes per probe\n", cfg->host,
@@ -366,7 +369,9 @@ secho_client_ping(struct client *cl)
 	}
 	summary(&p, secho_now_us() - start);
 	ping_free(&p);
-	if (rc != 0)
-		return rc;
-	return p.received < p.sent ? SECHO_EXIT_LOSS : SECHO_EXIT_OK;
+	if (rc == -1)
+		return -1;
+	if (p.received < p.sent)
+		cl->loss = 1;
+	return 0;
 }

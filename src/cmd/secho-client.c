@@ -10,6 +10,25 @@
 
 #include "secho/client.h"
 
+/* The documented exit code of each way a run can end. */
+static int
+exit_code(enum secho_client_status st)
+{
+	static const int codes[] = {
+		[SECHO_CLIENT_OK] = SECHO_EXIT_OK,
+		[SECHO_CLIENT_LOSS] = SECHO_EXIT_LOSS,
+		[SECHO_CLIENT_SETUP] = SECHO_EXIT_USAGE,
+		[SECHO_CLIENT_CONNECT] = SECHO_EXIT_CONNECT,
+		[SECHO_CLIENT_TLS] = SECHO_EXIT_TLS,
+		[SECHO_CLIENT_VERIFY] = SECHO_EXIT_VERIFY,
+		[SECHO_CLIENT_TIMEOUT] = SECHO_EXIT_TIMEOUT,
+		[SECHO_CLIENT_MISMATCH] = SECHO_EXIT_MISMATCH,
+	};
+
+	return (unsigned)st < sizeof(codes) / sizeof(codes[0]) ? codes[st] :
+	    SECHO_EXIT_CONNECT;
+}
+
 /*
  * A closed stdin or stdout would let the socket take fd 0 or 1, and the
  * client would then feed the connection its own echoes: use /dev/null.
@@ -31,6 +50,7 @@ int
 main(int argc, char **argv)
 {
 	struct secho_client_config cfg;
+	struct secho_client_result res;
 	int rc;
 
 	if (open_std_fds() == -1)
@@ -46,5 +66,7 @@ main(int argc, char **argv)
 	}
 	/* A vanished server or stdout reader is an error to report. */
 	signal(SIGPIPE, SIG_IGN);
-	return secho_client_run(&cfg);
+	if (secho_client_run(&cfg, &res) == -1)
+		fprintf(stderr, "secho-client: %s\n", secho_error());
+	return exit_code(res.status);
 }

@@ -5,7 +5,6 @@
  * transport gives, so the echo logic has one code path for all four.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,26 +12,17 @@
 
 #include "secho/transport.h"
 
-void
-secho_conn_set_error(struct secho_conn *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->err, sizeof(c->err), fmt, ap);
-	va_end(ap);
-}
-
 static ssize_t
-io_result(struct secho_conn *c, ssize_t n, const char *what)
+io_result(struct secho_conn *c, ssize_t n, enum secho_conn_op op)
 {
 	if (n >= 0)
 		return n;
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
-		return *what == 'r' ? SECHO_WANT_READ : SECHO_WANT_WRITE;
+		return op == SECHO_OP_READ ? SECHO_WANT_READ : SECHO_WANT_WRITE;
 	if (errno == EINTR)	/* let the loop come back to it */
-		return *what == 'r' ? SECHO_WANT_READ : SECHO_WANT_WRITE;
-	secho_conn_set_error(c, "%s: %s", what, strerror(errno));
+		return op == SECHO_OP_READ ? SECHO_WANT_READ : SECHO_WANT_WRITE;
+	secho_conn_set_error(c, "%s: %s", secho_conn_op_name(op),
+	    strerror(errno));
 	return SECHO_IO_ERR;
 }
 
@@ -50,14 +40,15 @@ tcp_read(struct secho_conn *c, void *buf, size_t len)
 
 	if (n == 0)
 		return SECHO_IO_EOF;
-	return io_result(c, n, "read");
+	return io_result(c, n, SECHO_OP_READ);
 }
 
 static ssize_t
 tcp_write(struct secho_conn *c, const void *buf, size_t len)
 {
 	/* MSG_NOSIGNAL: a vanished peer is an error to report, not a kill. */
-	return io_result(c, send(c->fd, buf, len, MSG_NOSIGNAL), "write");
+	return io_result(c, send(c->fd, buf, len, MSG_NOSIGNAL),
+	    SECHO_OP_WRITE);
 }
 
 static size_t
@@ -71,7 +62,8 @@ static int
 tcp_shutdown(struct secho_conn *c)
 {
 	if (shutdown(c->fd, SHUT_WR) == -1 && errno != ENOTCONN) {
-		secho_conn_set_error(c, "shutdown: %s", strerror(errno));
+		secho_conn_set_error(c, "%s: %s",
+		    secho_conn_op_name(SECHO_OP_SHUTDOWN), strerror(errno));
 		return SECHO_IO_ERR;
 	}
 	return 0;
@@ -105,7 +97,7 @@ udp_read(struct secho_conn *c, void *buf, size_t len)
 		    "than the %zu-byte buffer", n, len);
 		return SECHO_IO_ERR;
 	}
-	return io_result(c, n, "read");
+	return io_result(c, n, SECHO_OP_READ);
 }
 
 static ssize_t
@@ -113,10 +105,10 @@ udp_write(struct secho_conn *c, const void *buf, size_t len)
 {
 	if (!(c->flags & SECHO_CONN_SERVER))	/* connected: one peer */
 		return io_result(c, send(c->fd, buf, len, MSG_NOSIGNAL),
-		    "write");
+		    SECHO_OP_WRITE);
 	/* Reply from the address the datagram was sent to. */
 	return io_result(c, secho_net_send_dgram(c->fd, buf, len, &c->peer,
-	    &c->dst), "write");
+	    &c->dst), SECHO_OP_WRITE);
 }
 
 static int

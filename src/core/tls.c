@@ -665,7 +665,7 @@ verify_error(struct secho_conn *c)
 
 /* Explains a SSL_ERROR_SSL from the reason code at the queue's head. */
 static int
-ssl_failure(struct secho_conn *c, const char *what)
+ssl_failure(struct secho_conn *c, enum secho_conn_op op)
 {
 	unsigned long e = ERR_peek_error();
 	int reason = ERR_GET_REASON(e);
@@ -682,7 +682,7 @@ ssl_failure(struct secho_conn *c, const char *what)
 	else if (cert_alert(reason) != NULL && !(c->flags & SECHO_CONN_SERVER))
 		secho_conn_set_error(c, "the server rejected our certificate: "
 		    "%s", cert_alert(reason));
-	else if (is_alert(reason) && strcmp(what, "handshake") == 0)
+	else if (is_alert(reason) && op == SECHO_OP_HANDSHAKE)
 		secho_conn_set_error(c, "the %s rejected the handshake: %s",
 		    peer, secho_tls_reason("alert"));
 	else if (is_alert(reason))
@@ -696,14 +696,14 @@ ssl_failure(struct secho_conn *c, const char *what)
 		secho_conn_set_error(c, "the client sent no certificate "
 		    "(--verify-client requires one)");
 	else
-		secho_conn_set_error(c, "TLS %s failed: %s", what,
-		    secho_tls_reason("unknown error"));
+		secho_conn_set_error(c, "TLS %s failed: %s",
+		    secho_conn_op_name(op), secho_tls_reason("unknown error"));
 	ERR_clear_error();
 	return SECHO_IO_ERR;
 }
 
 static int
-map_error(struct secho_conn *c, int ret, const char *what)
+map_error(struct secho_conn *c, int ret, enum secho_conn_op op)
 {
 	int err = SSL_get_error(c->tls, ret);
 
@@ -716,24 +716,25 @@ map_error(struct secho_conn *c, int ret, const char *what)
 		return SECHO_IO_EOF;
 	case SSL_ERROR_SYSCALL:
 		if (errno == EAGAIN || errno == EINTR)	/* retry the same call */
-			return strcmp(what, "write") == 0 ? SECHO_WANT_WRITE :
+			return op == SECHO_OP_WRITE ? SECHO_WANT_WRITE :
 			    SECHO_WANT_READ;
 		ERR_clear_error();
 		/* An empty datagram reads as 0, but UDP has no EOF: anyone
 		 * could end a session with one.  Drop it and read on. */
-		if (errno == 0 && SSL_is_dtls(c->tls) && strcmp(what, "write") !=
-		    0)
+		if (errno == 0 && SSL_is_dtls(c->tls) && op != SECHO_OP_WRITE)
 			return SECHO_WANT_READ;
 		if (errno == 0 || errno == EPIPE) {
 			c->flags |= SECHO_CONN_UNCLEAN;
 			return SECHO_IO_EOF;
 		}
-		secho_conn_set_error(c, "%s: %s", what, strerror(errno));
+		secho_conn_set_error(c, "%s: %s", secho_conn_op_name(op),
+		    strerror(errno));
 		return SECHO_IO_ERR;
 	case SSL_ERROR_SSL:
-		return ssl_failure(c, what);
+		return ssl_failure(c, op);
 	}
-	secho_conn_set_error(c, "TLS %s failed (SSL error %d)", what, err);
+	secho_conn_set_error(c, "TLS %s failed (SSL error %d)",
+	    secho_conn_op_name(op), err);
 	ERR_clear_error();
 	return SECHO_IO_ERR;
 }
@@ -750,7 +751,7 @@ tls_handshake(struct secho_conn *c)
 		c->flags |= SECHO_CONN_HS_DONE;
 		return 0;
 	}
-	ret = map_error(c, ret, "handshake");
+	ret = map_error(c, ret, SECHO_OP_HANDSHAKE);
 	if (ret == SECHO_IO_EOF)
 		secho_conn_set_error(c, "the %s closed the connection during "
 		    "the TLS handshake", (c->flags & SECHO_CONN_SERVER) ?
@@ -769,7 +770,7 @@ tls_read(struct secho_conn *c, void *buf, size_t len)
 	ret = SSL_read_ex(c->tls, buf, len, &n);
 	if (ret == 1)
 		return (ssize_t)n;
-	return map_error(c, ret, "read");
+	return map_error(c, ret, SECHO_OP_READ);
 }
 
 static ssize_t
@@ -783,13 +784,13 @@ tls_write(struct secho_conn *c, const void *buf, size_t len)
 	ret = SSL_write_ex(c->tls, buf, len, &n);
 	if (ret == 1)
 		return (ssize_t)n;
-	ret = map_error(c, ret, "write");
+	ret = map_error(c, ret, SECHO_OP_WRITE);
 	if (ret != SECHO_IO_EOF)
 		return ret;
 	/* A vanished peer (EPIPE, or SYSCALL with errno 0) fails a write;
 	 * map_error() left no message for an EOF, so say it here. */
-	secho_conn_set_error(c, "write: %s", strerror(errno != 0 ? errno :
-	    EPIPE));
+	secho_conn_set_error(c, "%s: %s", secho_conn_op_name(SECHO_OP_WRITE),
+	    strerror(errno != 0 ? errno : EPIPE));
 	return SECHO_IO_ERR;
 }
 
@@ -816,7 +817,7 @@ tls_shutdown(struct secho_conn *c)
 	ret = SSL_shutdown(c->tls);
 	if (ret >= 0)	/* 0: ours is sent; the peer's may never come */
 		return 0;
-	ret = map_error(c, ret, "shutdown");
+	ret = map_error(c, ret, SECHO_OP_SHUTDOWN);
 	return ret == SECHO_IO_EOF ? 0 : ret;
 }
 

@@ -1,16 +1,11 @@
 /*
- * util.c - the thread-local error message, transport names and the clock:
- * the few things every module needs.
+ * util.c - transport names and the clock: the few things every module
+ * needs (the error messages are in error.c).
  */
-#include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "secho/secho.h"
-
-static _Thread_local char errbuf[512];
 
 static const struct {
 	const char *name;
@@ -23,37 +18,6 @@ static const struct {
 	[SECHO_UDP] = { "udp", SECHO_PORT_PLAIN, 1, 0 },
 	[SECHO_DTLS] = { "dtls", SECHO_PORT_TLS, 1, 1 },
 };
-
-const char *
-secho_error(void)
-{
-	return errbuf;
-}
-
-void
-secho_error_set(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
-	va_end(ap);
-}
-
-void
-secho_error_errno(const char *fmt, ...)
-{
-	int saved = errno;
-	size_t n;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
-	va_end(ap);
-	n = strlen(errbuf);
-	snprintf(errbuf + n, sizeof(errbuf) - n, ": %s", strerror(saved));
-	errno = saved;
-}
 
 const char *
 secho_proto_name(enum secho_proto p)

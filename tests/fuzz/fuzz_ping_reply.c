@@ -18,12 +18,15 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct client cl;
 	struct ping p;
 	size_t n;
 
 	if (size < 5)
 		return 0;
 	memset(&p, 0, sizeof(p));
+	memset(&cl, 0, sizeof(cl));
+	p.cl = &cl;
 	p.waiting = data[0] & 1;
 	p.size = ((size_t)data[1] << 8 | data[2]) % 4096 + 1;
 	p.seq = ((long)data[3] << 8 | data[4]) + 1;
@@ -47,8 +50,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		break;
 	case REPLY_BAD:
-		/* secho_client_fail() prints; make fuzz closes stderr. */
-		if (bad_reply(&p, n) != SECHO_EXIT_MISMATCH)
+		if (bad_reply(&p, n) != -1 || cl.fail != SECHO_CLIENT_MISMATCH)
 			abort();
 		break;
 	}
