@@ -37,6 +37,10 @@ struct secho_tls_cmdline {
 					 * "--" (for "--ca needs --tls") */
 };
 
+/* An empty command line of prog whose options land in tls. */
+void secho_tls_cmdline_init(struct secho_tls_cmdline *cl,
+    enum secho_prog prog, struct secho_tls_opts *tls);
+
 /*
  * Copies own (ended by a NULL name) and then the shared options of prog
  * into out, which has room for n entries, and ends it.  Returns 0, or -1
@@ -56,6 +60,13 @@ int secho_tls_opt_parse(struct secho_tls_cmdline *cl, int c, int argc,
 
 /* Writes the --help lines of prog's shared options.  Returns 0 or -1. */
 int secho_tls_opt_usage(enum secho_prog prog, FILE *out);
+
+/*
+ * A program's whole --help: before, its shared TLS options, after.
+ * Returns 1 (what parse_args returns for --help), or -1.
+ */
+int secho_tls_opt_help(enum secho_prog prog, FILE *out, const char *before,
+    const char *after);
 
 /* --keylog's default: $SSLKEYLOGFILE when set and not empty. */
 void secho_tls_opt_keylog_env(struct secho_tls_opts *t);

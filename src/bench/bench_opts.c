@@ -365,16 +365,6 @@ finish(struct secho_bench_config *cfg, struct parse_state *ps)
 	return finish_mode(cfg, ps);
 }
 
-static int
-help(FILE *out)
-{
-	if (fputs(usage, out) == EOF ||
-	    secho_tls_opt_usage(SECHO_PROG_BENCH, out) == -1 ||
-	    fputs(usage_tail, out) == EOF)
-		return -1;
-	return 1;
-}
-
 /* getopt_long over our options and the shared TLS ones. */
 static int
 parse_opts(struct secho_bench_config *cfg, struct parse_state *ps,
@@ -391,7 +381,8 @@ parse_opts(struct secho_bench_config *cfg, struct parse_state *ps,
 	while ((c = getopt_long(argc, argv, "c:s:d:n:t:w:qhV", opts,
 	    NULL)) != -1) {
 		if (c == 'h')
-			return help(out);
+			return secho_tls_opt_help(SECHO_PROG_BENCH, out,
+			    usage, usage_tail);
 		if (c == 'V')
 			return fprintf(out, "%s %s\n", SECHO_BENCH_PROG,
 			    SECHO_VERSION) < 0 ? -1 : 1;
@@ -418,8 +409,7 @@ secho_bench_parse_args(struct secho_bench_config *cfg, int argc,
 	int rc;
 
 	memset(&ps, 0, sizeof(ps));
-	ps.tls.prog = SECHO_PROG_BENCH;
-	ps.tls.tls = &cfg->tls;
+	secho_tls_cmdline_init(&ps.tls, SECHO_PROG_BENCH, &cfg->tls);
 	if ((rc = parse_opts(cfg, &ps, argc, argv, out)) != 0)
 		return rc;
 	for (; optind < argc; optind++) {

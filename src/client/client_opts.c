@@ -70,19 +70,15 @@ static const char usage[] =
 "  -t, --timeout SECS     limit for connecting, for the TLS handshake and\n"
 "                         for echo progress (default 10; 0: none)\n"
 "  -v, --verbose          connection and TLS details on stderr\n"
-"  -q, --quiet            ping: print only the summary\n";
-
-/* Split: C11 compilers need not take string literals over 4095 bytes. */
-static const char usage_tls[] =
+"  -q, --quiet            ping: print only the summary\n"
 "\n"
 "TLS and DTLS (each needs --tls or --dtls):\n";
 
-static const char usage_mtls[] =
+/* After the shared TLS options: --mtls, and the rest. */
+static const char usage_tail[] =
 "  --mtls                 present a client certificate: --cert if given,\n"
 "                         else certs/client.pem (key: --key, else\n"
-"                         certs/client.key)\n";
-
-static const char usage_tail[] =
+"                         certs/client.key)\n"
 "\n"
 "  -h, --help             this text\n"
 "  -V, --version          print the version\n"
@@ -417,16 +413,6 @@ finish_tls(struct secho_client_config *cfg, const struct parse_state *ps)
 	return 0;
 }
 
-static int
-help(FILE *out)
-{
-	if (fputs(usage, out) == EOF || fputs(usage_tls, out) == EOF ||
-	    secho_tls_opt_usage(SECHO_PROG_CLIENT, out) == -1 ||
-	    fputs(usage_mtls, out) == EOF || fputs(usage_tail, out) == EOF)
-		return -1;
-	return 1;
-}
-
 /* getopt_long over our options and the shared TLS ones. */
 static int
 parse_opts(struct secho_client_config *cfg, struct parse_state *ps,
@@ -440,7 +426,8 @@ parse_opts(struct secho_client_config *cfg, struct parse_state *ps,
 	while ((c = getopt_long(argc, argv, ":m:c:i:s:t:vqhV", ps->opts,
 	    NULL)) != -1) {
 		if (c == 'h')
-			return help(out);
+			return secho_tls_opt_help(SECHO_PROG_CLIENT, out,
+			    usage, usage_tail);
 		if (c == 'V') {
 			fprintf(out, "secho-client %s\n", SECHO_VERSION);
 			return 1;
@@ -467,8 +454,7 @@ secho_client_parse_args(struct secho_client_config *cfg, int argc,
 	int rc;
 
 	memset(&ps, 0, sizeof(ps));
-	ps.tls.prog = SECHO_PROG_CLIENT;
-	ps.tls.tls = &cfg->tls;
+	secho_tls_cmdline_init(&ps.tls, SECHO_PROG_CLIENT, &cfg->tls);
 	if (secho_tls_opt_longopts(SECHO_PROG_CLIENT, longopts, ps.opts,
 	    SECHO_OPT_TABLE_MAX) == -1)
 		return -1;

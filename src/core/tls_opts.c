@@ -134,6 +134,15 @@ static const struct row rows[] = {
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
+void
+secho_tls_cmdline_init(struct secho_tls_cmdline *cl, enum secho_prog prog,
+    struct secho_tls_opts *tls)
+{
+	memset(cl, 0, sizeof(*cl));
+	cl->prog = prog;
+	cl->tls = tls;
+}
+
 int
 secho_tls_opt_longopts(enum secho_prog prog, const struct option *own,
     struct option *out, size_t n)
@@ -336,6 +345,18 @@ secho_tls_opt_usage(enum secho_prog prog, FILE *out)
 		if ((rows[i].progs & prog) && usage_row(&rows[i], out) == -1)
 			return -1;
 	return 0;
+}
+
+int
+secho_tls_opt_help(enum secho_prog prog, FILE *out, const char *before,
+    const char *after)
+{
+	if (fputs(before, out) == EOF || secho_tls_opt_usage(prog, out) == -1 ||
+	    fputs(after, out) == EOF) {
+		secho_error_errno("writing --help");
+		return -1;
+	}
+	return 1;
 }
 
 void

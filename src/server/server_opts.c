@@ -368,16 +368,6 @@ bad_option(int c, char **argv)
 	return -1;
 }
 
-static int
-help(FILE *out)
-{
-	if (fputs(usage, out) == EOF ||
-	    secho_tls_opt_usage(SECHO_PROG_SERVER, out) == -1 ||
-	    fputs(usage_tail, out) == EOF)
-		return -1;
-	return 1;
-}
-
 /* One option that getopt_long accepted: a shared TLS one or our own. */
 static int
 parse_opt(struct secho_server_config *cfg, struct parse_state *ps,
@@ -393,11 +383,11 @@ secho_server_parse_args(struct secho_server_config *cfg, int argc,
     char **argv, FILE *out)
 {
 	struct parse_state ps = { .port = -1 };
-	struct secho_tls_cmdline cl = { SECHO_PROG_SERVER, &cfg->tls, NULL,
-	    0, NULL };
+	struct secho_tls_cmdline cl;
 	struct option opts[SECHO_OPT_TABLE_MAX];
 	int c, idx;
 
+	secho_tls_cmdline_init(&cl, SECHO_PROG_SERVER, &cfg->tls);
 	if (secho_tls_opt_longopts(SECHO_PROG_SERVER, longopts, opts,
 	    SECHO_OPT_TABLE_MAX) == -1)
 		return -1;
@@ -407,7 +397,8 @@ secho_server_parse_args(struct secho_server_config *cfg, int argc,
 		char name[32];
 
 		if (c == 'h')
-			return help(out);
+			return secho_tls_opt_help(SECHO_PROG_SERVER, out,
+			    usage, usage_tail);
 		if (c == 'V') {
 			fprintf(out, "secho-server %s\n", SECHO_VERSION);
 			return 1;
