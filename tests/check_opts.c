@@ -1,14 +1,16 @@
 /*
- * check_opts.c - the command lines of secho-server and secho-client,
- * parsed from argv tables exactly as users type them, with the exact
- * usage-error messages.
+ * check_opts.c - the command lines of secho-server, secho-client and
+ * (for the TLS options they share) secho-bench, parsed from argv tables
+ * exactly as users type them, with the exact usage-error messages.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../src/bench/bench_int.h"
 #include "secho/client.h"
 #include "secho/server.h"
 #include "testutil.h"
@@ -88,6 +90,19 @@ client_parse(struct secho_client_config *cfg, const char *const *args)
 	return rc;
 }
 
+static int
+bench_parse(struct secho_bench_config *cfg, const char *const *args)
+{
+	char *argv[MAX_ARGS + 1];
+	int argc = make_argv(argv, "secho-bench", args), rc;
+	FILE *out = out_open();
+
+	secho_bench_config_init(cfg);
+	rc = secho_bench_parse_args(cfg, argc, argv, out);
+	ck_assert_int_eq(fclose(out), 0);
+	return rc;
+}
+
 /* --- secho-server --- */
 
 struct lsn {
@@ -159,6 +174,11 @@ static const struct server_case {
 	    "--listen [::1: missing ']' in '[::1'" },
 	{ { "--bogus", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "unknown option '--bogus'" },
+	/* The shared parser checks --alpn for the server too. */
+	{ { "--alpn", "echo,", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--alpn: empty protocol name in 'echo,'" },
+	{ { "--mtu", "255", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--mtu: '255' is not a number from 256 to 65535" },
 	{ { "-x", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "unknown option '-x'" },
 	{ { "-xv", NULL }, -1, 0, { { 0, NULL, 0 } },
@@ -848,6 +868,257 @@ START_TEST(test_client_help_version)
 }
 END_TEST
 
+/* --- the TLS options the three programs share (tls_opts.c) --- */
+
+#define SRV 1
+#define CLI 2
+#define BEN 4
+
+/* What a shared option sets, to check that it was taken. */
+enum sets { S_STRING, S_INT, S_SERVERNAME, S_RESUME };
+
+static const struct shared_case {
+	const char *opt;	/* "--ca" */
+	const char *value;	/* NULL: a flag */
+	unsigned progs;		/* the programs that take it */
+	enum sets sets;
+	size_t field;		/* in struct secho_tls_opts */
+	int want;		/* S_INT: the value it sets */
+} shared_cases[] = {
+	{ "--ca", "a.pem", SRV | CLI | BEN, S_STRING,
+	    offsetof(struct secho_tls_opts, ca), 0 },
+	{ "--capath", "/d", CLI, S_STRING,
+	    offsetof(struct secho_tls_opts, capath), 0 },
+	{ "--cert", "c.pem", SRV | CLI, S_STRING,
+	    offsetof(struct secho_tls_opts, cert), 0 },
+	{ "--key", "k.pem", SRV | CLI, S_STRING,
+	    offsetof(struct secho_tls_opts, key), 0 },
+	{ "--keylog", "keys", SRV | CLI, S_STRING,
+	    offsetof(struct secho_tls_opts, keylog), 0 },
+	{ "--tls-min", "1.3", SRV | CLI, S_INT,
+	    offsetof(struct secho_tls_opts, min_version), SECHO_TLS_1_3 },
+	{ "--tls-max", "1.2", SRV | CLI, S_INT,
+	    offsetof(struct secho_tls_opts, max_version), SECHO_TLS_1_2 },
+	{ "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256", SRV | CLI, S_STRING,
+	    offsetof(struct secho_tls_opts, ciphers), 0 },
+	{ "--ciphersuites", "TLS_AES_128_GCM_SHA256", SRV | CLI, S_STRING,
+	    offsetof(struct secho_tls_opts, ciphersuites), 0 },
+	{ "--groups", "P-256", SRV | CLI, S_STRING,
+	    offsetof(struct secho_tls_opts, groups), 0 },
+	{ "--alpn", "echo,h2", SRV | CLI, S_STRING,
+	    offsetof(struct secho_tls_opts, alpn), 0 },
+	{ "--mtu", "1400", SRV | CLI, S_INT,
+	    offsetof(struct secho_tls_opts, mtu), 1400 },
+	{ "--insecure", NULL, CLI | BEN, S_INT,
+	    offsetof(struct secho_tls_opts, insecure), 1 },
+	{ "--pin-sha256", PIN, CLI, S_STRING,
+	    offsetof(struct secho_tls_opts, pin_sha256), 0 },
+	{ "--no-tickets", NULL, SRV, S_INT,
+	    offsetof(struct secho_tls_opts, no_tickets), 1 },
+	{ "--ticket-key-file", "t.key", SRV, S_STRING,
+	    offsetof(struct secho_tls_opts, ticket_key_file), 0 },
+	{ "--servername", "n.example", CLI | BEN, S_SERVERNAME, 0, 0 },
+	{ "--resume", NULL, CLI | BEN, S_RESUME, 0, 1 },
+};
+
+#define NSHARED (int)(sizeof(shared_cases) / sizeof(shared_cases[0]))
+
+/* The shared case's option on a command line that is otherwise valid. */
+static int
+shared_parse(const struct shared_case *sc, unsigned prog, void *cfg)
+{
+	/* After the option, so that a bare --resume takes no N; the
+	 * client's --key needs a --cert (which the --cert case overrides). */
+	static const char *const rest[][7] = {
+		[SRV] = { NULL },
+		[CLI] = { "--tls", "-m", "x", "--cert", "c.pem", "h", NULL },
+		[BEN] = { "hs", "--tls", "h", "1", NULL },
+	};
+	const char *args[12];
+	int n = 0;
+
+	args[n++] = sc->opt;
+	if (sc->value != NULL)
+		args[n++] = sc->value;
+	for (int i = 0; rest[prog][i] != NULL; i++)
+		args[n++] = rest[prog][i];
+	args[n] = NULL;
+	if (prog == SRV)
+		return server_parse(cfg, args);
+	if (prog == CLI)
+		return client_parse(cfg, args);
+	return bench_parse(cfg, args);
+}
+
+static void
+assert_shared_set(const struct shared_case *sc, const struct secho_tls_opts
+    *tls, const char *servername, long resume)
+{
+	const char *f = (const char *)tls + sc->field;
+
+	switch (sc->sets) {
+	case S_STRING:
+		ck_assert_str_eq(*(const char *const *)(const void *)f,
+		    sc->value);
+		break;
+	case S_INT:
+		ck_assert_int_eq(*(const int *)(const void *)f, sc->want);
+		break;
+	case S_SERVERNAME:
+		ck_assert_str_eq(servername, sc->value);
+		break;
+	case S_RESUME:
+		ck_assert_int_eq(resume, sc->want);
+		break;
+	}
+}
+
+/* Each shared option in each program: taken, or an unknown option. */
+START_TEST(test_shared_accepted)
+{
+	const struct shared_case *sc = &shared_cases[_i / 3];
+	unsigned prog = 1u << (_i % 3);
+	union {
+		struct secho_server_config s;
+		struct secho_client_config c;
+		struct secho_bench_config b;
+	} u;
+	char want[64];
+	int rc = shared_parse(sc, prog, &u);
+
+	if (!(sc->progs & prog)) {
+		ck_assert_int_eq(rc, -1);
+		snprintf(want, sizeof(want), prog == SRV ? "unknown option "
+		    "'%s'" : prog == CLI ? "unknown or ambiguous option '%s'" :
+		    "%s: unknown option or missing value", sc->opt);
+		ck_assert_str_eq(secho_error(), want);
+		return;
+	}
+	ck_assert_msg(rc == 0, "%s in %u: %s", sc->opt, prog, secho_error());
+	if (prog == SRV)
+		assert_shared_set(sc, &u.s.tls, NULL, 0);
+	else if (prog == CLI)
+		assert_shared_set(sc, &u.c.tls, u.c.servername, u.c.resume);
+	else
+		assert_shared_set(sc, &u.b.tls, u.b.servername, u.b.resume);
+}
+END_TEST
+
+/* --resume[=N] in the client: N reconnections, 1 without N. */
+START_TEST(test_shared_resume_client)
+{
+	struct secho_client_config cfg;
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--resume", "-m", "x", "h", NULL }), 0);
+	ck_assert_int_eq(cfg.resume, 1);
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "-m", "x", "h", "--resume", NULL }), 0);
+	ck_assert_int_eq(cfg.resume, 1);
+	ck_assert_str_eq(cfg.host, "h");
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "-m", "x", "--resume=3", "h", "9", NULL }), 0);
+	ck_assert_int_eq(cfg.resume, 3);
+	ck_assert_int_eq(cfg.port, 9);
+	/* The old spelling: a next word that is no option is N. */
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "h", "--resume", "4", "-c", "1", "9", NULL }), 0);
+	ck_assert_int_eq(cfg.resume, 4);
+	ck_assert_str_eq(cfg.host, "h");
+	ck_assert_int_eq(cfg.port, 9);
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "-m", "x", "--resume", "h", NULL }), -1);
+	ck_assert_str_eq(secho_error(),
+	    "--resume: 'h' is not a whole number >= 1");
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "-m", "x", "--resume=0", "h", NULL }), -1);
+	ck_assert_str_eq(secho_error(),
+	    "--resume: '0' is not a whole number >= 1");
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "-m", "x", "--resume", "-1", "h", NULL }), -1);
+	ck_assert_str_eq(secho_error(),
+	    "--resume: '-1' is not a whole number >= 1");
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
+	    "--resume", "h", NULL }), -1);
+	ck_assert_str_eq(secho_error(),
+	    "--resume: 'h' is not a whole number >= 1");
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls", "h",
+	    "--resume", NULL }), -1);
+	ck_assert_str_eq(secho_error(), "--resume needs --message or --count "
+	    "(stdin can be sent only once)");
+}
+END_TEST
+
+/* --resume in the bench: hs offers sessions; no N. */
+START_TEST(test_shared_resume_bench)
+{
+	struct secho_bench_config cfg;
+
+	ck_assert_int_eq(bench_parse(&cfg, (const char *[]){ "hs", "--tls",
+	    "h", "1", NULL }), 0);
+	ck_assert_int_eq(cfg.resume, 0);
+	ck_assert_int_eq(cfg.tls.no_resume, 1);	/* full handshakes */
+	ck_assert_int_eq(bench_parse(&cfg, (const char *[]){ "hs", "--tls",
+	    "--resume", "h", "1", NULL }), 0);
+	ck_assert_int_eq(cfg.resume, 1);
+	ck_assert_int_eq(cfg.tls.no_resume, 0);
+	ck_assert_str_eq(cfg.host, "h");	/* not taken as an N */
+	ck_assert_int_eq(bench_parse(&cfg, (const char *[]){ "dtls",
+	    "--resume", "h", "1", NULL }), -1);
+	ck_assert_str_eq(secho_error(), "--resume is for the hs mode");
+	ck_assert_int_eq(bench_parse(&cfg, (const char *[]){ "hs",
+	    "--resume=2", "--tls", "h", "1", NULL }), -1);
+	ck_assert_str_eq(secho_error(),
+	    "--resume=2: unknown option or missing value");
+	ck_assert_int_eq(bench_parse(&cfg, (const char *[]){ "hs",
+	    "--resume", "h", "1", NULL }), -1);
+	ck_assert_str_eq(secho_error(),
+	    "--resume needs --tls (or the dtls mode)");
+	ck_assert_int_eq(bench_parse(&cfg, (const char *[]){ "hs", "--tls",
+	    "--servername", "", "h", "1", NULL }), -1);
+	ck_assert_str_eq(secho_error(),
+	    "--servername: NAME must be 1 to 253 characters");
+}
+END_TEST
+
+/* True if the --help in outbuf has a line for opt ("  --ca FILE ..."). */
+static int
+help_lists(const char *opt)
+{
+	size_t n = strlen(opt);
+
+	for (const char *p = outbuf; (p = strstr(p, opt)) != NULL; p += n)
+		if (p - outbuf >= 3 && strncmp(p - 3, "\n  ", 3) == 0 &&
+		    strchr(" [\n", p[n]) != NULL)
+			return 1;
+	return 0;
+}
+
+/* Every program's --help lists exactly the shared options it takes. */
+START_TEST(test_shared_help)
+{
+	union {
+		struct secho_server_config s;
+		struct secho_client_config c;
+		struct secho_bench_config b;
+	} u;
+	unsigned prog = 1u << _i;
+	int rc = prog == SRV ? server_parse(&u.s, (const char *[]){ "-h",
+	    NULL }) : prog == CLI ? client_parse(&u.c, (const char *[]){ "-h",
+	    NULL }) : bench_parse(&u.b, (const char *[]){ "-h", NULL });
+
+	ck_assert_int_eq(rc, 1);
+	for (int i = 0; i < NSHARED; i++) {
+		const struct shared_case *sc = &shared_cases[i];
+
+		ck_assert_msg(help_lists(sc->opt) == !!(sc->progs & prog),
+		    "%s in the --help of %u:\n%s", sc->opt, prog, outbuf);
+	}
+	ck_assert_ptr_nonnull(strstr(outbuf, prog == CLI ? "--resume[=N]" :
+	    prog == BEN ? "  --resume    " : "--no-tickets"));
+}
+END_TEST
+
 Suite *
 opts_suite(void)
 {
@@ -876,6 +1147,14 @@ opts_suite(void)
 	tcase_add_test(tc, test_client_mtls);
 	tcase_add_test(tc, test_client_default_ca);
 	tcase_add_test(tc, test_client_help_version);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shared");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_shared_accepted, 0, NSHARED * 3);
+	tcase_add_test(tc, test_shared_resume_client);
+	tcase_add_test(tc, test_shared_resume_bench);
+	tcase_add_loop_test(tc, test_shared_help, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -14,12 +14,13 @@
 
 #include "bench_int.h"
 #include "secho/opts.h"
+#include "secho/tls_opts.h"
 
 #define DEFAULT_CA "certs/ca.pem"
 
+/* The TLS options shared with the server and client are in tls_opts.c. */
 enum {
-	OPT_RATE = 256, OPT_TLS, OPT_CA, OPT_INSECURE, OPT_SERVERNAME,
-	OPT_RESUME, OPT_TIMEOUT, OPT_PID, OPT_JSON, OPT_SRC_ADDRS,
+	OPT_RATE = 256, OPT_TLS, OPT_TIMEOUT, OPT_PID, OPT_JSON, OPT_SRC_ADDRS,
 };
 
 static const struct option longopts[] = {
@@ -31,10 +32,6 @@ static const struct option longopts[] = {
 	{ "window", required_argument, NULL, 'w' },
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "tls", no_argument, NULL, OPT_TLS },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "insecure", no_argument, NULL, OPT_INSECURE },
-	{ "servername", required_argument, NULL, OPT_SERVERNAME },
-	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "pid", required_argument, NULL, OPT_PID },
 	{ "src-addrs", required_argument, NULL, OPT_SRC_ADDRS },
@@ -90,12 +87,9 @@ static const char usage[] =
 "  -V, --version          print the version\n"
 "\n"
 "TLS (rr, bulk, hs, hold with --tls; the dtls mode always):\n"
-"      --tls              TLS over TCP\n"
-"      --ca FILE          CA to verify the server with (default\n"
-"                         certs/ca.pem if it exists, else the system store)\n"
-"      --insecure         do not verify the server's certificate\n"
-"      --servername NAME  SNI and the name to verify instead of HOST\n"
-"      --resume           hs: offer the previous session (resumption)\n"
+"  --tls                  TLS over TCP\n";
+
+static const char usage_tail[] =
 "\n"
 "Exit codes: 0 ok, 1 usage, 2 cannot connect or more than 1 % of\n"
 "operations failed, 6 an echo differed from what was sent.\n";
@@ -105,7 +99,7 @@ struct parse_state {
 	int npos;
 	int conns_set, size_set, window_set, src_set, threads_set;
 	int tls_flag;
-	const char *tls_opt;	/* the first option that needs TLS */
+	struct secho_tls_cmdline tls;	/* the shared TLS options */
 };
 
 static const char *const mode_names[] = {
@@ -203,29 +197,6 @@ parse_number(struct secho_bench_config *cfg, struct parse_state *ps,
 	return 0;
 }
 
-/* Options that need a TLS transport; finish_proto() checks that. */
-static int
-parse_tls(struct secho_bench_config *cfg, struct parse_state *ps, int c,
-    const char *arg)
-{
-	const char *name = "--resume";
-
-	if (c == OPT_CA) {
-		cfg->tls.ca = arg;
-		name = "--ca";
-	} else if (c == OPT_INSECURE) {
-		cfg->tls.insecure = 1;
-		name = "--insecure";
-	} else if (c == OPT_SERVERNAME) {
-		cfg->servername = arg;
-		name = "--servername";
-	} else
-		cfg->resume = 1;
-	if (ps->tls_opt == NULL)
-		ps->tls_opt = name;
-	return 0;
-}
-
 static int
 parse_one(struct secho_bench_config *cfg, struct parse_state *ps, int c,
     const char *arg)
@@ -244,8 +215,6 @@ parse_one(struct secho_bench_config *cfg, struct parse_state *ps, int c,
 	case OPT_TLS:
 		ps->tls_flag = 1;
 		return 0;
-	case OPT_CA: case OPT_INSECURE: case OPT_SERVERNAME: case OPT_RESUME:
-		return parse_tls(cfg, ps, c, arg);
 	case OPT_JSON:
 		cfg->json = 1;
 		return 0;
@@ -309,9 +278,9 @@ finish_proto(struct secho_bench_config *cfg, const struct parse_state *ps)
 	}
 	cfg->proto = m == SECHO_BENCH_UDP ? SECHO_UDP : m == SECHO_BENCH_DTLS ?
 	    SECHO_DTLS : ps->tls_flag ? SECHO_TLS : SECHO_TCP;
-	if (ps->tls_opt != NULL && !secho_proto_is_secure(cfg->proto)) {
-		secho_error_set("%s needs --tls (or the dtls mode)",
-		    ps->tls_opt);
+	if (ps->tls.first != NULL && !secho_proto_is_secure(cfg->proto)) {
+		secho_error_set("--%s needs --tls (or the dtls mode)",
+		    ps->tls.first);
 		return -1;
 	}
 	if (cfg->resume && m != SECHO_BENCH_HS) {
@@ -396,20 +365,24 @@ finish(struct secho_bench_config *cfg, struct parse_state *ps)
 	return finish_mode(cfg, ps);
 }
 
-int
-secho_bench_parse_args(struct secho_bench_config *cfg, int argc,
-    char **argv, FILE *out)
+/* getopt_long over our options and the shared TLS ones. */
+static int
+parse_opts(struct secho_bench_config *cfg, struct parse_state *ps,
+    int argc, char **argv, FILE *out)
 {
-	struct parse_state ps;
-	int c;
+	struct option opts[SECHO_OPT_TABLE_MAX];
+	int c, rc;
 
-	memset(&ps, 0, sizeof(ps));
+	if (secho_tls_opt_longopts(SECHO_PROG_BENCH, longopts, opts,
+	    SECHO_OPT_TABLE_MAX) == -1)
+		return -1;
 	optind = 0;	/* GNU: start afresh (tests parse twice) */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:s:d:n:t:w:qhV", longopts,
+	while ((c = getopt_long(argc, argv, "c:s:d:n:t:w:qhV", opts,
 	    NULL)) != -1) {
 		if (c == 'h')
-			return fputs(usage, out) == EOF ? -1 : 1;
+			return secho_tls_opt_help(SECHO_PROG_BENCH, out,
+			    usage, usage_tail);
 		if (c == 'V')
 			return fprintf(out, "%s %s\n", SECHO_BENCH_PROG,
 			    SECHO_VERSION) < 0 ? -1 : 1;
@@ -418,9 +391,27 @@ secho_bench_parse_args(struct secho_bench_config *cfg, int argc,
 			    "value", argv[optind - 1]);
 			return -1;
 		}
-		if (parse_one(cfg, &ps, c, optarg) == -1)
+		if ((rc = secho_tls_opt_parse(&ps->tls, c, argc, argv)) == 1)
+			rc = parse_one(cfg, ps, c, optarg);
+		if (rc == -1)
 			return -1;
 	}
+	cfg->servername = ps->tls.servername;
+	cfg->resume = ps->tls.resume != 0;
+	return 0;
+}
+
+int
+secho_bench_parse_args(struct secho_bench_config *cfg, int argc,
+    char **argv, FILE *out)
+{
+	struct parse_state ps;
+	int rc;
+
+	memset(&ps, 0, sizeof(ps));
+	secho_tls_cmdline_init(&ps.tls, SECHO_PROG_BENCH, &cfg->tls);
+	if ((rc = parse_opts(cfg, &ps, argc, argv, out)) != 0)
+		return rc;
 	for (; optind < argc; optind++) {
 		if (ps.npos == 3) {
 			secho_error_set("unexpected argument '%s'",

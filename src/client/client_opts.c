@@ -13,23 +13,17 @@
 
 #include "client_int.h"
 #include "secho/opts.h"
+#include "secho/tls_opts.h"
 
 #define DEFAULT_CA	"certs/ca.pem"
 #define MTLS_CERT	"certs/client.pem"
 #define MTLS_KEY	"certs/client.key"
-/* curl's --pinnedpubkey spelling, accepted and stripped. */
-#define PIN_PREFIX	"sha256//"
-/* base64 of a SHA-256 digest: 43 characters and one '='. */
-#define PIN_LEN		44
-#define ALPN_NAME_MAX	255
 
-/* Every option from OPT_CA on needs a TLS transport (see finish_tls). */
-enum {
-	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS,
-	OPT_CA, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_KEYLOG, OPT_MTU,
-	OPT_RESUME, OPT_SERVERNAME, OPT_CAPATH, OPT_PIN, OPT_MTLS, OPT_TLS_MIN,
-	OPT_TLS_MAX, OPT_CIPHERS, OPT_CIPHERSUITES, OPT_GROUPS, OPT_ALPN,
-};
+/*
+ * The TLS options shared with the server and bench are in tls_opts.c;
+ * they and --mtls need a TLS transport (see finish_tls).
+ */
+enum { OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_MTLS };
 
 static const struct option longopts[] = {
 	{ "tcp", no_argument, NULL, OPT_TCP },
@@ -43,23 +37,7 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "insecure", no_argument, NULL, OPT_INSECURE },
-	{ "keylog", required_argument, NULL, OPT_KEYLOG },
-	{ "mtu", required_argument, NULL, OPT_MTU },
-	{ "servername", required_argument, NULL, OPT_SERVERNAME },
-	{ "capath", required_argument, NULL, OPT_CAPATH },
-	{ "pin-sha256", required_argument, NULL, OPT_PIN },
 	{ "mtls", no_argument, NULL, OPT_MTLS },
-	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
-	{ "tls-max", required_argument, NULL, OPT_TLS_MAX },
-	{ "ciphers", required_argument, NULL, OPT_CIPHERS },
-	{ "ciphersuites", required_argument, NULL, OPT_CIPHERSUITES },
-	{ "groups", required_argument, NULL, OPT_GROUPS },
-	{ "alpn", required_argument, NULL, OPT_ALPN },
-	{ "resume", required_argument, NULL, OPT_RESUME },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -92,50 +70,15 @@ static const char usage[] =
 "  -t, --timeout SECS     limit for connecting, for the TLS handshake and\n"
 "                         for echo progress (default 10; 0: none)\n"
 "  -v, --verbose          connection and TLS details on stderr\n"
-"  -q, --quiet            ping: print only the summary\n";
-
-/* Split: C11 compilers need not take string literals over 4095 bytes. */
-static const char usage_tls[] =
+"  -q, --quiet            ping: print only the summary\n"
 "\n"
-"TLS and DTLS (each needs --tls or --dtls):\n"
-"  --ca FILE              CA certificates to verify the server with\n"
-"                         (default certs/ca.pem if it exists and no\n"
-"                         --capath is given, else the system store)\n"
-"  --capath DIR           directory of CA certificates in c_rehash\n"
-"                         layout; may be combined with --ca\n"
-"  --servername NAME      send NAME as SNI and verify the certificate\n"
-"                         for NAME instead of HOST (to connect by\n"
-"                         address to a server known by name)\n"
-"  --pin-sha256 BASE64    trust the server by its public key instead of\n"
-"                         a CA and host name: the base64 SHA-256 of its\n"
-"                         SubjectPublicKeyInfo (curl's \"sha256//\"\n"
-"                         prefix is accepted)\n"
-"  --cert FILE            client certificate chain (PEM)\n"
-"  --key FILE             its private key (default: read from --cert)\n"
+"TLS and DTLS (each needs --tls or --dtls):\n";
+
+/* After the shared TLS options: --mtls, and the rest. */
+static const char usage_tail[] =
 "  --mtls                 present a client certificate: --cert if given,\n"
 "                         else certs/client.pem (key: --key, else\n"
 "                         certs/client.key)\n"
-"  --insecure             do not verify the server's certificate\n"
-"  --tls-min VERSION      lowest protocol version: 1.2 or 1.3 (default\n"
-"                         1.2; DTLS is always 1.2)\n"
-"  --tls-max VERSION      highest protocol version: 1.2 or 1.3 (default\n"
-"                         1.3)\n"
-"  --ciphers LIST         TLS 1.2 ciphers, OpenSSL syntax\n"
-"                         (\"ECDHE-ECDSA-AES128-GCM-SHA256:...\")\n"
-"  --ciphersuites LIST    TLS 1.3 cipher suites\n"
-"                         (\"TLS_AES_128_GCM_SHA256:...\")\n"
-"  --groups LIST          key exchange groups (\"X25519:P-256\")\n"
-"  --alpn LIST            application protocols to offer, comma-separated\n"
-"                         (\"h2,http/1.1\"); -v shows the server's choice\n"
-"  --resume N             after the echo (-m or -c), reconnect N times\n"
-"                         offering the previous session, repeat the echo,\n"
-"                         and print whether each handshake was resumed\n"
-"  --keylog FILE          append TLS secrets for Wireshark (NSS format;\n"
-"                         default $SSLKEYLOGFILE)\n"
-"  --mtu BYTES            DTLS: link MTU handshake datagrams must fit\n"
-"                         (default 1500)\n";
-
-static const char usage_tail[] =
 "\n"
 "  -h, --help             this text\n"
 "  -V, --version          print the version\n"
@@ -157,8 +100,9 @@ struct parse_state {
 	int size_set;
 	int interval_set;
 	int mtls;
-	int tls_opt;		/* the first option that needs TLS, or 0 */
 	const char *ports;	/* PORT as given */
+	struct secho_tls_cmdline tls;	/* the shared TLS options */
+	struct option opts[SECHO_OPT_TABLE_MAX];	/* getopt_long's */
 };
 
 void
@@ -174,9 +118,9 @@ secho_client_config_init(struct secho_client_config *cfg)
 
 /* "--count" for getopt's value c, for messages. */
 static const char *
-opt_name(int c, char *buf, size_t len)
+opt_name(const struct option *opts, int c, char *buf, size_t len)
 {
-	for (const struct option *o = longopts; o->name != NULL; o++) {
+	for (const struct option *o = opts; o->name != NULL; o++) {
 		if (o->val == c) {
 			snprintf(buf, len, "--%s", o->name);
 			return buf;
@@ -200,134 +144,12 @@ set_proto(struct secho_client_config *cfg, struct parse_state *ps,
 	return 0;
 }
 
-/*
- * The base64 of 32 bytes, canonical (the last digit's two spare bits are
- * 0), so that a typo is a usage error rather than a failed handshake.
- */
-static int
-parse_pin(const char *name, const char *s, const char **out)
-{
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const char *p = s;
-	size_t i;
-
-	if (strncmp(p, PIN_PREFIX, strlen(PIN_PREFIX)) == 0)
-		p += strlen(PIN_PREFIX);
-	for (i = 0; i < PIN_LEN - 1 && p[i] != '\0' &&
-	    strchr(b64, p[i]) != NULL; i++)
-		;
-	if (i != PIN_LEN - 1 || strcmp(p + i, "=") != 0 ||
-	    (strchr(b64, p[i - 1]) - b64) % 4 != 0) {
-		secho_error_set("%s: '%s' is not a base64 SHA-256 digest (%d "
-		    "characters ending in '=')", name, s, PIN_LEN);
-		return -1;
-	}
-	*out = p;
-	return 0;
-}
-
-/* "h2,http/1.1": names of 1 to 255 bytes, as the ALPN extension needs. */
-static int
-check_alpn(const char *name, const char *s)
-{
-	const char *p = s, *comma;
-	size_t n;
-
-	for (;;) {
-		comma = strchr(p, ',');
-		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		if (n == 0) {
-			secho_error_set("%s: empty protocol name in '%s'",
-			    name, s);
-			return -1;
-		}
-		if (n > ALPN_NAME_MAX) {
-			secho_error_set("%s: a protocol name is longer than "
-			    "%d bytes", name, ALPN_NAME_MAX);
-			return -1;
-		}
-		if (comma == NULL)
-			return 0;
-		p = comma + 1;
-	}
-}
-
-/* Options that only set a string, or a flag, of the TLS options. */
-static int
-parse_tls_string(struct secho_client_config *cfg, int c)
-{
-	struct secho_tls_opts *t = &cfg->tls;
-
-	switch (c) {
-	case OPT_CA: t->ca = optarg; return 0;
-	case OPT_CAPATH: t->capath = optarg; return 0;
-	case OPT_CERT: t->cert = optarg; return 0;
-	case OPT_KEY: t->key = optarg; return 0;
-	case OPT_INSECURE: t->insecure = 1; return 0;
-	case OPT_KEYLOG: t->keylog = optarg; return 0;
-	case OPT_CIPHERS: t->ciphers = optarg; return 0;
-	case OPT_CIPHERSUITES: t->ciphersuites = optarg; return 0;
-	case OPT_GROUPS: t->groups = optarg; return 0;
-	}
-	return 1;
-}
-
-/* The TLS options; 1 when c is none of them. */
-static int
-parse_tls(struct secho_client_config *cfg, struct parse_state *ps, int c,
-    const char *name)
-{
-	long v;
-	int rc;
-
-	if (c >= OPT_CA && ps->tls_opt == 0)
-		ps->tls_opt = c;
-	if ((rc = parse_tls_string(cfg, c)) != 1)
-		return rc;
-	switch (c) {
-	case OPT_MTU:
-		if (secho_opt_long(name, optarg, 256, 65535, &v) == -1)
-			return -1;
-		cfg->tls.mtu = (int)v;
-		return 0;
-	case OPT_RESUME:
-		if (secho_opt_long(name, optarg, 1, LONG_MAX, &v) == -1)
-			return -1;
-		cfg->resume = v;
-		return 0;
-	case OPT_SERVERNAME:
-		if (*optarg == '\0' || strlen(optarg) > SECHO_HOST_MAX - 3) {
-			secho_error_set("%s: NAME must be 1 to %d characters",
-			    name, SECHO_HOST_MAX - 3);
-			return -1;
-		}
-		cfg->servername = optarg;
-		return 0;
-	case OPT_PIN: return parse_pin(name, optarg, &cfg->tls.pin_sha256);
-	case OPT_MTLS: ps->mtls = 1; return 0;
-	case OPT_TLS_MIN:
-		return secho_opt_tls_version(name, optarg,
-		    &cfg->tls.min_version);
-	case OPT_TLS_MAX:
-		return secho_opt_tls_version(name, optarg,
-		    &cfg->tls.max_version);
-	case OPT_ALPN:
-		cfg->tls.alpn = optarg;
-		return check_alpn(name, optarg);
-	}
-	return 1;
-}
-
 static int
 parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
     const char *name)
 {
 	long v;
-	int rc;
 
-	if ((rc = parse_tls(cfg, ps, c, name)) != 1)
-		return rc;
 	switch (c) {
 	case OPT_TCP: return set_proto(cfg, ps, SECHO_TCP);
 	case OPT_TLS: return set_proto(cfg, ps, SECHO_TLS);
@@ -353,6 +175,11 @@ parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
 	case 't': return secho_opt_secs(name, optarg, 1, &cfg->timeout_ms);
 	case 'v': cfg->verbose++; return 0;
 	case 'q': cfg->quiet = 1; return 0;
+	case OPT_MTLS:
+		ps->mtls = 1;
+		if (ps->tls.first == NULL)
+			ps->tls.first = "mtls";
+		return 0;
 	}
 	secho_error_set("unknown option %s", name);
 	return -1;
@@ -360,16 +187,16 @@ parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
 
 /* Explains what getopt_long rejected ('?' or ':'). */
 static int
-bad_option(int c, char **argv)
+bad_option(const struct parse_state *ps, int c, char **argv)
 {
 	char name[32];
 
 	if (c == ':')
 		secho_error_set("option %s needs a value",
-		    opt_name(optopt, name, sizeof(name)));
+		    opt_name(ps->opts, optopt, name, sizeof(name)));
 	else if (optopt >= 256 || (optopt != 0 && strchr("hVvq", optopt)))
 		secho_error_set("option %s does not take a value",
-		    opt_name(optopt, name, sizeof(name)));
+		    opt_name(ps->opts, optopt, name, sizeof(name)));
 	else if (optopt != 0)
 		secho_error_set("unknown option '-%c'", optopt);
 	else
@@ -492,15 +319,11 @@ check_sizes(const struct secho_client_config *cfg)
 	return 0;
 }
 
-/* "--tls-min 1.3" for messages. */
+/* "1.3" for messages. */
 static const char *
-version_opt(int c, int v, char *buf, size_t len)
+version_name(int v)
 {
-	char name[32];
-
-	snprintf(buf, len, "%s %s", opt_name(c, name, sizeof(name)),
-	    v == SECHO_TLS_1_3 ? "1.3" : "1.2");
-	return buf;
+	return v == SECHO_TLS_1_3 ? "1.3" : "1.2";
 }
 
 /*
@@ -513,18 +336,16 @@ check_versions(const struct secho_client_config *cfg)
 	const struct secho_tls_opts *t = &cfg->tls;
 	int dtls = cfg->proto == SECHO_DTLS;
 	int min = t->min_version, max = t->max_version;
-	char a[40], b[40];
 
 	if (dtls && (min == SECHO_TLS_1_3 || max == SECHO_TLS_1_3)) {
-		secho_error_set("%s does not apply to --dtls (DTLS 1.2 is the "
-		    "only version)", version_opt(min == SECHO_TLS_1_3 ?
-		    OPT_TLS_MIN : OPT_TLS_MAX, SECHO_TLS_1_3, a, sizeof(a)));
+		secho_error_set("--tls-%s 1.3 does not apply to --dtls (DTLS "
+		    "1.2 is the only version)", min == SECHO_TLS_1_3 ? "min" :
+		    "max");
 		return -1;
 	}
 	if (min != 0 && max != 0 && min > max) {
-		secho_error_set("%s is above %s", version_opt(OPT_TLS_MIN, min,
-		    a, sizeof(a)), version_opt(OPT_TLS_MAX, max, b,
-		    sizeof(b)));
+		secho_error_set("--tls-min %s is above --tls-max %s",
+		    version_name(min), version_name(max));
 		return -1;
 	}
 	if (t->ciphersuites != NULL && (dtls || max == SECHO_TLS_1_2)) {
@@ -566,13 +387,11 @@ static int
 finish_tls(struct secho_client_config *cfg, const struct parse_state *ps)
 {
 	struct secho_tls_opts *t = &cfg->tls;
-	const char *env = getenv("SSLKEYLOGFILE");
-	char name[32];
 
 	if (!secho_proto_is_secure(cfg->proto)) {
-		if (ps->tls_opt != 0) {
-			secho_error_set("%s needs --tls or --dtls",
-			    opt_name(ps->tls_opt, name, sizeof(name)));
+		if (ps->tls.first != NULL) {
+			secho_error_set("--%s needs --tls or --dtls",
+			    ps->tls.first);
 			return -1;
 		}
 		return 0;
@@ -590,8 +409,40 @@ finish_tls(struct secho_client_config *cfg, const struct parse_state *ps)
 	/* Like the server: the repo's own CA when run from its top. */
 	if (t->ca == NULL && t->capath == NULL && access(DEFAULT_CA, F_OK) == 0)
 		t->ca = DEFAULT_CA;
-	if (t->keylog == NULL && env != NULL && *env != '\0')
-		t->keylog = env;
+	secho_tls_opt_keylog_env(t);
+	return 0;
+}
+
+/* getopt_long over our options and the shared TLS ones. */
+static int
+parse_opts(struct secho_client_config *cfg, struct parse_state *ps,
+    int argc, char **argv, FILE *out)
+{
+	char name[32];
+	int c, rc;
+
+	optind = 0;	/* re-entrant for tests: 0 resets GNU getopt */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:c:i:s:t:vqhV", ps->opts,
+	    NULL)) != -1) {
+		if (c == 'h')
+			return secho_tls_opt_help(SECHO_PROG_CLIENT, out,
+			    usage, usage_tail);
+		if (c == 'V') {
+			fprintf(out, "secho-client %s\n", SECHO_VERSION);
+			return 1;
+		}
+		if (c == '?' || c == ':')
+			return bad_option(ps, c, argv);
+		rc = secho_tls_opt_parse(&ps->tls, c, argc, argv);
+		if (rc == 1)
+			rc = parse_one(cfg, ps, c, opt_name(ps->opts, c, name,
+			    sizeof(name)));
+		if (rc == -1)
+			return -1;
+	}
+	cfg->servername = ps->tls.servername;
+	cfg->resume = ps->tls.resume;
 	return 0;
 }
 
@@ -600,30 +451,15 @@ secho_client_parse_args(struct secho_client_config *cfg, int argc,
     char **argv, FILE *out)
 {
 	struct parse_state ps;
-	char name[32];
-	int c;
+	int rc;
 
 	memset(&ps, 0, sizeof(ps));
-	optind = 0;	/* re-entrant for tests: 0 resets GNU getopt */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":m:c:i:s:t:vqhV", longopts,
-	    NULL)) != -1) {
-		if (c == 'h') {
-			fputs(usage, out);
-			fputs(usage_tls, out);
-			fputs(usage_tail, out);
-			return 1;
-		}
-		if (c == 'V') {
-			fprintf(out, "secho-client %s\n", SECHO_VERSION);
-			return 1;
-		}
-		if (c == '?' || c == ':')
-			return bad_option(c, argv);
-		if (parse_one(cfg, &ps, c, opt_name(c, name,
-		    sizeof(name))) == -1)
-			return -1;
-	}
+	secho_tls_cmdline_init(&ps.tls, SECHO_PROG_CLIENT, &cfg->tls);
+	if (secho_tls_opt_longopts(SECHO_PROG_CLIENT, longopts, ps.opts,
+	    SECHO_OPT_TABLE_MAX) == -1)
+		return -1;
+	if ((rc = parse_opts(cfg, &ps, argc, argv, out)) != 0)
+		return rc;
 	if (parse_operands(cfg, &ps, argc, argv) == -1 ||
 	    check_modes(cfg, &ps) == -1 || check_sizes(cfg) == -1 ||
 	    finish_tls(cfg, &ps) == -1)

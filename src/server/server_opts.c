@@ -10,15 +10,15 @@
 
 #include "secho/opts.h"
 #include "secho/server.h"
+#include "secho/tls_opts.h"
 
 #define DTLS_RECORD_MAX 16384	/* largest DTLS plaintext record */
 
+/* The TLS options shared with the client and bench are in tls_opts.c. */
 enum {
-	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_CERT, OPT_KEY, OPT_CA,
-	OPT_KEYLOG, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT,
-	OPT_MAX_CONNS, OPT_BUFSIZE, OPT_BACKLOG, OPT_MTU, OPT_VERIFY_CLIENT,
-	OPT_ALLOW_CN, OPT_ALLOW_SAN, OPT_TLS_MIN, OPT_TLS_MAX, OPT_CIPHERS,
-	OPT_CIPHERSUITES, OPT_GROUPS, OPT_ALPN, OPT_NO_TICKETS, OPT_TICKET_KEY,
+	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_HS_TIMEOUT,
+	OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT, OPT_MAX_CONNS, OPT_BUFSIZE,
+	OPT_BACKLOG, OPT_VERIFY_CLIENT, OPT_ALLOW_CN, OPT_ALLOW_SAN,
 	OPT_SNI_CERT, OPT_WORKERS, OPT_MAX_PER_IP, OPT_LIFETIME, OPT_USER,
 	OPT_GROUP, OPT_CHROOT,
 };
@@ -31,10 +31,6 @@ static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "port", required_argument, NULL, 'p' },
 	{ "bind", required_argument, NULL, 'b' },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "keylog", required_argument, NULL, OPT_KEYLOG },
 	{ "handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
@@ -46,18 +42,9 @@ static const struct option longopts[] = {
 	{ "chroot", required_argument, NULL, OPT_CHROOT },
 	{ "buffer-size", required_argument, NULL, OPT_BUFSIZE },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
-	{ "mtu", required_argument, NULL, OPT_MTU },
 	{ "verify-client", optional_argument, NULL, OPT_VERIFY_CLIENT },
 	{ "allow-client-cn", required_argument, NULL, OPT_ALLOW_CN },
 	{ "allow-client-san", required_argument, NULL, OPT_ALLOW_SAN },
-	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
-	{ "tls-max", required_argument, NULL, OPT_TLS_MAX },
-	{ "ciphers", required_argument, NULL, OPT_CIPHERS },
-	{ "ciphersuites", required_argument, NULL, OPT_CIPHERSUITES },
-	{ "groups", required_argument, NULL, OPT_GROUPS },
-	{ "alpn", required_argument, NULL, OPT_ALPN },
-	{ "no-tickets", no_argument, NULL, OPT_NO_TICKETS },
-	{ "ticket-key-file", required_argument, NULL, OPT_TICKET_KEY },
 	{ "sni-cert", required_argument, NULL, OPT_SNI_CERT },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -86,34 +73,19 @@ static const char usage[] =
 "  -l, --listen SPEC      one more listener, e.g. tls://[::1]:7443,\n"
 "                         udp://127.0.0.1:9000, tcp://:0 (repeatable)\n"
 "\n"
-"TLS:\n"
-"  --cert FILE            certificate chain (default certs/server.pem)\n"
-"  --key FILE             private key (default certs/server.key)\n"
-"  --ca FILE              CA for client certificates (default\n"
-"                         certs/ca.pem; read with --verify-client)\n"
+"TLS:\n";
+
+/* After the shared TLS options: the server's own, and the rest. */
+static const char usage_tail[] =
 "  --verify-client[=optional]\n"
 "                         mutual TLS: require (or just verify, when\n"
 "                         sent) a client certificate signed by --ca\n"
 "  --allow-client-cn CN   accept only client certificates with this CN\n"
 "  --allow-client-san N   ...or this DNS/email/IP SAN (both repeatable,\n"
 "                         up to 16; imply --verify-client)\n"
-"  --tls-min V, --tls-max V\n"
-"                         protocol versions, 1.2 or 1.3 (default 1.2-1.3;\n"
-"                         DTLS is 1.2)\n"
-"  --ciphers LIST         TLS 1.2 ciphers (default: ECDHE with AES-GCM or\n"
-"                         ChaCha20-Poly1305 only)\n"
-"  --ciphersuites LIST    TLS 1.3 suites (default: all three AEAD ones,\n"
-"                         AES-128-GCM first)\n"
-"  --groups LIST          key exchange groups (default X25519:P-256:P-384)\n"
-"  --alpn LIST            protocols to accept, e.g. echo,h2 (none: no ALPN)\n"
-"  --no-tickets           no session tickets (resumption by session id)\n"
 "  --sni-cert NAME:CERT:KEY\n"
 "                         serve CERT to clients asking for NAME (SNI;\n"
 "                         *.example matches one label; repeatable)\n"
-"  --ticket-key-file F    80 bytes of ticket keys shared by several\n"
-"                         servers; re-read on SIGHUP, old key still valid\n"
-"  --keylog FILE          append TLS secrets for Wireshark (NSS format;\n"
-"                         also SSLKEYLOGFILE)\n"
 "\n"
 "Limits:\n"
 "  --handshake-timeout S  seconds to finish the TLS handshake (default 10)\n"
@@ -127,7 +99,6 @@ static const char usage[] =
 "  --buffer-size BYTES    echo buffer per active connection (16384)\n"
 "  --backlog N            listen backlog (default 4096)\n"
 "  --workers N            event-loop threads (default: one per CPU)\n"
-"  --mtu BYTES            DTLS link MTU for handshake datagrams (1500)\n"
 "\n"
 "Privileges (after binding; as root, --user is required):\n"
 "  --user USER            run as USER (name or uid; 'root' to stay root)\n"
@@ -249,9 +220,7 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 			return -1;
 		}
 	}
-	if (cfg->tls.keylog == NULL && getenv("SSLKEYLOGFILE") != NULL &&
-	    *getenv("SSLKEYLOGFILE") != '\0')
-		cfg->tls.keylog = getenv("SSLKEYLOGFILE");
+	secho_tls_opt_keylog_env(&cfg->tls);
 	return 0;
 }
 
@@ -318,10 +287,6 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 	case 'l': return add_listen_spec(cfg, optarg);
 	case 'p': return secho_port_parse(optarg, &ps->port);
 	case 'b': ps->bind = optarg; return 0;
-	case OPT_CERT: cfg->tls.cert = optarg; return 0;
-	case OPT_KEY: cfg->tls.key = optarg; return 0;
-	case OPT_CA: cfg->tls.ca = optarg; return 0;
-	case OPT_KEYLOG: cfg->tls.keylog = optarg; return 0;
 	case OPT_VERIFY_CLIENT:
 		if (optarg != NULL && strcmp(optarg, "optional") != 0) {
 			secho_error_set("--verify-client takes no value or "
@@ -333,18 +298,6 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 	case OPT_ALLOW_CN:
 	case OPT_ALLOW_SAN:
 		return add_allowed(cfg, c == OPT_ALLOW_CN, optarg);
-	case OPT_TLS_MIN:
-		return secho_opt_tls_version(name, optarg,
-		    &cfg->tls.min_version);
-	case OPT_TLS_MAX:
-		return secho_opt_tls_version(name, optarg,
-		    &cfg->tls.max_version);
-	case OPT_CIPHERS: cfg->tls.ciphers = optarg; return 0;
-	case OPT_CIPHERSUITES: cfg->tls.ciphersuites = optarg; return 0;
-	case OPT_GROUPS: cfg->tls.groups = optarg; return 0;
-	case OPT_ALPN: cfg->tls.alpn = optarg; return 0;
-	case OPT_NO_TICKETS: cfg->tls.no_tickets = 1; return 0;
-	case OPT_TICKET_KEY: cfg->tls.ticket_key_file = optarg; return 0;
 	case OPT_SNI_CERT: return add_sni(cfg, optarg);
 	case OPT_HS_TIMEOUT:
 		return secho_opt_secs(name, optarg, 0,
@@ -372,11 +325,6 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 		if (secho_opt_long(name, optarg, 1024, 1 << 24, &v) == -1)
 			return -1;
 		cfg->bufsize = (size_t)v;
-		return 0;
-	case OPT_MTU:
-		if (secho_opt_long(name, optarg, 256, 65535, &v) == -1)
-			return -1;
-		cfg->tls.mtu = (int)v;
 		return 0;
 	case OPT_WORKERS:
 		if (secho_opt_long(name, optarg, 1, SECHO_MAX_WORKERS, &v) == -1)
@@ -420,23 +368,37 @@ bad_option(int c, char **argv)
 	return -1;
 }
 
+/* One option that getopt_long accepted: a shared TLS one or our own. */
+static int
+parse_opt(struct secho_server_config *cfg, struct parse_state *ps,
+    struct secho_tls_cmdline *cl, int c, const char *name)
+{
+	int rc = secho_tls_opt_parse(cl, c, 0, NULL);
+
+	return rc != 1 ? rc : parse_one(cfg, ps, c, name);
+}
+
 int
 secho_server_parse_args(struct secho_server_config *cfg, int argc,
     char **argv, FILE *out)
 {
 	struct parse_state ps = { .port = -1 };
+	struct secho_tls_cmdline cl;
+	struct option opts[SECHO_OPT_TABLE_MAX];
 	int c, idx;
 
+	secho_tls_cmdline_init(&cl, SECHO_PROG_SERVER, &cfg->tls);
+	if (secho_tls_opt_longopts(SECHO_PROG_SERVER, longopts, opts,
+	    SECHO_OPT_TABLE_MAX) == -1)
+		return -1;
 	optind = 0;	/* re-entrant for tests: 0 resets GNU getopt */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, shortopts, longopts,
-	    &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, opts, &idx)) != -1) {
 		char name[32];
 
-		if (c == 'h') {
-			fputs(usage, out);
-			return 1;
-		}
+		if (c == 'h')
+			return secho_tls_opt_help(SECHO_PROG_SERVER, out,
+			    usage, usage_tail);
 		if (c == 'V') {
 			fprintf(out, "secho-server %s\n", SECHO_VERSION);
 			return 1;
@@ -444,8 +406,8 @@ secho_server_parse_args(struct secho_server_config *cfg, int argc,
 		if (c == '?' || c == ':')
 			return bad_option(c, argv);
 		snprintf(name, sizeof(name), "--%s", c < 256 ? argv[optind - 1] :
-		    longopts[idx].name);
-		if (parse_one(cfg, &ps, c, name) == -1)
+		    opts[idx].name);
+		if (parse_opt(cfg, &ps, &cl, c, name) == -1)
 			return -1;
 	}
 	if (optind < argc) {
