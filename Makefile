@@ -10,8 +10,20 @@
 #   make certs      mint the local CA and certificates into certs/
 #   make deps       install missing Debian packages (as root)
 #   make fuzz       libFuzzer harnesses, FUZZ_TIME s each (tests/fuzz/)
+#   make install    programs, man pages, systemd units, secho-mkcerts
+#                   (PREFIX=/usr/local, DESTDIR, BINDIR, MANDIR,
+#                   SYSCONFDIR, UNITDIR); make uninstall removes them
 
 CC      ?= cc
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+# The programs look for certificates here when none are given and there
+# is no ./certs (see secho-server(1)): compiled in, so give it to make
+# as well as to make install.
+SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL ?= install
 PYTHON  ?= $(shell for p in python3 /usr/bin/python3; do \
 	     $$p -c 'import cryptography' 2>/dev/null && echo $$p && break; \
 	   done)
@@ -45,7 +57,7 @@ TESTOBJ = $(TESTSRC:tests/%.c=$(O)/tests/%.o)
 TESTBIN = $(O)/tests/check_secho
 
 .PHONY: all clean certs deps run test test-unit test-san test-valgrind \
-	valgrind-suites check capture
+	valgrind-suites check capture install uninstall
 # Keep the objects of the programs: they are not throwaway intermediates.
 .SECONDARY:
 all: $(LIB) $(PROGS) $(O)/headers.ok
@@ -63,6 +75,13 @@ $(O)/headers.ok: $(HEADERS)
 $(O)/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALLCPPFLAGS) $(ALLCFLAGS) -c $< -o $@
+
+# certs.c has SYSCONFDIR compiled in: rebuilt whenever that changes (the
+# stamp is rewritten, at parse time, only when its value differs).
+$(shell mkdir -p $(O) && { echo '$(SYSCONFDIR)' | cmp -s - $(O)/sysconfdir || \
+    echo '$(SYSCONFDIR)' > $(O)/sysconfdir; })
+$(O)/core/certs.o: ALLCPPFLAGS += -DSECHO_SYSCONFDIR='"$(SYSCONFDIR)"'
+$(O)/core/certs.o: $(O)/sysconfdir
 
 $(O)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
@@ -152,6 +171,32 @@ check: test
 
 clean:
 	rm -rf build bin
+
+# Nothing outside $(DESTDIR) is touched; the certificates themselves are
+# the administrator's: secho-mkcerts --out $(SYSCONFDIR)/secho mints them.
+MANPAGES = secho-server.1 secho-client.1 secho-bench.1
+UNITS    = secho.service secho.socket
+SUBST    = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/secho
+	$(INSTALL) -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 0755 scripts/mkcerts.py $(DESTDIR)$(BINDIR)/secho-mkcerts
+	for m in $(MANPAGES); do \
+	    $(INSTALL) -m 0644 docs/man/$$m $(DESTDIR)$(MANDIR)/man1/$$m || \
+		exit 1; \
+	done
+	for u in $(UNITS); do \
+	    $(SUBST) scripts/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+
+uninstall:
+	rm -f $(PROGS:$(BIN)/%=$(DESTDIR)$(BINDIR)/%) \
+	    $(DESTDIR)$(BINDIR)/secho-mkcerts \
+	    $(MANPAGES:%=$(DESTDIR)$(MANDIR)/man1/%) \
+	    $(UNITS:%=$(DESTDIR)$(UNITDIR)/%)
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/secho 2>/dev/null
 
 # The floors scripts/bench.sh measures secho against (bench/echo_floor.c),
 # and the side-by-side benchmark against them and the installed peers.
