@@ -85,9 +85,10 @@ struct conn {
 /*
  * One worker: an event loop in its own thread with its own connections,
  * buffer pool and TLS context references.  Workers share only the
- * listening sockets (each watches them with EPOLLEXCLUSIVE, so the kernel
- * wakes one per new client) and an atomic connection count: nothing on
- * the echo path is shared.
+ * stream and DTLS listening sockets (each watches them with EPOLLEXCLUSIVE,
+ * so the kernel wakes one per new client) and an atomic connection count:
+ * nothing on the echo path is shared.  A UDP socket has one owner, so one
+ * flow's echoes keep their order (worker_owns() in server_worker.c).
  */
 struct server {
 	const struct secho_server_config *cfg;

@@ -136,6 +136,31 @@ worker_cmd_io(struct secho_loop *l, struct secho_event *ev, int mask)
 		srv_worker_check_done(s);
 }
 
+/*
+ * Whether worker id watches socket k.  Stream and DTLS listeners are
+ * shared (EPOLLEXCLUSIVE wakes one worker per new client, and a client's
+ * bytes then flow on its own socket).  A UDP socket is one flow for all
+ * its clients: two workers each taking part of one client's burst would
+ * echo the parts concurrently, out of order, and a tool that measures
+ * networks must not invent reordering.  So each UDP socket has one owner,
+ * several UDP listeners spread over the workers.  SO_REUSEPORT (a socket
+ * per worker, flows hashed to them) would spread one port too, but any
+ * process of the same user could join the group and take a share of the
+ * traffic, a second server would start instead of failing with "Address
+ * already in use", and flows move between sockets as one closes.
+ */
+static int
+worker_owns(const struct shared *sh, size_t k, int id)
+{
+	size_t nudp = 0;
+
+	if (sh->socks[k].proto != SECHO_UDP)
+		return 1;
+	for (size_t i = 0; i < k; i++)
+		nudp += sh->socks[i].proto == SECHO_UDP;
+	return nudp % (size_t)sh->nworkers == (size_t)id;
+}
+
 int
 srv_worker_open(struct server *s, struct shared *sh, int id)
 {
@@ -160,7 +185,8 @@ srv_worker_open(struct server *s, struct shared *sh, int id)
 	if ((s->dtls = sh->dtls) != NULL)
 		secho_tls_ref(s->dtls);
 	for (size_t i = 0; i < sh->nsocks; i++) {
-		if (srv_listener_attach(s, &sh->socks[i]) == -1)
+		if (worker_owns(sh, i, id) &&
+		    srv_listener_attach(s, &sh->socks[i]) == -1)
 			return -1;
 	}
 	return 0;
