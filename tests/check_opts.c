@@ -144,6 +144,28 @@ static const struct server_case {
 	    NULL },
 	{ { "--listen=tcp://[::]:1", NULL }, 0, 1,
 	    { { SECHO_TCP, "::", 1 } }, NULL },
+	/* Two of our listeners on one TCP or UDP port: named, not blamed on
+	 * another process by bind(); port 0 and tcp+udp do not clash. */
+	{ { "--tcp", "--tls", "--port", "9000", NULL }, -1, 0,
+	    { { 0, NULL, 0 } }, "tcp and tls cannot share TCP port 9000 on "
+	    "[::]: give one of them its own, e.g. -l tls://:PORT" },
+	{ { "--udp", "--dtls", "-p", "9001", NULL }, -1, 0,
+	    { { 0, NULL, 0 } }, "udp and dtls cannot share UDP port 9001 on "
+	    "[::]: give one of them its own, e.g. -l dtls://:PORT" },
+	{ { "-l", "tcp://127.0.0.1:9002", "--tls", "-p", "9002", NULL }, -1,
+	    0, { { 0, NULL, 0 } }, "tcp and tls cannot share TCP port 9002 on "
+	    "127.0.0.1: give one of them its own, e.g. -l tls://:PORT" },
+	{ { "-l", "tls://[::1]:9003", "-l", "tcp://[::1]:9003", NULL }, -1,
+	    0, { { 0, NULL, 0 } }, "tls and tcp cannot share TCP port 9003 on "
+	    "[::1]: give one of them its own, e.g. -l tcp://:PORT" },
+	{ { "--tcp", "--tls", "--udp", "-p", "0", NULL }, 0, 3, {
+	    { SECHO_TCP, "", 0 }, { SECHO_TLS, "", 0 }, { SECHO_UDP, "", 0 } },
+	    NULL },
+	{ { "--tcp", "--udp", "-p", "9004", NULL }, 0, 2,
+	    { { SECHO_TCP, "", 9004 }, { SECHO_UDP, "", 9004 } }, NULL },
+	{ { "-l", "tcp://127.0.0.1:9005", "-l", "tls://127.0.0.2:9005",
+	    NULL }, 0, 2, { { SECHO_TCP, "127.0.0.1", 9005 },
+	    { SECHO_TLS, "127.0.0.2", 9005 } }, NULL },
 	{ { "--max-conns", "0", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "--max-conns: '0' is not a number from 1 to 2147483647" },
 	{ { "--max-conns=2147483648", NULL }, -1, 0, { { 0, NULL, 0 } },
