@@ -133,6 +133,7 @@ struct shared {
 	struct secho_tls *dtls;
 	int sigfd;
 	struct secho_event sigev;	/* on worker 0's loop */
+	int ttyfd;			/* the controlling terminal, or -1 */
 	int draining;
 	int drain_acks;			/* workers that let go, atomic */
 	sigset_t oldmask;		/* restored on the way out */

@@ -114,7 +114,9 @@ static const char usage_tail[] =
 "SIGINT/SIGTERM stop accepting, finish pending echoes and exit 0; a\n"
 "second signal exits at once.  SIGHUP reloads certificates and keys for\n"
 "new connections (a broken new file is logged; the old one keeps serving;\n"
-"after --user/--chroot the files are read as that user, inside DIR).\n";
+"after --user/--chroot the files are read as that user, inside DIR).\n"
+"The hangup of the server's terminal (closed window or ssh session) is\n"
+"no reload: it drains and exits like SIGTERM.\n";
 
 void
 secho_server_config_init(struct secho_server_config *cfg)

@@ -1,9 +1,12 @@
 /*
  * server_worker.c - one worker thread and what reaches it: the eventfd
  * commands from worker 0 (drain, stop, reload), the signal-driven drain,
- * and the signals themselves, which worker 0 reads from a signalfd.
+ * and the signals themselves, which worker 0 reads from a signalfd
+ * (SIGHUP is a reload, or the terminal's hangup: then a drain).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -276,32 +279,64 @@ reload(struct shared *sh)
 	srv_log("reloaded %s and %s", sh->cfg->tls.cert, sh->cfg->tls.key);
 }
 
+/*
+ * Whether a SIGHUP is the terminal's hangup rather than a reload request.
+ * The kernel's own (the session leader's terminal went away, or its
+ * process group was orphaned with jobs stopped) comes with SI_KERNEL; a
+ * shell passes its hangup on to its jobs with kill(), SI_USER like any
+ * `kill -HUP`, but by then the controlling terminal we opened at start
+ * reports POLLHUP.  A server started without a terminal (a service) has
+ * none to lose: its every kill -HUP reloads.
+ */
+static int
+is_hangup(const struct shared *sh, const struct signalfd_siginfo *si)
+{
+	struct pollfd pfd = { .fd = sh->ttyfd, .events = 0 };
+
+	if (si->ssi_code == SI_KERNEL)
+		return 1;
+	return sh->ttyfd != -1 && poll(&pfd, 1, 0) == 1 &&
+	    (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+static void
+drain_all(struct shared *sh, const char *why)
+{
+	size_t n = __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED);
+
+	sh->draining = 1;
+	srv_log("%sshutting down: draining %zu connection%s", why, n,
+	    n == 1 ? "" : "s");
+	for (int i = 0; i < sh->nworkers; i++)
+		srv_worker_post(&sh->workers[i], CMD_DRAIN);
+}
+
 static void
 signal_io(struct secho_loop *l, struct secho_event *ev, int mask)
 {
 	struct shared *sh = container_of(ev, struct shared, sigev);
 	struct signalfd_siginfo si;
+	int hangup;
 
 	(void)l;
 	(void)mask;
 	if (read(ev->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
-	if (si.ssi_signo == SIGHUP) {
+	hangup = si.ssi_signo == SIGHUP && is_hangup(sh, &si);
+	if (si.ssi_signo == SIGHUP && !hangup) {
 		reload(sh);
 		return;
 	}
 	if (sh->draining) {
+		/* One hangup often arrives twice (kernel, then the shell). */
+		if (hangup)
+			return;
 		srv_log("second signal: exiting now");
 		for (int i = 0; i < sh->nworkers; i++)
 			srv_worker_post(&sh->workers[i], CMD_STOP);
 		return;
 	}
-	sh->draining = 1;
-	srv_log("shutting down: draining %zu connection%s",
-	    __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED),
-	    __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED) == 1 ? "" : "s");
-	for (int i = 0; i < sh->nworkers; i++)
-		srv_worker_post(&sh->workers[i], CMD_DRAIN);
+	drain_all(sh, hangup ? "terminal hung up: " : "");
 }
 
 int
@@ -323,5 +358,8 @@ srv_signals_open(struct shared *sh)
 		return -1;
 	}
 	secho_event_init(&sh->sigev, sh->sigfd, signal_io);
+	/* Held to notice its hangup (none: started as a service). */
+	sh->ttyfd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_NONBLOCK |
+	    O_CLOEXEC);
 	return 0;
 }
