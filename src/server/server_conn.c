@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "secho/iplimit.h"
@@ -122,6 +123,35 @@ srv_conn_close(struct conn *cn, const char *why)
 	free(cn);
 	if (s->draining)
 		srv_worker_check_done(s);
+}
+
+/*
+ * The drain deadline: a last try at close_notify, then a close that sends
+ * no reset.  The alert is a record of its own (24-31 bytes) queued behind
+ * the echoes, and records cannot be cut to make room: a client that has
+ * not read its echoes for the whole drain keeps the socket's send buffer
+ * full, and is closed without it (README says so).  Its unread input is
+ * dropped first (up to its receive buffer), since close() over unread
+ * bytes sends a reset, which destroys the echoes still queued for it; a
+ * client still sending after that gets the reset all the same.
+ * Returns 1 when the close_notify could not go.
+ */
+int
+srv_conn_cut(struct conn *cn)
+{
+	int rc = 0, rcvbuf = DISCARD_MAX;
+	socklen_t len = sizeof(rcvbuf);
+
+	if (cn->state == CS_ECHO || cn->state == CS_SHUTDOWN)
+		rc = secho_conn_shutdown(&cn->c);
+	rc = rc == SECHO_WANT_WRITE || rc == SECHO_WANT_READ;
+	if (!secho_proto_is_dgram(cn->proto)) {
+		getsockopt(cn->c.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len);
+		secho_net_discard(cn->c.fd, (size_t)rcvbuf);
+	}
+	srv_conn_close(cn, rc ? "drain deadline; without close_notify: the "
+	    "client did not read its echoes" : "drain deadline");
+	return rc;
 }
 
 static void
@@ -315,11 +345,10 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 	}
 	if (cn->drain != CD_NONE) {
 		/* Still moving bytes: the drain deadline, not idleness, ends
-		 * it (the server-wide drain timer stops the loop then). */
+		 * it: the server-wide drain timer closes every connection
+		 * left then (srv_conn_cut()). */
 		if (now < cn->srv->drain_end_ms)
 			secho_loop_timer_set(l, t, cn->srv->drain_end_ms - now);
-		else
-			srv_conn_close(cn, "drain deadline");
 		return;
 	}
 	if (now - cn->last_ms >= idle) {

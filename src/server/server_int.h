@@ -154,6 +154,7 @@ void srv_slot_give(struct server *s, const struct secho_sockaddr *peer);
 void srv_conn_new(struct listener *ls, int fd,
     const struct secho_sockaddr *peer);
 void srv_conn_close(struct conn *cn, const char *why);
+int srv_conn_cut(struct conn *cn);
 
 /* server_listen.c */
 int srv_sock_open(struct shared *sh, const struct secho_endpoint *ep);

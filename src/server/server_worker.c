@@ -86,10 +86,14 @@ static void
 drain_expired(struct secho_loop *l, struct secho_timer *t)
 {
 	struct server *s = container_of(t, struct server, drain_timer);
+	size_t n = s->nconns, unclean = 0;
 
-	if (s->nconns > 0)
-		srv_log("drain deadline passed: closing %zu connection%s",
-		    s->nconns, s->nconns == 1 ? "" : "s");
+	while (s->conns != NULL)
+		unclean += (size_t)srv_conn_cut(s->conns);
+	if (n > 0)
+		srv_log("drain deadline passed: closing %zu connection%s (%zu "
+		    "without close_notify: their clients did not read their "
+		    "echoes)", n, n == 1 ? "" : "s", unclean);
 	secho_loop_stop(l);
 }
 
