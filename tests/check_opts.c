@@ -868,6 +868,32 @@ START_TEST(test_client_help_version)
 }
 END_TEST
 
+/*
+ * The usage line names every transport, and the README's copy of it is
+ * the same line.
+ */
+START_TEST(test_client_usage_line)
+{
+	struct secho_client_config cfg;
+	char path[512], *readme, *nl;
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--help",
+	    NULL }), 1);
+	nl = strchr(outbuf, '\n');
+	ck_assert_ptr_nonnull(nl);
+	*nl = '\0';
+	ck_assert_str_eq(outbuf, "usage: secho-client "
+	    "[--tcp|--tls|--udp|--dtls] [options] HOST [PORT]");
+	snprintf(path, sizeof(path), "%s/README.md", tu_root());
+	readme = tu_slurp(path, NULL);
+	ck_assert_ptr_nonnull(readme);
+	ck_assert_msg(strstr(readme, "`secho-client "
+	    "[--tcp|--tls|--udp|--dtls] [options] HOST [PORT]`") != NULL,
+	    "README's secho-client usage line lacks a transport");
+	free(readme);
+}
+END_TEST
+
 /* --- the TLS options the three programs share (tls_opts.c) --- */
 
 #define SRV 1
@@ -1147,6 +1173,7 @@ opts_suite(void)
 	tcase_add_test(tc, test_client_mtls);
 	tcase_add_test(tc, test_client_default_ca);
 	tcase_add_test(tc, test_client_help_version);
+	tcase_add_test(tc, test_client_usage_line);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shared");
