@@ -525,6 +525,59 @@ START_TEST(ping_late_reply)
 }
 END_TEST
 
+/* Answers only the even-numbered of 10 probes ("secho seq=N "). */
+static void
+even_udp_server(int fd)
+{
+	struct secho_sockaddr peer = { .len = sizeof(peer.ss) };
+	char d[256];
+	ssize_t n;
+
+	for (int i = 0; i < 10; i++) {
+		n = recvfrom(fd, d, sizeof(d) - 1, 0,
+		    (struct sockaddr *)&peer.ss, &peer.len);
+		if (n <= 0)
+			_exit(1);
+		d[n] = '\0';
+		if (strncmp(d, "secho seq=", 10) != 0)
+			_exit(1);
+		if (atol(d + 10) % 2 == 0 && sendto(fd, d, (size_t)n, 0,
+		    (struct sockaddr *)&peer.ss, peer.len) != n)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/*
+ * Like ping(8), probes go on the interval whatever became of the ones
+ * before: at 50% loss 10 probes 10 ms apart with -t 2 take the last lost
+ * probe's 2 s (seq 9, sent at ~80 ms), not a -t per loss.
+ */
+START_TEST(ping_keeps_rhythm)
+{
+	struct tu_result r;
+	unsigned long long t0;
+	double secs;
+	char port[16];
+	pid_t pid = fork_server(listen_local(1, port, sizeof(port)),
+	    even_udp_server);
+
+	t0 = secho_now_us();
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--udp", "-c",
+	    "10", "-i", "0.01", "-t", "2", "127.0.0.1", port, NULL }),
+	    SECHO_EXIT_LOSS);
+	secs = (secho_now_us() - t0) / 1e6;
+	ck_assert_msg(strstr(r.out, "10 probes sent, 5 received, 50% loss") !=
+	    NULL, "%s", r.out);
+	ck_assert_msg(strstr(r.out, "no answer from 127.0.0.1:") != NULL &&
+	    strstr(r.out, "seq=10 time=") != NULL, "%s", r.out);
+	ck_assert_msg(secs > 1.9 && secs < tu_slow(4000) / 1000.0,
+	    "took %.2f s, want about 2", secs);
+	tu_result_free(&r);
+	assert_child_exit(pid, 0);
+}
+END_TEST
+
 /* CPU time this process has used, in us. */
 static unsigned long long
 cpu_us(void)
@@ -1021,6 +1074,7 @@ client_suite(void)
 	tcase_add_test(tc, server_streams_after_echo);
 	tcase_add_test(tc, plain_to_tls_port_hint);
 	tcase_add_test(tc, ping_late_reply);
+	tcase_add_test(tc, ping_keeps_rhythm);
 	tcase_add_test(tc, echo_pinned_buffer_sleeps);
 	tcase_add_test(tc, resume_sessions);
 	tcase_add_test(tc, resume_without_tickets);
