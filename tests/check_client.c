@@ -578,6 +578,47 @@ START_TEST(ping_keeps_rhythm)
 }
 END_TEST
 
+/*
+ * A UDP datagram to an IPv6 peer carries 65527 bytes, 20 more than over
+ * IPv4; one byte more is refused before anything is sent.
+ */
+START_TEST(udp_max_follows_family)
+{
+	const char *why = tu_no_ipv6();
+	char *msg = malloc(SECHO_CLIENT_UDP6_MAX + 2);
+	struct tu_result r;
+
+	if (why != NULL) {
+		tu_skip("no IPv6 loopback (%s)", why);
+		free(msg);
+		return;
+	}
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "-l",
+	    "udp://[::1]:0", NULL }, 1), 0);
+	memset(msg, 'x', SECHO_CLIENT_UDP6_MAX + 1);
+	msg[SECHO_CLIENT_UDP6_MAX] = '\0';
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--udp", "-m",
+	    msg, "[::1]", port_of("udp"), NULL }), 0);
+	ck_assert_uint_eq(r.outlen, SECHO_CLIENT_UDP6_MAX + 1);
+	tu_result_free(&r);
+	msg[SECHO_CLIENT_UDP6_MAX] = 'x';
+	msg[SECHO_CLIENT_UDP6_MAX + 1] = '\0';
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--udp", "-m",
+	    msg, "[::1]", port_of("udp"), NULL }), SECHO_EXIT_USAGE);
+	assert_err(&r, "--message of 65528 bytes is too large for one udp "
+	    "datagram over IPv6 (at most 65527)");
+	tu_result_free(&r);
+	msg[SECHO_CLIENT_UDP_MAX + 1] = '\0';
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--udp", "-m",
+	    msg, "127.0.0.1", "7", NULL }), SECHO_EXIT_USAGE);
+	assert_err(&r, "--message of 65508 bytes is too large for one udp "
+	    "datagram (at most 65507)");
+	tu_result_free(&r);
+	free(msg);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 /* CPU time this process has used, in us. */
 static unsigned long long
 cpu_us(void)
@@ -1075,6 +1116,7 @@ client_suite(void)
 	tcase_add_test(tc, plain_to_tls_port_hint);
 	tcase_add_test(tc, ping_late_reply);
 	tcase_add_test(tc, ping_keeps_rhythm);
+	tcase_add_test(tc, udp_max_follows_family);
 	tcase_add_test(tc, echo_pinned_buffer_sleeps);
 	tcase_add_test(tc, resume_sessions);
 	tcase_add_test(tc, resume_without_tickets);

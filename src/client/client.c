@@ -162,6 +162,13 @@ secho_client_drive(struct client *cl, client_step *step, void *arg,
 	return r;
 }
 
+size_t
+secho_client_udp_max(int family)
+{
+	return family == AF_INET6 ? SECHO_CLIENT_UDP6_MAX :
+	    SECHO_CLIENT_UDP_MAX;
+}
+
 unsigned long long
 secho_client_deadline(const struct client *cl)
 {

@@ -13,8 +13,12 @@
 #include "secho/transport.h"
 
 #define SECHO_CLIENT_PROG	"secho-client"
-/* Largest UDP payload over IPv4; one datagram per write. */
+/*
+ * Largest UDP payload, one datagram per write: 65535 less the IPv4 and
+ * UDP headers; IPv6's 65535 payload length leaves out its own header.
+ */
 #define SECHO_CLIENT_UDP_MAX	65507
+#define SECHO_CLIENT_UDP6_MAX	65527
 /* One DTLS record carries at most 2^14 bytes of plaintext. */
 #define SECHO_CLIENT_DTLS_MAX	16384
 /* Stdin is cut into datagrams no larger than a safe path MTU for DTLS. */
@@ -134,6 +138,9 @@ char *secho_client_target(const struct client *cl, char *buf, size_t len);
  */
 int secho_client_io_fail(struct client *cl, ssize_t r,
     unsigned long long echoed, unsigned long long sent);
+
+/* The largest UDP payload to a peer of this address family. */
+size_t secho_client_udp_max(int family);
 
 /* Sets e up for cl; in_fd/out_fd -1 for none.  Returns 0 or -1. */
 int secho_client_echo_init(struct client_echo *e, struct client *cl,
