@@ -159,8 +159,9 @@ static const struct server_case {
 	    "--buffer-size: '1023' is not a number from 1024 to 16777216" },
 	{ { "--backlog", "x", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "--backlog: 'x' is not a number from 1 to 65535" },
-	{ { "--idle-timeout", "0", NULL }, -1, 0, { { 0, NULL, 0 } },
-	    "--idle-timeout: '0' is not a positive number of seconds" },
+	{ { "--idle-timeout", "-1", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--idle-timeout: '-1' is not a number of seconds from 0 to "
+	    "604800" },
 	{ { "--handshake-timeout", "-1", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "--handshake-timeout: '-1' is not a positive number of seconds" },
 	{ { "--drain-timeout", "nan", NULL }, -1, 0, { { 0, NULL, 0 } },
@@ -265,6 +266,16 @@ START_TEST(test_server_values)
 	    NULL }), 0);
 	ck_assert_int_eq(cfg.idle_timeout_ms, 1500);
 	ck_assert_int_eq(cfg.handshake_timeout_ms, 1);	/* never 0 */
+	/* Like --max-lifetime 0 and the client's -t 0: none. */
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){
+	    "--idle-timeout", "0", NULL }), 0);
+	ck_assert_int_eq(cfg.idle_timeout_ms, 0);
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){
+	    "--idle-timeout", "1.5", "--handshake-timeout=0.0001",
+	    "--drain-timeout", "2", "--max-conns", "3", "--buffer-size",
+	    "1024", "--backlog", "65535", "--cert", "c.pem", "--key", "k.pem",
+	    "--ca", "ca.pem", "--keylog", "keys.txt", "-vv", "--verbose",
+	    NULL }), 0);
 	ck_assert_int_eq(cfg.drain_timeout_ms, 2000);
 	ck_assert_int_eq(cfg.max_conns, 3);
 	ck_assert_uint_eq(cfg.bufsize, 1024);

@@ -89,7 +89,8 @@ static const char usage_tail[] =
 "\n"
 "Limits:\n"
 "  --handshake-timeout S  seconds to finish the TLS handshake (default 10)\n"
-"  --idle-timeout S       seconds without traffic before closing (300)\n"
+"  --idle-timeout S       seconds without traffic before closing (default\n"
+"                         300; 0: no idle timeout)\n"
 "  --drain-timeout S      seconds to finish echoes on SIGTERM (10)\n"
 "  --max-lifetime S       seconds a connection may last in all (default:\n"
 "                         no limit; 0 as well)\n"
@@ -303,7 +304,7 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 		return secho_opt_secs(name, optarg, 0,
 		    &cfg->handshake_timeout_ms);
 	case OPT_IDLE_TIMEOUT:
-		return secho_opt_secs(name, optarg, 0, &cfg->idle_timeout_ms);
+		return secho_opt_secs(name, optarg, 1, &cfg->idle_timeout_ms);
 	case OPT_DRAIN_TIMEOUT:
 		return secho_opt_secs(name, optarg, 0, &cfg->drain_timeout_ms);
 	case OPT_MAX_CONNS:
