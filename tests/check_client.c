@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -619,6 +621,81 @@ START_TEST(udp_max_follows_family)
 }
 END_TEST
 
+/* Reads the child's stdout until it holds needle (bounded); 1 if so. */
+static int
+await_out(const struct tu_proc *p, char *buf, size_t len, const char *needle)
+{
+	size_t n = 0;
+
+	struct pollfd pfd = { .fd = p->outfd, .events = POLLIN };
+
+	buf[0] = '\0';
+	while (strstr(buf, needle) == NULL && n + 1 < len) {
+		if (poll(&pfd, 1, tu_slow(10000)) != 1 ||
+		    read(p->outfd, buf + n, 1) != 1)
+			return 0;
+		buf[++n] = '\0';
+	}
+	return strstr(buf, needle) != NULL;
+}
+
+/*
+ * Ctrl-C stops a client like ping(8): a clean close (the server sees the
+ * close_notify and logs "done", not "peer closed without
+ * close_notify"), the statistics of what was sent, and exit 0 (every
+ * counted probe answered); echo mode says how far it got and exits 130.
+ */
+START_TEST(sigint_closes_cleanly)
+{
+	const char *argv[] = { tu_bin("secho-client"), "--tls", "--ca",
+	    tu_cert("ca.pem"), "-c", "1000", "-i", "0.05", "localhost", NULL,
+	    NULL };
+	char out[4096], fifo[512], *log;
+	struct tu_result r;
+	struct tu_proc p;
+	int wfd;
+
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "--tls",
+	    "--port", "0", "-v", TLS_ARGS, NULL }, 1), 0);
+	argv[9] = port_of("tls");
+	ck_assert_int_eq(tu_spawn(&p, argv, NULL), 0);
+	if (!await_out(&p, out, sizeof(out), "seq=1 time=")) {
+		tu_wait(&p, 5000, &r);
+		ck_abort_msg("no reply: %s%s", out, r.err);
+	}
+	kill(p.pid, SIGINT);
+	tu_wait(&p, 5000, &r);
+	ck_assert_msg(!r.timed_out && r.status == 0, "status %d: %s",
+	    r.status, r.err);
+	ck_assert_msg(strstr(r.out, "secho ping statistics") != NULL &&
+	    strstr(r.out, "received, 0% loss") != NULL, "%s", r.out);
+	ck_assert(tu_server_await_log(&srv, "closed (done, ", 5000));
+	tu_result_free(&r);
+	/* Echo mode: stdin stays open (we hold the fifo's write end). */
+	snprintf(fifo, sizeof(fifo), "%s/in", tu_tmpdir());
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	wfd = open(fifo, O_RDWR);
+	ck_assert_int_ne(wfd, -1);
+	ck_assert_int_eq(tu_write_all(wfd, "hello\n", 6), 0);
+	argv[4] = "localhost";
+	argv[5] = port_of("tls");
+	argv[6] = NULL;
+	ck_assert_int_eq(tu_spawn(&p, argv, fifo), 0);
+	ck_assert_msg(await_out(&p, out, sizeof(out), "hello\n"), "%s", out);
+	kill(p.pid, SIGINT);
+	tu_wait(&p, 5000, &r);
+	ck_assert_msg(r.status == 130, "status %d: %s", r.status, r.err);
+	assert_err(&r, "interrupted: 6 bytes sent, 6 echoed");
+	ck_assert(tu_server_await_log(&srv, "closed (done, 6 bytes", 5000));
+	tu_result_free(&r);
+	close(wfd);
+	log = tu_server_log(&srv);
+	ck_assert_msg(strstr(log, "without close_notify") == NULL, "%s", log);
+	free(log);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 /* CPU time this process has used, in us. */
 static unsigned long long
 cpu_us(void)
@@ -1117,6 +1194,7 @@ client_suite(void)
 	tcase_add_test(tc, ping_late_reply);
 	tcase_add_test(tc, ping_keeps_rhythm);
 	tcase_add_test(tc, udp_max_follows_family);
+	tcase_add_test(tc, sigint_closes_cleanly);
 	tcase_add_test(tc, echo_pinned_buffer_sleeps);
 	tcase_add_test(tc, resume_sessions);
 	tcase_add_test(tc, resume_without_tickets);

@@ -517,6 +517,10 @@ secho_client_echo_run(struct client_echo *e)
 	unsigned long long deadline;
 
 	for (;;) {
+		if (secho_client_interrupted()) {
+			flush_output(e);
+			return 1;
+		}
 		if (sock_read(e) == -1 || sock_write(e) == -1) {
 			flush_output(e);
 			return -1;

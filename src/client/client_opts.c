@@ -61,7 +61,9 @@ static const char usage[] =
 "Modes (default: echo stdin until EOF):\n"
 "  -m, --message MSG      send MSG once, print the echo and exit\n"
 "  -c, --count N          ping: send N probes and print round-trip times\n"
-"  -i, --interval SECS    ping: pause between probes (default 1; 0 floods)\n"
+"  -i, --interval SECS    ping: time from one probe to the next, answered\n"
+"                         or not (default 1; 0 floods: the next probe as\n"
+"                         soon as the last is answered or lost)\n"
 "  -s, --size BYTES       ping: payload size (default 64; at most 65507\n"
 "                         for udp (65527 to an IPv6 address), 16384 for\n"
 "                         dtls, 1048576 for tcp/tls;\n"
@@ -70,7 +72,8 @@ static const char usage[] =
 "                         late reply is not taken for a later probe's)\n"
 "\n"
 "  -t, --timeout SECS     limit for connecting, for the TLS handshake and\n"
-"                         for echo progress (default 10; 0: none)\n"
+"                         for echo progress; in udp/dtls ping, when a\n"
+"                         probe counts as lost (default 10; 0: none)\n"
 "  -v, --verbose          connection and TLS details on stderr\n"
 "  -q, --quiet            ping: print only the summary\n"
 "\n"
@@ -95,7 +98,11 @@ static const char usage_tail[] =
 "  5  timeout (connect, handshake, or no echo progress; a lost\n"
 "     datagram shows up this way)\n"
 "  6  an echo differed from what was sent\n"
-"  7  ping: some probes got no answer\n";
+"  7  ping: some probes got no answer\n"
+"  130  stdin or -m echo interrupted by SIGINT (143: SIGTERM): closed\n"
+"     cleanly, the bytes sent and echoed said on stderr.  Ping stops\n"
+"     on SIGINT/SIGTERM with its summary and exits 0 or 7 (probes\n"
+"     still awaiting their reply are not counted)\n";
 
 struct parse_state {
 	int proto_set;

@@ -264,6 +264,8 @@ dgram_wait(struct ping *p, unsigned long long until)
 {
 	ssize_t r = secho_client_drive(p->cl, dgram_read, p, until);
 
+	if (r == SECHO_CLIENT_INTR)
+		return 0;	/* dgram_ping notices */
 	if (r == SECHO_IO_ERR)	/* poll or the DTLS timer */
 		return dgram_fail(p, r, p->sent);
 	return r == FAILED ? -1 : 0;
@@ -290,6 +292,8 @@ dgram_send(struct ping *p)
 	p->sent++;
 	r = secho_client_drive(p->cl, dgram_write, p,
 	    secho_client_deadline(p->cl));
+	if (r == SECHO_CLIENT_INTR)
+		return 0;	/* dgram_ping notices */
 	if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
 		return secho_client_error(p->cl, SECHO_CLIENT_TIMEOUT, "timed "
 		    "out after %gs sending probe seq=%ld",
@@ -347,6 +351,18 @@ sooner(unsigned long long a, unsigned long long b)
 	return a == 0 || (b != 0 && b < a) ? b : a;
 }
 
+/* Interrupted: probes still within their -t are neither lost nor counted. */
+static void
+withdraw(struct ping *p)
+{
+	for (long s = p->oldest; s <= p->seq; s++) {
+		if (slot_of(p, s)->open) {
+			slot_of(p, s)->open = 0;
+			p->sent--;
+		}
+	}
+}
+
 /*
  * Datagrams, like ping(8): a probe every interval whatever became of the
  * ones before; -t only decides when an open probe counts as lost.  The
@@ -360,7 +376,10 @@ dgram_ping(struct ping *p)
 
 	for (;;) {
 		expire(p);
-		if (p->oldest > p->cl->cfg->count)
+		if (secho_client_interrupted())
+			withdraw(p);
+		if (p->oldest > p->cl->cfg->count ||
+		    secho_client_interrupted())
 			return 0;
 		if (may_send(p) && secho_now_us() >= next) {
 			if (dgram_send(p) == -1)
@@ -400,19 +419,22 @@ stream_ping(struct ping *p)
 {
 	const struct secho_client_config *cfg = p->cl->cfg;
 	unsigned long long next, rtt;
+	int rc;
 
 	for (;;) {
 		next = secho_now_us() + (unsigned long long)cfg->interval_ms *
 		    1000;
-		if (stream_probe(p, &rtt) == -1)
-			return -1;
+		if ((rc = stream_probe(p, &rtt)) == 1)
+			p->sent--;	/* interrupted: see withdraw() */
+		if (rc != 0)
+			return rc == 1 ? 0 : -1;
 		report(p, p->seq, 1, rtt);
 		if (p->seq == cfg->count)
 			return 0;
 		/* Sleeps, still reading so a stray byte is noticed. */
 		p->e.idle_until_us = next;
-		if (secho_client_echo_run(&p->e) == -1)
-			return -1;
+		if ((rc = secho_client_echo_run(&p->e)) != 0)
+			return rc == 1 ? 0 : -1;
 	}
 }
 
