@@ -171,6 +171,12 @@ classify(struct ping *p, size_t n, long *seq)
 {
 	long s = payload_seq(p->rbuf, n);
 
+	/*
+	 * A probe too small to carry its number is the only one (see
+	 * secho_client_ping_min_size); any other is compared as seq 1's.
+	 */
+	if (s == 0 && p->seq == 1)
+		s = 1;
 	*seq = s;
 	if (s < 1 || s > p->seq || n != p->size)
 		return REPLY_BAD;
