@@ -181,8 +181,9 @@ static const struct server_case {
 	    "--buffer-size: '1023' is not a number from 1024 to 16777216" },
 	{ { "--backlog", "x", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "--backlog: 'x' is not a number from 1 to 65535" },
-	{ { "--idle-timeout", "0", NULL }, -1, 0, { { 0, NULL, 0 } },
-	    "--idle-timeout: '0' is not a positive number of seconds" },
+	{ { "--idle-timeout", "-1", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--idle-timeout: '-1' is not a number of seconds from 0 to "
+	    "604800" },
 	{ { "--handshake-timeout", "-1", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "--handshake-timeout: '-1' is not a positive number of seconds" },
 	{ { "--drain-timeout", "nan", NULL }, -1, 0, { { 0, NULL, 0 } },
@@ -309,6 +310,10 @@ START_TEST(test_server_values)
 	ck_assert_int_eq(server_parse(&cfg, (const char *[]){
 	    "--max-lifetime", "0", NULL }), 0);
 	ck_assert_int_eq(cfg.max_lifetime_ms, 0);	/* 0: no limit */
+	/* Like --max-lifetime 0 and the client's -t 0: none. */
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){
+	    "--idle-timeout", "0", NULL }), 0);
+	ck_assert_int_eq(cfg.idle_timeout_ms, 0);
 }
 END_TEST
 
@@ -890,6 +895,32 @@ START_TEST(test_client_help_version)
 }
 END_TEST
 
+/*
+ * The usage line names every transport, and the README's copy of it is
+ * the same line.
+ */
+START_TEST(test_client_usage_line)
+{
+	struct secho_client_config cfg;
+	char path[512], *readme, *nl;
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--help",
+	    NULL }), 1);
+	nl = strchr(outbuf, '\n');
+	ck_assert_ptr_nonnull(nl);
+	*nl = '\0';
+	ck_assert_str_eq(outbuf, "usage: secho-client "
+	    "[--tcp|--tls|--udp|--dtls] [options] HOST [PORT]");
+	snprintf(path, sizeof(path), "%s/README.md", tu_root());
+	readme = tu_slurp(path, NULL);
+	ck_assert_ptr_nonnull(readme);
+	ck_assert_msg(strstr(readme, "`secho-client "
+	    "[--tcp|--tls|--udp|--dtls] [options] HOST [PORT]`") != NULL,
+	    "README's secho-client usage line lacks a transport");
+	free(readme);
+}
+END_TEST
+
 /* --- the TLS options the three programs share (tls_opts.c) --- */
 
 #define SRV 1
@@ -1169,6 +1200,7 @@ opts_suite(void)
 	tcase_add_test(tc, test_client_mtls);
 	tcase_add_test(tc, test_client_default_ca);
 	tcase_add_test(tc, test_client_help_version);
+	tcase_add_test(tc, test_client_usage_line);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shared");

@@ -479,6 +479,30 @@ START_TEST(idle_timeout)
 END_TEST
 
 /*
+ * --idle-timeout 0 is none: a silent connection lives until
+ * --max-lifetime, not closed at once.
+ */
+START_TEST(idle_timeout_zero)
+{
+	unsigned long long t0;
+	char c;
+	int fd;
+
+	start((const char *[]){ "--tcp", "--port", "0", "--idle-timeout",
+	    "0", "--max-lifetime", "1", NULL }, 1);
+	fd = tu_connect(srv.port[0], 0);
+	t0 = secho_now_us();
+	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 10000), 0);	/* closed */
+	ck_assert_msg(secho_now_us() - t0 >= 900000ULL, "closed after %.3f s",
+	    (secho_now_us() - t0) / 1e6);
+	ck_assert_msg(secho_now_us() - t0 < tu_slow(5000) * 1000ULL,
+	    "not closed in time");
+	close(fd);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/*
  * A client that sends and never reads fills the kernel buffers; the
  * server then stops reading it, so its memory stays flat, and others are
  * still served.
@@ -670,6 +694,7 @@ server_suite(void)
 	tcase_add_test(tc, plain_client_on_tls_port);
 	tcase_add_test(tc, handshake_timeout);
 	tcase_add_test(tc, idle_timeout);
+	tcase_add_test(tc, idle_timeout_zero);
 	tcase_add_test(tc, never_reads_bounded_memory);
 	tcase_add_test(tc, reset_mid_echo);
 	tcase_add_test(tc, max_conns);

@@ -737,3 +737,25 @@ tu_assert_echo(const char *proto, int port, const char *msg)
 	    r.err);
 	tu_result_free(&r);
 }
+
+const char *
+tu_no_ipv6(void)
+{
+	static char why[128];
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	s6.sin6_addr = in6addr_loopback;
+	if (fd == -1) {
+		snprintf(why, sizeof(why), "socket(AF_INET6): %s",
+		    strerror(errno));
+		return why;
+	}
+	if (bind(fd, (struct sockaddr *)&s6, sizeof(s6)) == -1) {
+		snprintf(why, sizeof(why), "bind [::1]:0: %s", strerror(errno));
+		close(fd);
+		return why;
+	}
+	close(fd);
+	return NULL;
+}

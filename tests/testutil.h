@@ -164,6 +164,9 @@ void tu_pattern(void *buf, size_t len, unsigned seed);
 /* Reads a whole file (malloc'd, NUL-terminated) or NULL. */
 char *tu_slurp(const char *path, size_t *len);
 
+/* Why IPv6 loopback cannot be used here, or NULL if it can. */
+const char *tu_no_ipv6(void);
+
 /* Asserts the echo of secho-client for one transport. */
 void tu_assert_echo(const char *proto, int port, const char *msg);
 

@@ -91,7 +91,8 @@ static const char usage_tail[] =
 "\n"
 "Limits:\n"
 "  --handshake-timeout S  seconds to finish the TLS handshake (default 10)\n"
-"  --idle-timeout S       seconds without traffic before closing (300)\n"
+"  --idle-timeout S       seconds without traffic before closing (default\n"
+"                         300; 0: no idle timeout)\n"
 "  --drain-timeout S      seconds to finish echoes on SIGTERM (10); a\n"
 "                         client that reads none of its echoes all that\n"
 "                         while is then closed without close_notify\n"
@@ -340,7 +341,7 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 		return secho_opt_secs(name, optarg, 0,
 		    &cfg->handshake_timeout_ms);
 	case OPT_IDLE_TIMEOUT:
-		return secho_opt_secs(name, optarg, 0, &cfg->idle_timeout_ms);
+		return secho_opt_secs(name, optarg, 1, &cfg->idle_timeout_ms);
 	case OPT_DRAIN_TIMEOUT:
 		return secho_opt_secs(name, optarg, 0, &cfg->drain_timeout_ms);
 	case OPT_MAX_CONNS:
