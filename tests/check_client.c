@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -525,6 +527,175 @@ START_TEST(ping_late_reply)
 }
 END_TEST
 
+/* Answers only the even-numbered of 10 probes ("secho seq=N "). */
+static void
+even_udp_server(int fd)
+{
+	struct secho_sockaddr peer = { .len = sizeof(peer.ss) };
+	char d[256];
+	ssize_t n;
+
+	for (int i = 0; i < 10; i++) {
+		n = recvfrom(fd, d, sizeof(d) - 1, 0,
+		    (struct sockaddr *)&peer.ss, &peer.len);
+		if (n <= 0)
+			_exit(1);
+		d[n] = '\0';
+		if (strncmp(d, "secho seq=", 10) != 0)
+			_exit(1);
+		if (atol(d + 10) % 2 == 0 && sendto(fd, d, (size_t)n, 0,
+		    (struct sockaddr *)&peer.ss, peer.len) != n)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/*
+ * Like ping(8), probes go on the interval whatever became of the ones
+ * before: at 50% loss 10 probes 10 ms apart with -t 2 take the last lost
+ * probe's 2 s (seq 9, sent at ~80 ms), not a -t per loss.
+ */
+START_TEST(ping_keeps_rhythm)
+{
+	struct tu_result r;
+	unsigned long long t0;
+	double secs;
+	char port[16];
+	pid_t pid = fork_server(listen_local(1, port, sizeof(port)),
+	    even_udp_server);
+
+	t0 = secho_now_us();
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--udp", "-c",
+	    "10", "-i", "0.01", "-t", "2", "127.0.0.1", port, NULL }),
+	    SECHO_EXIT_LOSS);
+	secs = (secho_now_us() - t0) / 1e6;
+	ck_assert_msg(strstr(r.out, "10 probes sent, 5 received, 50% loss") !=
+	    NULL, "%s", r.out);
+	ck_assert_msg(strstr(r.out, "no answer from 127.0.0.1:") != NULL &&
+	    strstr(r.out, "seq=10 time=") != NULL, "%s", r.out);
+	ck_assert_msg(secs > 1.9 && secs < tu_slow(4000) / 1000.0,
+	    "took %.2f s, want about 2", secs);
+	tu_result_free(&r);
+	assert_child_exit(pid, 0);
+}
+END_TEST
+
+/*
+ * A UDP datagram to an IPv6 peer carries 65527 bytes, 20 more than over
+ * IPv4; one byte more is refused before anything is sent.
+ */
+START_TEST(udp_max_follows_family)
+{
+	const char *why = tu_no_ipv6();
+	char *msg = malloc(SECHO_CLIENT_UDP6_MAX + 2);
+	struct tu_result r;
+
+	if (why != NULL) {
+		tu_skip("no IPv6 loopback (%s)", why);
+		free(msg);
+		return;
+	}
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "-l",
+	    "udp://[::1]:0", NULL }, 1), 0);
+	memset(msg, 'x', SECHO_CLIENT_UDP6_MAX + 1);
+	msg[SECHO_CLIENT_UDP6_MAX] = '\0';
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--udp", "-m",
+	    msg, "[::1]", port_of("udp"), NULL }), 0);
+	ck_assert_uint_eq(r.outlen, SECHO_CLIENT_UDP6_MAX + 1);
+	tu_result_free(&r);
+	msg[SECHO_CLIENT_UDP6_MAX] = 'x';
+	msg[SECHO_CLIENT_UDP6_MAX + 1] = '\0';
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--udp", "-m",
+	    msg, "[::1]", port_of("udp"), NULL }), SECHO_EXIT_USAGE);
+	assert_err(&r, "--message of 65528 bytes is too large for one udp "
+	    "datagram over IPv6 (at most 65527)");
+	tu_result_free(&r);
+	msg[SECHO_CLIENT_UDP_MAX + 1] = '\0';
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--udp", "-m",
+	    msg, "127.0.0.1", "7", NULL }), SECHO_EXIT_USAGE);
+	assert_err(&r, "--message of 65508 bytes is too large for one udp "
+	    "datagram (at most 65507)");
+	tu_result_free(&r);
+	free(msg);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/* Reads the child's stdout until it holds needle (bounded); 1 if so. */
+static int
+await_out(const struct tu_proc *p, char *buf, size_t len, const char *needle)
+{
+	size_t n = 0;
+
+	struct pollfd pfd = { .fd = p->outfd, .events = POLLIN };
+
+	buf[0] = '\0';
+	while (strstr(buf, needle) == NULL && n + 1 < len) {
+		if (poll(&pfd, 1, tu_slow(10000)) != 1 ||
+		    read(p->outfd, buf + n, 1) != 1)
+			return 0;
+		buf[++n] = '\0';
+	}
+	return strstr(buf, needle) != NULL;
+}
+
+/*
+ * Ctrl-C stops a client like ping(8): a clean close (the server sees the
+ * close_notify and logs "done", not "peer closed without
+ * close_notify"), the statistics of what was sent, and exit 0 (every
+ * counted probe answered); echo mode says how far it got and exits 130.
+ */
+START_TEST(sigint_closes_cleanly)
+{
+	const char *argv[] = { tu_bin("secho-client"), "--tls", "--ca",
+	    tu_cert("ca.pem"), "-c", "1000", "-i", "0.05", "localhost", NULL,
+	    NULL };
+	char out[4096], fifo[512], *log;
+	struct tu_result r;
+	struct tu_proc p;
+	int wfd;
+
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "--tls",
+	    "--port", "0", "-v", TLS_ARGS, NULL }, 1), 0);
+	argv[9] = port_of("tls");
+	ck_assert_int_eq(tu_spawn(&p, argv, NULL), 0);
+	if (!await_out(&p, out, sizeof(out), "seq=1 time=")) {
+		tu_wait(&p, 5000, &r);
+		ck_abort_msg("no reply: %s%s", out, r.err);
+	}
+	kill(p.pid, SIGINT);
+	tu_wait(&p, 5000, &r);
+	ck_assert_msg(!r.timed_out && r.status == 0, "status %d: %s",
+	    r.status, r.err);
+	ck_assert_msg(strstr(r.out, "secho ping statistics") != NULL &&
+	    strstr(r.out, "received, 0% loss") != NULL, "%s", r.out);
+	ck_assert(tu_server_await_log(&srv, "closed (done, ", 5000));
+	tu_result_free(&r);
+	/* Echo mode: stdin stays open (we hold the fifo's write end). */
+	snprintf(fifo, sizeof(fifo), "%s/in", tu_tmpdir());
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	wfd = open(fifo, O_RDWR);
+	ck_assert_int_ne(wfd, -1);
+	ck_assert_int_eq(tu_write_all(wfd, "hello\n", 6), 0);
+	argv[4] = "localhost";
+	argv[5] = port_of("tls");
+	argv[6] = NULL;
+	ck_assert_int_eq(tu_spawn(&p, argv, fifo), 0);
+	ck_assert_msg(await_out(&p, out, sizeof(out), "hello\n"), "%s", out);
+	kill(p.pid, SIGINT);
+	tu_wait(&p, 5000, &r);
+	ck_assert_msg(r.status == 130, "status %d: %s", r.status, r.err);
+	assert_err(&r, "interrupted: 6 bytes sent, 6 echoed");
+	ck_assert(tu_server_await_log(&srv, "closed (done, 6 bytes", 5000));
+	tu_result_free(&r);
+	close(wfd);
+	log = tu_server_log(&srv);
+	ck_assert_msg(strstr(log, "without close_notify") == NULL, "%s", log);
+	free(log);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 /* CPU time this process has used, in us. */
 static unsigned long long
 cpu_us(void)
@@ -1021,6 +1192,9 @@ client_suite(void)
 	tcase_add_test(tc, server_streams_after_echo);
 	tcase_add_test(tc, plain_to_tls_port_hint);
 	tcase_add_test(tc, ping_late_reply);
+	tcase_add_test(tc, ping_keeps_rhythm);
+	tcase_add_test(tc, udp_max_follows_family);
+	tcase_add_test(tc, sigint_closes_cleanly);
 	tcase_add_test(tc, echo_pinned_buffer_sleeps);
 	tcase_add_test(tc, resume_sessions);
 	tcase_add_test(tc, resume_without_tickets);

@@ -902,6 +902,70 @@ START_TEST(writers_that_never_read)
 }
 END_TEST
 
+/*
+ * 3b. A TLS client that writes until the server stops reading it and then
+ * reads nothing for the whole drain: at the deadline its socket's send
+ * buffer is full, so the close_notify (a record of its own, behind the
+ * unread echoes) cannot be queued.  README states what happens then: the
+ * server still exits 0 at the deadline, says the connection was closed
+ * without close_notify, and the client never sees a clean TLS end.
+ */
+START_TEST(drain_deadline_unread_echoes)
+{
+	static unsigned char in[CHUNK];
+	struct writer w;
+	struct secho_tls *t;
+	struct tu_result r;
+	struct secho_sockaddr peer;
+	size_t got = 0;
+	ssize_t n;
+	int to, fd;
+
+	start((const char *[]){ "--tls", "--port", "0", "-v",
+	    "--drain-timeout", "1", TLS_ARGS, NULL }, 1);
+	t = client_tls(0, 0);
+	fd = secho_net_connect("127.0.0.1", srv.port[0], 0, 10000, &peer, &to);
+	ck_assert_int_ne(fd, -1);
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(secho_tls_conn_init(t, &w.c, fd, "localhost"), 0);
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = w.want ==
+		    SECHO_WANT_READ ? POLLIN : POLLOUT };
+
+		if (poll(&pfd, 1, ms(500)) == 0)
+			break;		/* the server stopped reading it */
+		writer_push(&w);
+		ck_assert(w.pushed < PUSH_MAX);
+	}
+	kill(srv.proc.pid, SIGTERM);
+	ck_assert_int_eq(tu_wait(&srv.proc, ms(15000), &r), 0);
+	ck_assert_msg(strstr(r.err, "closing 1 connection (1 without "
+	    "close_notify") != NULL, "%s", r.err);
+	tu_result_free(&r);
+	/* The server is gone: what its kernel still sends is all there is. */
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		n = secho_conn_read(&w.c, in, sizeof(in));
+		if (n > 0)
+			got += (size_t)n;
+		else if (n != SECHO_WANT_READ && n != SECHO_WANT_WRITE)
+			break;
+		else
+			ck_assert_int_eq(poll(&pfd, 1, ms(10000)), 1);
+	}
+	figure("unread-echo client: %zu KiB pushed, %zu KiB echoed, then %s",
+	    w.pushed >> 10, got >> 10, n == SECHO_IO_EOF ? "EOF" :
+	    secho_conn_error(&w.c));
+	/* A reset (it is still sending) or an end without close_notify. */
+	ck_assert_msg(n != SECHO_IO_EOF || (w.c.flags & SECHO_CONN_UNCLEAN),
+	    "a clean TLS end after %zu of %zu bytes", got, w.pushed);
+	ck_assert(got <= w.pushed);
+	secho_conn_close(&w.c);
+	secho_tls_free(t);
+}
+END_TEST
+
 /* --- 4: garbage --- */
 
 /* Bytes that are not a TLS client, and the reason the server logs. */
@@ -1679,6 +1743,7 @@ hostile_suite(void)
 	tcase_add_test(tc, partial_client_hellos);
 	tcase_add_test(tc, slowloris);
 	tcase_add_test(tc, writers_that_never_read);
+	tcase_add_test(tc, drain_deadline_unread_echoes);
 	tcase_add_test(tc, garbage_on_tls_port);
 	tcase_add_test(tc, broken_records_tls13);
 	tcase_add_test(tc, broken_records_tls12);

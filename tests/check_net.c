@@ -224,29 +224,6 @@ assert_nonblock_cloexec(int fd, const char *what)
 	    "close-on-exec", what);
 }
 
-/* Why IPv6 loopback cannot be used here, or NULL if it can. */
-static const char *
-no_ipv6_reason(void)
-{
-	static char why[128];
-	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
-	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	s6.sin6_addr = in6addr_loopback;
-	if (fd == -1) {
-		snprintf(why, sizeof(why), "socket(AF_INET6): %s",
-		    strerror(errno));
-		return why;
-	}
-	if (bind(fd, (struct sockaddr *)&s6, sizeof(s6)) == -1) {
-		snprintf(why, sizeof(why), "bind [::1]:0: %s", strerror(errno));
-		close(fd);
-		return why;
-	}
-	close(fd);
-	return NULL;
-}
-
 /* Waits (bounded) until fd is readable; the kernel, not a sleep. */
 static void
 wait_readable(int fd)
@@ -299,7 +276,7 @@ START_TEST(test_listen_v6_literal)
 {
 	struct secho_sockaddr bound;
 	char addr[SECHO_ADDRSTR_MAX], want[SECHO_ADDRSTR_MAX];
-	const char *why = no_ipv6_reason();
+	const char *why = tu_no_ipv6();
 	int fd;
 
 	if (why != NULL) {
@@ -362,7 +339,7 @@ connect_and_accept(int lfd, const char *host, int port, const char *peer_ip)
 START_TEST(test_dual_stack_tcp)
 {
 	struct secho_sockaddr bound, peer;
-	const char *why = no_ipv6_reason();
+	const char *why = tu_no_ipv6();
 	int lfd, port, rc;
 
 	lfd = secho_net_listen("", 0, 0, 16, 0, &bound);
@@ -411,7 +388,7 @@ udp_roundtrip(int lfd, int af, int port)
 START_TEST(test_dual_stack_udp)
 {
 	struct secho_sockaddr bound;
-	const char *why = no_ipv6_reason();
+	const char *why = tu_no_ipv6();
 	int lfd;
 
 	lfd = secho_net_listen("", 0, 1, 16, 0, &bound);

@@ -144,6 +144,28 @@ static const struct server_case {
 	    NULL },
 	{ { "--listen=tcp://[::]:1", NULL }, 0, 1,
 	    { { SECHO_TCP, "::", 1 } }, NULL },
+	/* Two of our listeners on one TCP or UDP port: named, not blamed on
+	 * another process by bind(); port 0 and tcp+udp do not clash. */
+	{ { "--tcp", "--tls", "--port", "9000", NULL }, -1, 0,
+	    { { 0, NULL, 0 } }, "tcp and tls cannot share TCP port 9000 on "
+	    "[::]: give one of them its own, e.g. -l tls://:PORT" },
+	{ { "--udp", "--dtls", "-p", "9001", NULL }, -1, 0,
+	    { { 0, NULL, 0 } }, "udp and dtls cannot share UDP port 9001 on "
+	    "[::]: give one of them its own, e.g. -l dtls://:PORT" },
+	{ { "-l", "tcp://127.0.0.1:9002", "--tls", "-p", "9002", NULL }, -1,
+	    0, { { 0, NULL, 0 } }, "tcp and tls cannot share TCP port 9002 on "
+	    "127.0.0.1: give one of them its own, e.g. -l tls://:PORT" },
+	{ { "-l", "tls://[::1]:9003", "-l", "tcp://[::1]:9003", NULL }, -1,
+	    0, { { 0, NULL, 0 } }, "tls and tcp cannot share TCP port 9003 on "
+	    "[::1]: give one of them its own, e.g. -l tcp://:PORT" },
+	{ { "--tcp", "--tls", "--udp", "-p", "0", NULL }, 0, 3, {
+	    { SECHO_TCP, "", 0 }, { SECHO_TLS, "", 0 }, { SECHO_UDP, "", 0 } },
+	    NULL },
+	{ { "--tcp", "--udp", "-p", "9004", NULL }, 0, 2,
+	    { { SECHO_TCP, "", 9004 }, { SECHO_UDP, "", 9004 } }, NULL },
+	{ { "-l", "tcp://127.0.0.1:9005", "-l", "tls://127.0.0.2:9005",
+	    NULL }, 0, 2, { { SECHO_TCP, "127.0.0.1", 9005 },
+	    { SECHO_TLS, "127.0.0.2", 9005 } }, NULL },
 	{ { "--max-conns", "0", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "--max-conns: '0' is not a number from 1 to 2147483647" },
 	{ { "--max-conns=2147483648", NULL }, -1, 0, { { 0, NULL, 0 } },
@@ -159,8 +181,9 @@ static const struct server_case {
 	    "--buffer-size: '1023' is not a number from 1024 to 16777216" },
 	{ { "--backlog", "x", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "--backlog: 'x' is not a number from 1 to 65535" },
-	{ { "--idle-timeout", "0", NULL }, -1, 0, { { 0, NULL, 0 } },
-	    "--idle-timeout: '0' is not a positive number of seconds" },
+	{ { "--idle-timeout", "-1", NULL }, -1, 0, { { 0, NULL, 0 } },
+	    "--idle-timeout: '-1' is not a number of seconds from 0 to "
+	    "604800" },
 	{ { "--handshake-timeout", "-1", NULL }, -1, 0, { { 0, NULL, 0 } },
 	    "--handshake-timeout: '-1' is not a positive number of seconds" },
 	{ { "--drain-timeout", "nan", NULL }, -1, 0, { { 0, NULL, 0 } },
@@ -287,6 +310,10 @@ START_TEST(test_server_values)
 	ck_assert_int_eq(server_parse(&cfg, (const char *[]){
 	    "--max-lifetime", "0", NULL }), 0);
 	ck_assert_int_eq(cfg.max_lifetime_ms, 0);	/* 0: no limit */
+	/* Like --max-lifetime 0 and the client's -t 0: none. */
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){
+	    "--idle-timeout", "0", NULL }), 0);
+	ck_assert_int_eq(cfg.idle_timeout_ms, 0);
 }
 END_TEST
 
@@ -868,6 +895,32 @@ START_TEST(test_client_help_version)
 }
 END_TEST
 
+/*
+ * The usage line names every transport, and the README's copy of it is
+ * the same line.
+ */
+START_TEST(test_client_usage_line)
+{
+	struct secho_client_config cfg;
+	char path[512], *readme, *nl;
+
+	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--help",
+	    NULL }), 1);
+	nl = strchr(outbuf, '\n');
+	ck_assert_ptr_nonnull(nl);
+	*nl = '\0';
+	ck_assert_str_eq(outbuf, "usage: secho-client "
+	    "[--tcp|--tls|--udp|--dtls] [options] HOST [PORT]");
+	snprintf(path, sizeof(path), "%s/README.md", tu_root());
+	readme = tu_slurp(path, NULL);
+	ck_assert_ptr_nonnull(readme);
+	ck_assert_msg(strstr(readme, "`secho-client "
+	    "[--tcp|--tls|--udp|--dtls] [options] HOST [PORT]`") != NULL,
+	    "README's secho-client usage line lacks a transport");
+	free(readme);
+}
+END_TEST
+
 /* --- the TLS options the three programs share (tls_opts.c) --- */
 
 #define SRV 1
@@ -1147,6 +1200,7 @@ opts_suite(void)
 	tcase_add_test(tc, test_client_mtls);
 	tcase_add_test(tc, test_client_default_ca);
 	tcase_add_test(tc, test_client_help_version);
+	tcase_add_test(tc, test_client_usage_line);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shared");

@@ -2,8 +2,10 @@
  * check_reload.c - SIGHUP: certificates and keys are read again for new
  * connections while live ones go on; a broken new file leaves the old one
  * serving; ticket keys shared through --ticket-key-file let a client
- * resume on another server, and survive a rotation.
+ * resume on another server, and survive a rotation.  A terminal's hangup
+ * is no reload: it drains the server and ends it.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -139,6 +141,36 @@ START_TEST(reload_keeps_live_connections)
 }
 END_TEST
 
+/*
+ * A server in the foreground of a terminal: closing the terminal (its
+ * window, its ssh session) must not leave it running as an orphan that
+ * holds the port.  A kill -HUP still reloads; the hangup drains and exits.
+ */
+START_TEST(terminal_hangup_drains)
+{
+	struct tu_server srv;
+	struct tu_result r;
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	const char *slave;
+
+	ck_assert_int_ne(master, -1);
+	ck_assert_int_eq(grantpt(master), 0);
+	ck_assert_int_eq(unlockpt(master), 0);
+	ck_assert_ptr_nonnull(slave = ptsname(master));
+	ck_assert_int_eq(tu_server_start_in(&srv, (const char *[]){ "--tls",
+	    "--port", "0", "-v", "--cert", tu_cert("server.pem"), "--key",
+	    tu_cert("server.key"), NULL }, 1, slave), 0);
+	kill(srv.proc.pid, SIGHUP);
+	ck_assert(tu_server_await_log(&srv, "reloaded", 10000));
+	tu_assert_echo("tls", srv.port[0], "still here");
+	close(master);		/* the terminal goes away */
+	ck_assert_int_eq(tu_wait(&srv.proc, 10000, &r), 0);
+	ck_assert_msg(strstr(r.err, "terminal hung up: shutting down: "
+	    "draining") != NULL, "%s", r.err);
+	tu_result_free(&r);
+}
+END_TEST
+
 static void
 write_key(const char *path, unsigned seed)
 {
@@ -248,6 +280,7 @@ reload_suite(void)
 	tcase_add_test(tc, reload_keeps_live_connections);
 	tcase_add_test(tc, shared_and_rotated_ticket_keys);
 	tcase_add_test(tc, bad_ticket_key_file);
+	tcase_add_test(tc, terminal_hangup_drains);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -276,6 +276,57 @@ START_TEST(udp_datagrams)
 }
 END_TEST
 
+/*
+ * One flow's datagrams are echoed in the order they came, however many
+ * workers the server runs: a tool that measures networks must not invent
+ * reordering.  Bursts of 8 large datagrams (numbered) from one client,
+ * each burst read back before the next, with 4 workers.
+ */
+START_TEST(udp_order_with_workers)
+{
+	enum { BURSTS = 500, PER = 8, MAXLEN = 8192 };
+	unsigned char *buf = malloc(MAXLEN);
+	struct timeval tv = { .tv_sec = 5 };
+	int fd, reordered = 0, first = -1;
+
+	start((const char *[]){ "--udp", "--port", "0", "--workers", "4",
+	    NULL }, 1);
+	fd = tu_connect(srv.port[0], 1);
+	ck_assert_int_ne(fd, -1);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (int b = 0; b < BURSTS; b++) {
+		int last = -1, bad = 0;
+
+		for (int i = 0; i < PER; i++) {
+			size_t len = 1200 + (size_t)(i * 997 + b * 131) %
+			    (MAXLEN - 1200);
+
+			memset(buf, 0, len);
+			memcpy(buf, &i, sizeof(i));
+			ck_assert_int_eq(send(fd, buf, len, 0), (ssize_t)len);
+		}
+		for (int i = 0; i < PER; i++) {
+			int seq;
+			ssize_t n = recv(fd, buf, MAXLEN, 0);
+
+			ck_assert_msg(n >= (ssize_t)sizeof(seq),
+			    "burst %d: echo %d of %d lost", b, i + 1, PER);
+			memcpy(&seq, buf, sizeof(seq));
+			bad |= seq < last;
+			last = seq;
+		}
+		reordered += bad;
+		if (bad && first == -1)
+			first = b;
+	}
+	ck_assert_msg(reordered == 0, "%d of %d bursts came back out of "
+	    "order (the first: burst %d)", reordered, BURSTS, first);
+	close(fd);
+	free(buf);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 START_TEST(port_in_use)
 {
 	struct tu_result r;
@@ -422,6 +473,30 @@ START_TEST(idle_timeout)
 	ck_assert_int_eq(tu_write_all(fd, "x", 1), 0);
 	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 5000), 1);
 	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 10000), 0);	/* closed */
+	close(fd);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/*
+ * --idle-timeout 0 is none: a silent connection lives until
+ * --max-lifetime, not closed at once.
+ */
+START_TEST(idle_timeout_zero)
+{
+	unsigned long long t0;
+	char c;
+	int fd;
+
+	start((const char *[]){ "--tcp", "--port", "0", "--idle-timeout",
+	    "0", "--max-lifetime", "1", NULL }, 1);
+	fd = tu_connect(srv.port[0], 0);
+	t0 = secho_now_us();
+	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 10000), 0);	/* closed */
+	ck_assert_msg(secho_now_us() - t0 >= 900000ULL, "closed after %.3f s",
+	    (secho_now_us() - t0) / 1e6);
+	ck_assert_msg(secho_now_us() - t0 < tu_slow(5000) * 1000ULL,
+	    "not closed in time");
 	close(fd);
 	tu_server_stop_clean(&srv);
 }
@@ -613,11 +688,13 @@ server_suite(void)
 	tcase_add_test(tc, tls_small_and_large);
 	tcase_add_test(tc, concurrent_clients);
 	tcase_add_test(tc, udp_datagrams);
+	tcase_add_test(tc, udp_order_with_workers);
 	tcase_add_test(tc, port_in_use);
 	tcase_add_test(tc, bad_cert_and_key);
 	tcase_add_test(tc, plain_client_on_tls_port);
 	tcase_add_test(tc, handshake_timeout);
 	tcase_add_test(tc, idle_timeout);
+	tcase_add_test(tc, idle_timeout_zero);
 	tcase_add_test(tc, never_reads_bounded_memory);
 	tcase_add_test(tc, reset_mid_echo);
 	tcase_add_test(tc, max_conns);

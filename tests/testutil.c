@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -296,6 +297,11 @@ tu_spawn(struct tu_proc *p, const char *const *argv, const char *infile)
 		/* A failed assertion ends the test at once: take its programs
 		 * along instead of leaving servers behind. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* On a terminal, as a login's foreground job: a session of
+		 * its own with that terminal as its controlling one. */
+		if (isatty(infd) && (setsid() == -1 ||
+		    ioctl(infd, TIOCSCTTY, 0) == -1))
+			_exit(126);
 		dup2(infd, 0);
 		dup2(out[1], 1);
 		dup2(errfd, 2);
@@ -444,6 +450,13 @@ parse_listening(struct tu_server *s, const char *line)
 int
 tu_server_start(struct tu_server *s, const char *const *args, int nlisten)
 {
+	return tu_server_start_in(s, args, nlisten, NULL);
+}
+
+int
+tu_server_start_in(struct tu_server *s, const char *const *args,
+    int nlisten, const char *infile)
+{
 	const char *argv[64];
 	char buf[4096];
 	size_t len = 0;
@@ -462,7 +475,7 @@ tu_server_start(struct tu_server *s, const char *const *args, int nlisten)
 		argv[n++] = "root";
 	}
 	argv[n] = NULL;
-	if (tu_spawn(&s->proc, argv, NULL) == -1)
+	if (tu_spawn(&s->proc, argv, infile) == -1)
 		return -1;
 	/* The "listening" lines are the readiness signal: no sleeping. */
 	while (s->nports < nlisten && now_ms() < deadline) {
@@ -723,4 +736,26 @@ tu_assert_echo(const char *proto, int port, const char *msg)
 	    "echo of '%s' over %s was '%s' (stderr: %s)", msg, proto, r.out,
 	    r.err);
 	tu_result_free(&r);
+}
+
+const char *
+tu_no_ipv6(void)
+{
+	static char why[128];
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	s6.sin6_addr = in6addr_loopback;
+	if (fd == -1) {
+		snprintf(why, sizeof(why), "socket(AF_INET6): %s",
+		    strerror(errno));
+		return why;
+	}
+	if (bind(fd, (struct sockaddr *)&s6, sizeof(s6)) == -1) {
+		snprintf(why, sizeof(why), "bind [::1]:0: %s", strerror(errno));
+		close(fd);
+		return why;
+	}
+	close(fd);
+	return NULL;
 }

@@ -92,7 +92,9 @@ struct tu_result {
 
 /*
  * Starts argv (argv[0] a path) with stdin from infile (or /dev/null),
- * stdout to a pipe, stderr to a file.  Returns 0 or -1.
+ * stdout to a pipe, stderr to a file.  When infile is a terminal (a pty
+ * slave), the program gets a session of its own with it as controlling
+ * terminal, as a login's foreground job.  Returns 0 or -1.
  */
 int tu_spawn(struct tu_proc *p, const char *const *argv, const char *infile);
 /*
@@ -124,6 +126,9 @@ struct tu_server {
  */
 int tu_server_start(struct tu_server *s, const char *const *args,
     int nlisten);
+/* The same with stdin from infile (see tu_spawn()). */
+int tu_server_start_in(struct tu_server *s, const char *const *args,
+    int nlisten, const char *infile);
 /* The port of the first listener of proto ("tcp", "tls", "udp"). */
 int tu_server_port(const struct tu_server *s, const char *proto);
 /* SIGTERM, wait; returns the exit status (128+sig when killed). */
@@ -158,6 +163,9 @@ const char *tu_num(long v);
 void tu_pattern(void *buf, size_t len, unsigned seed);
 /* Reads a whole file (malloc'd, NUL-terminated) or NULL. */
 char *tu_slurp(const char *path, size_t *len);
+
+/* Why IPv6 loopback cannot be used here, or NULL if it can. */
+const char *tu_no_ipv6(void);
 
 /* Asserts the echo of secho-client for one transport. */
 void tu_assert_echo(const char *proto, int port, const char *msg);

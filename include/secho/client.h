@@ -23,6 +23,8 @@ enum secho_exit {
 	SECHO_EXIT_TIMEOUT = 5,		/* --timeout expired */
 	SECHO_EXIT_MISMATCH = 6,	/* echo differs from what was sent */
 	SECHO_EXIT_LOSS = 7,		/* ping: some probes got no answer */
+	/* Echo mode stopped by a signal: 128 + its number (130: SIGINT). */
+	SECHO_EXIT_SIGNAL = 128,
 };
 
 /* How a run ended. */
@@ -36,6 +38,7 @@ enum secho_client_status {
 	SECHO_CLIENT_VERIFY,	/* certificate verification failure */
 	SECHO_CLIENT_TIMEOUT,	/* --timeout expired */
 	SECHO_CLIENT_MISMATCH,	/* echo differs from what was sent */
+	SECHO_CLIENT_INTERRUPTED,	/* echo stopped by secho_client_interrupt */
 };
 
 struct secho_client_result {
@@ -75,5 +78,16 @@ int secho_client_parse_args(struct secho_client_config *cfg, int argc,
  */
 int secho_client_run(const struct secho_client_config *cfg,
     struct secho_client_result *res);
+
+/*
+ * Async-signal-safe, for a SIGINT/SIGTERM handler: a running client stops
+ * sending and closes cleanly (close_notify, FIN).  Ping then ends with
+ * its summary as if the probes sent so far were all (those still waiting
+ * for their reply not counted); an echo run fails as INTERRUPTED, saying
+ * how much was sent and echoed.  The handler should not use SA_RESTART,
+ * and the signals should stay blocked outside the client's polls, which
+ * let them in (ppoll), so that one arriving at any moment is noticed.
+ */
+void secho_client_interrupt(void);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,6 +98,52 @@ secho_client_write(struct client *cl, const void *buf, size_t len)
 	return io_result(cl, secho_conn_write(&cl->conn, buf, len));
 }
 
+/* 0: none; 1: one not yet seen by a poll; 2: seen (see secho_client_poll). */
+static volatile sig_atomic_t interrupt_state;
+
+void
+secho_client_interrupt(void)
+{
+	interrupt_state = 1;
+}
+
+int
+secho_client_interrupted(void)
+{
+	return interrupt_state != 0;
+}
+
+/*
+ * poll() that lets SIGINT and SIGTERM in while it sleeps: the program
+ * keeps them blocked otherwise (see src/cmd/secho-client.c), so one that
+ * came before the call still wakes it, and no other call sees EINTR.
+ */
+static int
+poll_signals(struct pollfd *pfd, nfds_t n, int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	sigset_t mask;
+
+	pthread_sigmask(SIG_BLOCK, NULL, &mask);
+	sigdelset(&mask, SIGINT);
+	sigdelset(&mask, SIGTERM);
+	return ppoll(pfd, n, ms < 0 ? NULL : &ts, &mask);
+}
+
+/*
+ * A new interrupt ends the poll with EINTR once; the clean close after
+ * it may then still wait (a second interrupt ends that too).
+ */
+static int
+interrupt_now(void)
+{
+	if (interrupt_state != 1)
+		return 0;
+	interrupt_state = 2;
+	errno = EINTR;
+	return 1;
+}
+
 int
 secho_client_poll(struct pollfd *pfd, nfds_t n, unsigned long long deadline)
 {
@@ -111,7 +158,11 @@ secho_client_poll(struct pollfd *pfd, nfds_t n, unsigned long long deadline)
 			    (deadline - now + 999) / 1000 : 0;
 			ms = left > INT_MAX ? INT_MAX : (int)left;
 		}
-		rc = poll(pfd, n, ms);
+		if (interrupt_now())
+			return -1;
+		rc = poll_signals(pfd, n, ms);
+		if (rc == -1 && errno == EINTR && interrupt_now())
+			return -1;
 		if (rc == -1 && errno == EINTR)
 			continue;
 		/* poll may wake a hair early; 0 must mean "deadline passed". */
@@ -150,6 +201,8 @@ secho_client_drive(struct client *cl, client_step *step, void *arg,
 		pfd.events = r == SECHO_WANT_READ ? POLLIN : POLLOUT;
 		timer = timer_due(cl, deadline);
 		rc = secho_client_poll(&pfd, 1, timer != 0 ? timer : deadline);
+		if (rc == -1 && errno == EINTR)
+			return SECHO_CLIENT_INTR;
 		if (rc == -1) {
 			secho_conn_set_error(&cl->conn, "poll: %s",
 			    strerror(errno));
@@ -160,6 +213,13 @@ secho_client_drive(struct client *cl, client_step *step, void *arg,
 			return io_result(cl, SECHO_IO_ERR);
 	}
 	return r;
+}
+
+size_t
+secho_client_udp_max(int family)
+{
+	return family == AF_INET6 ? SECHO_CLIENT_UDP6_MAX :
+	    SECHO_CLIENT_UDP_MAX;
 }
 
 unsigned long long
@@ -330,6 +390,10 @@ handshake(struct client *cl)
 
 	r = secho_client_drive(cl, handshake_step, NULL,
 	    secho_client_deadline(cl));
+	if (r == SECHO_CLIENT_INTR)
+		return secho_client_error(cl, SECHO_CLIENT_INTERRUPTED,
+		    "interrupted during the %s handshake with %s",
+		    cl->dgram ? "DTLS" : "TLS", cl->addr);
 	if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
 		return secho_client_error(cl, SECHO_CLIENT_TIMEOUT, "timed out "
 		    "after %gs waiting for the %s handshake with %s",
@@ -515,6 +579,14 @@ client_shutdown(struct client *cl)
 		secho_client_drive(cl, drain_step, &d, d.deadline);
 }
 
+/* Ends an echo run that SIGINT or SIGTERM stopped, saying how far it got. */
+static int
+interrupted(struct client *cl, const struct client_echo *e)
+{
+	return secho_client_error(cl, SECHO_CLIENT_INTERRUPTED, "interrupted: "
+	    "%llu bytes sent, %llu echoed", e->nsent, e->nechoed);
+}
+
 /* -m: one message, echoed whole, then printed. */
 static int
 run_message(struct client *cl)
@@ -528,8 +600,10 @@ run_message(struct client *cl)
 		return -1;
 	secho_client_echo_queue(&e, m, n);
 	rc = secho_client_echo_run(&e);
+	if (rc == 1)
+		interrupted(cl, &e);
 	secho_client_echo_free(&e);
-	if (rc == -1)
+	if (rc != 0)
 		return -1;
 	/* The echo is byte for byte the message: print that. */
 	if (fwrite(m, 1, n, stdout) != n ||
@@ -552,9 +626,11 @@ run_stdin(struct client *cl)
 	    -1)
 		return -1;
 	rc = secho_client_echo_run(&e);
+	if (rc == 1)
+		interrupted(cl, &e);
 	bytes = e.nechoed;
 	secho_client_echo_free(&e);
-	if (rc == -1)
+	if (rc != 0)
 		return -1;
 	secs = (secho_now_us() - t0) / 1e6;
 	secho_client_note(cl, "%llu bytes sent and echoed intact in %.3f s "
@@ -608,7 +684,8 @@ run_connection(struct client *cl, long nth, int *resumed)
 		 * A live session ends with close_notify, even after a loss;
 		 * without it OpenSSL would not offer the session again.
 		 */
-		if (rc == 0 || cl->fail == SECHO_CLIENT_MISMATCH)
+		if (rc == 0 || cl->fail == SECHO_CLIENT_MISMATCH ||
+		    cl->fail == SECHO_CLIENT_INTERRUPTED)
 			client_shutdown(cl);
 	}
 	secho_conn_close(&cl->conn);
@@ -626,7 +703,7 @@ run_resumed(struct client *cl)
 	long n = cl->cfg->resume, hits = 0;
 	int resumed = 0;
 
-	for (long i = 0; i <= n; i++) {
+	for (long i = 0; i <= n && !secho_client_interrupted(); i++) {
 		if (run_connection(cl, i + 1, &resumed) == -1)
 			return -1;
 		hits += i > 0 && resumed;

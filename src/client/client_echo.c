@@ -66,7 +66,8 @@ secho_client_echo_init(struct client_echo *e, struct client *cl, int in_fd,
 		e->in_max = IO_CHUNK;
 	else
 		e->in_max = cl->cfg->proto == SECHO_DTLS ?
-		    SECHO_CLIENT_DTLS_CHUNK : SECHO_CLIENT_UDP_MAX;
+		    SECHO_CLIENT_DTLS_CHUNK :
+		    secho_client_udp_max(cl->peer.ss.ss_family);
 	e->out_max = out_fd != -1 ? out_chunk(out_fd) : 0;
 	e->buf = malloc(e->cap);
 	e->rbuf = malloc(e->rcap);
@@ -516,6 +517,10 @@ secho_client_echo_run(struct client_echo *e)
 	unsigned long long deadline;
 
 	for (;;) {
+		if (secho_client_interrupted()) {
+			flush_output(e);
+			return 1;
+		}
 		if (sock_read(e) == -1 || sock_write(e) == -1) {
 			flush_output(e);
 			return -1;

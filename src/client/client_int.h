@@ -13,8 +13,12 @@
 #include "secho/transport.h"
 
 #define SECHO_CLIENT_PROG	"secho-client"
-/* Largest UDP payload over IPv4; one datagram per write. */
+/*
+ * Largest UDP payload, one datagram per write: 65535 less the IPv4 and
+ * UDP headers; IPv6's 65535 payload length leaves out its own header.
+ */
 #define SECHO_CLIENT_UDP_MAX	65507
+#define SECHO_CLIENT_UDP6_MAX	65527
 /* One DTLS record carries at most 2^14 bytes of plaintext. */
 #define SECHO_CLIENT_DTLS_MAX	16384
 /* Stdin is cut into datagrams no larger than a safe path MTU for DTLS. */
@@ -45,6 +49,9 @@ struct client {
  * to wait for the socket, anything else to stop.
  */
 typedef ssize_t client_step(struct client *cl, void *arg);
+
+/* What secho_client_drive returns when SIGINT/SIGTERM cut a wait short. */
+#define SECHO_CLIENT_INTR	(-64)
 
 /* One queued datagram of the echo engine. */
 struct echo_dgram {
@@ -103,8 +110,9 @@ void secho_client_note(const struct client *cl, const char *fmt, ...)
  * SECHO_WANT_READ / SECHO_WANT_WRITE, polling the socket for what it asked
  * for until deadline_us (0: none), and serving the transport's timer
  * (DTLS retransmission) meanwhile.  Returns step's last result, which is
- * still SECHO_WANT_* once the deadline has passed, or SECHO_IO_ERR when
- * poll or the timer failed (the reason is in the connection's error).
+ * still SECHO_WANT_* once the deadline has passed, SECHO_CLIENT_INTR once
+ * interrupted (secho_client_interrupt), or SECHO_IO_ERR when poll or the
+ * timer failed (the reason is in the connection's error).
  */
 ssize_t secho_client_drive(struct client *cl, client_step *step, void *arg,
     unsigned long long deadline_us);
@@ -117,7 +125,8 @@ ssize_t secho_client_write(struct client *cl, const void *buf, size_t len);
 
 /*
  * poll() until deadline_us (0: no deadline), restarting after signals.
- * Returns poll's result: 0 once the deadline has passed.
+ * Returns poll's result: 0 once the deadline has passed, -1 with errno
+ * EINTR once for each secho_client_interrupt().
  */
 int secho_client_poll(struct pollfd *pfd, nfds_t n,
     unsigned long long deadline_us);
@@ -135,6 +144,9 @@ char *secho_client_target(const struct client *cl, char *buf, size_t len);
 int secho_client_io_fail(struct client *cl, ssize_t r,
     unsigned long long echoed, unsigned long long sent);
 
+/* The largest UDP payload to a peer of this address family. */
+size_t secho_client_udp_max(int family);
+
 /* Sets e up for cl; in_fd/out_fd -1 for none.  Returns 0 or -1. */
 int secho_client_echo_init(struct client_echo *e, struct client *cl,
     int in_fd, int out_fd);
@@ -142,9 +154,13 @@ void secho_client_echo_free(struct client_echo *e);
 /* Queues bytes to send (one datagram on udp/dtls) as if read from input. */
 void secho_client_echo_queue(struct client_echo *e, const void *p,
     size_t len);
+/* Whether secho_client_interrupt() was called: stop sending, close. */
+int secho_client_interrupted(void);
+
 /*
  * Runs until the input is at EOF, every byte is echoed and written out,
- * and now >= e->idle_until_us.  Returns 0, or -1 (see secho_client_error).
+ * and now >= e->idle_until_us.  Returns 0, -1 (see secho_client_error), or
+ * 1 once interrupted (what was echoed is written out first).
  */
 int secho_client_echo_run(struct client_echo *e);
 

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "client_int.h"
@@ -60,15 +61,19 @@ static const char usage[] =
 "Modes (default: echo stdin until EOF):\n"
 "  -m, --message MSG      send MSG once, print the echo and exit\n"
 "  -c, --count N          ping: send N probes and print round-trip times\n"
-"  -i, --interval SECS    ping: pause between probes (default 1; 0 floods)\n"
+"  -i, --interval SECS    ping: time from one probe to the next, answered\n"
+"                         or not (default 1; 0 floods: the next probe as\n"
+"                         soon as the last is answered or lost)\n"
 "  -s, --size BYTES       ping: payload size (default 64; at most 65507\n"
-"                         for udp, 16384 for dtls, 1048576 for tcp/tls;\n"
+"                         for udp (65527 to an IPv6 address), 16384 for\n"
+"                         dtls, 1048576 for tcp/tls;\n"
 "                         with -c 2 or more over udp/dtls at least 16,\n"
 "                         so that every probe carries its number and a\n"
 "                         late reply is not taken for a later probe's)\n"
 "\n"
 "  -t, --timeout SECS     limit for connecting, for the TLS handshake and\n"
-"                         for echo progress (default 10; 0: none)\n"
+"                         for echo progress; in udp/dtls ping, when a\n"
+"                         probe counts as lost (default 10; 0: none)\n"
 "  -v, --verbose          connection and TLS details on stderr\n"
 "  -q, --quiet            ping: print only the summary\n"
 "\n"
@@ -93,7 +98,11 @@ static const char usage_tail[] =
 "  5  timeout (connect, handshake, or no echo progress; a lost\n"
 "     datagram shows up this way)\n"
 "  6  an echo differed from what was sent\n"
-"  7  ping: some probes got no answer\n";
+"  7  ping: some probes got no answer\n"
+"  130  stdin or -m echo interrupted by SIGINT (143: SIGTERM): closed\n"
+"     cleanly, the bytes sent and echoed said on stderr.  Ping stops\n"
+"     on SIGINT/SIGTERM with its summary and exits 0 or 7 (probes\n"
+"     still awaiting their reply are not counted)\n";
 
 struct parse_state {
 	int proto_set;
@@ -287,14 +296,29 @@ check_modes(const struct secho_client_config *cfg,
 }
 
 /*
+ * The largest datagram to HOST: an IPv6 address takes 20 bytes more than
+ * IPv4.  A name is held to IPv4's limit, which every family carries.
+ */
+static size_t
+dgram_max(const struct secho_client_config *cfg, const char **over)
+{
+	int v6 = strchr(cfg->host, ':') != NULL;	/* see check_host */
+
+	*over = v6 ? " over IPv6" : "";
+	if (cfg->proto == SECHO_DTLS)
+		return SECHO_CLIENT_DTLS_MAX;
+	return secho_client_udp_max(v6 ? AF_INET6 : AF_INET);
+}
+
+/*
  * Sizes that one datagram (or one DTLS record) cannot carry, and probes
  * too small to tell apart.
  */
 static int
 check_sizes(const struct secho_client_config *cfg)
 {
-	size_t max = cfg->proto == SECHO_UDP ? SECHO_CLIENT_UDP_MAX :
-	    SECHO_CLIENT_DTLS_MAX;
+	const char *over;
+	size_t max = dgram_max(cfg, &over);
 	size_t min = secho_client_ping_min_size(cfg->proto, cfg->count);
 	const char *p = secho_proto_name(cfg->proto);
 
@@ -307,13 +331,14 @@ check_sizes(const struct secho_client_config *cfg)
 		return -1;
 	}
 	if (cfg->count > 0 && cfg->size > max) {
-		secho_error_set("--size %zu is too large for one %s datagram "
-		    "(at most %zu)", cfg->size, p, max);
+		secho_error_set("--size %zu is too large for one %s datagram%s "
+		    "(at most %zu)", cfg->size, p, over, max);
 		return -1;
 	}
 	if (cfg->message != NULL && strlen(cfg->message) > max) {
 		secho_error_set("--message of %zu bytes is too large for one "
-		    "%s datagram (at most %zu)", strlen(cfg->message), p, max);
+		    "%s datagram%s (at most %zu)", strlen(cfg->message), p,
+		    over, max);
 		return -1;
 	}
 	return 0;

@@ -16,16 +16,26 @@
 #define DGRAM_RBUF	65536
 /* What dgram_read() returns after a failure: none of the enum secho_io. */
 #define FAILED		1
+/* Datagram probes outstanding at most: numbers index a ring this big. */
+#define WINDOW		1024
+
+/* A datagram probe sent and not yet answered or given up on. */
+struct slot {
+	unsigned long long sent_us;
+	int open;
+};
 
 struct ping {
 	struct client *cl;
 	struct client_echo e;	/* streams only */
-	unsigned char *payload;	/* the probe in flight */
-	unsigned char *scratch;	/* an older probe: is a late reply intact? */
+	unsigned char *payload;	/* the probe being sent */
+	unsigned char *scratch;	/* the probe a reply claims to be */
 	unsigned char *rbuf;	/* datagrams only */
+	struct slot *slot;	/* datagrams: WINDOW, by seq % WINDOW */
 	size_t size;
-	long seq, sent, received;
-	int waiting;		/* datagrams: for the reply to p->seq */
+	long seq;		/* the last probe sent */
+	long oldest;		/* datagrams: the oldest one still open */
+	long sent, received;
 	unsigned long long min_us, max_us, sum_us;
 	double sum2;		/* of squared us, for mdev */
 };
@@ -86,12 +96,15 @@ ping_init(struct ping *p, struct client *cl)
 	memset(p, 0, sizeof(*p));
 	p->cl = cl;
 	p->size = cl->cfg->size;
+	p->oldest = 1;
 	p->payload = malloc(p->size);
 	p->scratch = malloc(p->size);
-	if (cl->dgram)
+	if (cl->dgram) {
 		p->rbuf = malloc(DGRAM_RBUF);
+		p->slot = calloc(WINDOW, sizeof(*p->slot));
+	}
 	if (p->payload == NULL || p->scratch == NULL ||
-	    (cl->dgram && p->rbuf == NULL))
+	    (cl->dgram && (p->rbuf == NULL || p->slot == NULL)))
 		return secho_client_error(cl, SECHO_CLIENT_CONNECT,
 		    "out of memory");
 	if (!cl->dgram)
@@ -107,150 +120,20 @@ ping_free(struct ping *p)
 	free(p->payload);
 	free(p->scratch);
 	free(p->rbuf);
+	free(p->slot);
 }
 
+static struct slot *
+slot_of(const struct ping *p, long seq)
+{
+	return &p->slot[seq % WINDOW];
+}
+
+/* Whether probe seq still waits for its reply. */
 static int
-stream_probe(struct ping *p, unsigned long long *rtt)
+is_open(const struct ping *p, long seq)
 {
-	unsigned long long t0 = secho_now_us();
-	int rc;
-
-	secho_client_echo_queue(&p->e, p->payload, p->size);
-	rc = secho_client_echo_run(&p->e);
-	*rtt = secho_now_us() - t0;
-	return rc;
-}
-
-/* A reply to the probe in flight, to an older one, or garbage. */
-static enum reply
-classify(struct ping *p, size_t n)
-{
-	int waiting = p->waiting;
-	long s;
-
-	if (waiting && n == p->size && memcmp(p->rbuf, p->payload, n) == 0)
-		return REPLY_NOW;
-	s = payload_seq(p->rbuf, n);
-	if (s < 1 || s > p->seq || (s == p->seq && waiting))
-		return REPLY_BAD;
-	make_payload(p->scratch, p->size, s);
-	if (n != p->size || memcmp(p->rbuf, p->scratch, n) != 0)
-		return REPLY_BAD;
-	return REPLY_LATE;
-}
-
-static int
-bad_reply(const struct ping *p, size_t n)
-{
-	size_t k = 0;
-
-	if (!p->waiting)
-		return secho_client_error(p->cl, SECHO_CLIENT_MISMATCH,
-		    "unexpected %zu-byte datagram between probes", n);
-	if (n != p->size)
-		return secho_client_error(p->cl, SECHO_CLIENT_MISMATCH, "echo "
-		    "mismatch in probe seq=%ld: sent %zu bytes, got %zu",
-		    p->seq, p->size, n);
-	while (k < n && p->rbuf[k] == p->payload[k])
-		k++;
-	return secho_client_error(p->cl, SECHO_CLIENT_MISMATCH, "echo "
-	    "mismatch in probe seq=%ld at byte %zu: sent 0x%02x, got 0x%02x",
-	    p->seq, k + 1, p->payload[k], p->rbuf[k]);
-}
-
-/* Fails for a failed read or write; `sent` probes had gone out whole. */
-static int
-dgram_fail(struct ping *p, ssize_t r, long sent)
-{
-	return secho_client_io_fail(p->cl, r,
-	    (unsigned long long)p->received * p->size,
-	    (unsigned long long)sent * p->size);
-}
-
-/*
- * A step for secho_client_drive: reads datagrams until the transport
- * wants to wait (SECHO_WANT_*), ignoring late replies to older probes.
- * Returns 0 once the reply to the probe in flight is in, or FAILED after
- * a failure it has set (secho_client_error).
- */
-static ssize_t
-dgram_read(struct client *cl, void *arg)
-{
-	struct ping *p = arg;
-	ssize_t r;
-
-	for (;;) {
-		r = secho_client_read(cl, p->rbuf, DGRAM_RBUF);
-		if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
-			return r;
-		if (r < 0) {
-			dgram_fail(p, r, p->sent);
-			return FAILED;
-		}
-		switch (classify(p, (size_t)r)) {
-		case REPLY_NOW:
-			return 0;
-		case REPLY_LATE:
-			secho_client_note(cl, "ignoring a late reply for "
-			    "seq=%ld", payload_seq(p->rbuf, (size_t)r));
-			break;
-		case REPLY_BAD:
-			bad_reply(p, (size_t)r);
-			return FAILED;
-		}
-	}
-}
-
-/*
- * Waits until the reply to the probe in flight came (*got, if waiting)
- * or until `until` (0: no limit).
- */
-static int
-dgram_wait(struct ping *p, unsigned long long until, int waiting, int *got)
-{
-	ssize_t r;
-
-	p->waiting = waiting;
-	r = secho_client_drive(p->cl, dgram_read, p, until);
-	*got = r == 0 && waiting;
-	if (r == SECHO_IO_ERR)	/* poll or the DTLS timer */
-		return dgram_fail(p, r, p->sent);
-	return r == FAILED ? -1 : 0;
-}
-
-static ssize_t
-dgram_write(struct client *cl, void *arg)
-{
-	struct ping *p = arg;
-
-	return secho_client_write(cl, p->payload, p->size);
-}
-
-static int
-dgram_send(struct ping *p, unsigned long long deadline)
-{
-	ssize_t r = secho_client_drive(p->cl, dgram_write, p, deadline);
-
-	if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
-		return secho_client_error(p->cl, SECHO_CLIENT_TIMEOUT, "timed "
-		    "out after %gs sending probe seq=%ld",
-		    secho_client_timeout_secs(p->cl), p->seq);
-	return r < 0 ? dgram_fail(p, r, p->sent - 1) : 0;
-}
-
-static int
-dgram_probe(struct ping *p, unsigned long long *rtt, int *got)
-{
-	unsigned long long t0 = secho_now_us();
-	unsigned long long deadline = secho_client_deadline(p->cl);
-	int rc;
-
-	*got = 0;
-	if (dgram_send(p, deadline) == -1)
-		return -1;
-	rc = dgram_wait(p, deadline, 1, got);
-	*rtt = secho_now_us() - t0;
-	return rc;
+	return seq >= p->oldest && seq <= p->seq && slot_of(p, seq)->open;
 }
 
 static void
@@ -265,44 +148,300 @@ record(struct ping *p, unsigned long long rtt)
 	p->sum2 += (double)rtt * (double)rtt;
 }
 
-/* Sends probe p->seq and waits for it; a lost datagram is not an error. */
-static int
-probe(struct ping *p)
+/* Probe seq came back after rtt us, or (got 0) its -t ran out. */
+static void
+report(struct ping *p, long seq, int got, unsigned long long rtt)
 {
-	const struct secho_client_config *cfg = p->cl->cfg;
-	unsigned long long rtt;
-	int got = 1, rc;
-
-	make_payload(p->payload, p->size, p->seq);
-	p->sent++;
-	rc = p->cl->dgram ? dgram_probe(p, &rtt, &got) :
-	    stream_probe(p, &rtt);
-	if (rc == -1)
-		return -1;
 	if (got)
 		record(p, rtt);
-	if (cfg->quiet)
-		return 0;
+	if (p->cl->cfg->quiet)
+		return;
 	if (got)
 		printf("%zu bytes from %s: seq=%ld time=%.3f ms\n", p->size,
-		    p->cl->addr, p->seq, rtt / 1000.0);
+		    p->cl->addr, seq, rtt / 1000.0);
 	else
 		printf("no answer from %s for seq=%ld within %gs\n",
-		    p->cl->addr, p->seq, secho_client_timeout_secs(p->cl));
+		    p->cl->addr, seq, secho_client_timeout_secs(p->cl));
 	fflush(stdout);
+}
+
+/* The reply in rbuf is: an open probe's (*seq), a done one's, or garbage. */
+static enum reply
+classify(struct ping *p, size_t n, long *seq)
+{
+	long s = payload_seq(p->rbuf, n);
+
+	/*
+	 * A probe too small to carry its number is the only one (see
+	 * secho_client_ping_min_size); any other is compared as seq 1's.
+	 */
+	if (s == 0 && p->seq == 1)
+		s = 1;
+	*seq = s;
+	if (s < 1 || s > p->seq || n != p->size)
+		return REPLY_BAD;
+	make_payload(p->scratch, p->size, s);
+	if (memcmp(p->rbuf, p->scratch, n) != 0)
+		return REPLY_BAD;
+	return is_open(p, s) ? REPLY_NOW : REPLY_LATE;
+}
+
+/* The probe a bad reply is held against: the one it names, or the oldest. */
+static long
+blamed(const struct ping *p, long s)
+{
+	if (is_open(p, s))
+		return s;
+	for (s = p->oldest; s <= p->seq; s++)
+		if (slot_of(p, s)->open)
+			return s;
 	return 0;
 }
 
-/* Sleeps until `until`, still reading so a stray reply is noticed. */
 static int
-pause_until(struct ping *p, unsigned long long until)
+bad_reply(struct ping *p, size_t n, long s)
 {
-	int got;
+	size_t k = 0;
 
-	if (p->cl->dgram)
-		return dgram_wait(p, until, 0, &got);
-	p->e.idle_until_us = until;
-	return secho_client_echo_run(&p->e);
+	if ((s = blamed(p, s)) == 0)
+		return secho_client_error(p->cl, SECHO_CLIENT_MISMATCH,
+		    "unexpected %zu-byte datagram between probes", n);
+	if (n != p->size)
+		return secho_client_error(p->cl, SECHO_CLIENT_MISMATCH, "echo "
+		    "mismatch in probe seq=%ld: sent %zu bytes, got %zu",
+		    s, p->size, n);
+	make_payload(p->scratch, p->size, s);
+	while (k < n && p->rbuf[k] == p->scratch[k])
+		k++;
+	return secho_client_error(p->cl, SECHO_CLIENT_MISMATCH, "echo "
+	    "mismatch in probe seq=%ld at byte %zu: sent 0x%02x, got 0x%02x",
+	    s, k + 1, p->scratch[k], p->rbuf[k]);
+}
+
+/* Fails for a failed read or write; `sent` probes had gone out whole. */
+static int
+dgram_fail(struct ping *p, ssize_t r, long sent)
+{
+	return secho_client_io_fail(p->cl, r,
+	    (unsigned long long)p->received * p->size,
+	    (unsigned long long)sent * p->size);
+}
+
+/*
+ * A step for secho_client_drive: reads datagrams until the transport
+ * wants to wait (SECHO_WANT_*), ignoring late replies to probes already
+ * answered or lost.  Returns 0 once an open probe was answered, or
+ * FAILED after a failure it has set (secho_client_error).
+ */
+static ssize_t
+dgram_read(struct client *cl, void *arg)
+{
+	struct ping *p = arg;
+	ssize_t r;
+	long s;
+
+	for (;;) {
+		r = secho_client_read(cl, p->rbuf, DGRAM_RBUF);
+		if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
+			return r;
+		if (r < 0) {
+			dgram_fail(p, r, p->sent);
+			return FAILED;
+		}
+		switch (classify(p, (size_t)r, &s)) {
+		case REPLY_NOW:
+			slot_of(p, s)->open = 0;
+			report(p, s, 1, secho_now_us() - slot_of(p, s)->sent_us);
+			return 0;
+		case REPLY_LATE:
+			secho_client_note(cl, "ignoring a late reply for "
+			    "seq=%ld", s);
+			break;
+		case REPLY_BAD:
+			bad_reply(p, (size_t)r, s);
+			return FAILED;
+		}
+	}
+}
+
+/* Reads replies until one is answered or until `until` (0: no limit). */
+static int
+dgram_wait(struct ping *p, unsigned long long until)
+{
+	ssize_t r = secho_client_drive(p->cl, dgram_read, p, until);
+
+	if (r == SECHO_CLIENT_INTR)
+		return 0;	/* dgram_ping notices */
+	if (r == SECHO_IO_ERR)	/* poll or the DTLS timer */
+		return dgram_fail(p, r, p->sent);
+	return r == FAILED ? -1 : 0;
+}
+
+static ssize_t
+dgram_write(struct client *cl, void *arg)
+{
+	struct ping *p = arg;
+
+	return secho_client_write(cl, p->payload, p->size);
+}
+
+/* Sends probe p->seq + 1 and opens its slot. */
+static int
+dgram_send(struct ping *p)
+{
+	struct slot *sl = slot_of(p, ++p->seq);
+	ssize_t r;
+
+	make_payload(p->payload, p->size, p->seq);
+	sl->sent_us = secho_now_us();
+	sl->open = 1;
+	p->sent++;
+	r = secho_client_drive(p->cl, dgram_write, p,
+	    secho_client_deadline(p->cl));
+	if (r == SECHO_CLIENT_INTR)
+		return 0;	/* dgram_ping notices */
+	if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
+		return secho_client_error(p->cl, SECHO_CLIENT_TIMEOUT, "timed "
+		    "out after %gs sending probe seq=%ld",
+		    secho_client_timeout_secs(p->cl), p->seq);
+	return r < 0 ? dgram_fail(p, r, p->sent - 1) : 0;
+}
+
+/* When the oldest open probe counts as lost (0: never, or none open). */
+static unsigned long long
+expiry(const struct ping *p)
+{
+	int ms = p->cl->cfg->timeout_ms;
+
+	if (ms <= 0 || p->oldest > p->seq)
+		return 0;
+	return slot_of(p, p->oldest)->sent_us + (unsigned long long)ms * 1000;
+}
+
+/* Closes the books on probes answered or out of time, oldest first. */
+static void
+expire(struct ping *p)
+{
+	unsigned long long due;
+
+	while (p->oldest <= p->seq) {
+		due = expiry(p);
+		if (slot_of(p, p->oldest)->open) {
+			if (due == 0 || secho_now_us() < due)
+				return;
+			slot_of(p, p->oldest)->open = 0;
+			report(p, p->oldest, 0, 0);
+		}
+		p->oldest++;
+	}
+}
+
+/*
+ * Whether the next probe may go now: -i 0 floods one probe at a time (the
+ * next once the last is answered or lost); otherwise probes go on the
+ * interval, up to WINDOW of them open.
+ */
+static int
+may_send(const struct ping *p)
+{
+	if (p->seq >= p->cl->cfg->count)
+		return 0;
+	if (p->cl->cfg->interval_ms == 0)
+		return p->oldest > p->seq;
+	return p->seq + 1 - p->oldest < WINDOW;
+}
+
+static unsigned long long
+sooner(unsigned long long a, unsigned long long b)
+{
+	return a == 0 || (b != 0 && b < a) ? b : a;
+}
+
+/* Interrupted: probes still within their -t are neither lost nor counted. */
+static void
+withdraw(struct ping *p)
+{
+	for (long s = p->oldest; s <= p->seq; s++) {
+		if (slot_of(p, s)->open) {
+			slot_of(p, s)->open = 0;
+			p->sent--;
+		}
+	}
+}
+
+/*
+ * Datagrams, like ping(8): a probe every interval whatever became of the
+ * ones before; -t only decides when an open probe counts as lost.  The
+ * run ends when every probe was answered or lost.
+ */
+static int
+dgram_ping(struct ping *p)
+{
+	unsigned long long next = 0, until;
+	long ms = p->cl->cfg->interval_ms;
+
+	for (;;) {
+		expire(p);
+		if (secho_client_interrupted())
+			withdraw(p);
+		if (p->oldest > p->cl->cfg->count ||
+		    secho_client_interrupted())
+			return 0;
+		if (may_send(p) && secho_now_us() >= next) {
+			if (dgram_send(p) == -1)
+				return -1;
+			next = slot_of(p, p->seq)->sent_us +
+			    (unsigned long long)ms * 1000;
+			continue;
+		}
+		until = sooner(expiry(p), may_send(p) ? next : 0);
+		if (dgram_wait(p, until) == -1)
+			return -1;
+	}
+}
+
+static int
+stream_probe(struct ping *p, unsigned long long *rtt)
+{
+	unsigned long long t0 = secho_now_us();
+	int rc;
+
+	make_payload(p->payload, p->size, ++p->seq);
+	p->sent++;
+	secho_client_echo_queue(&p->e, p->payload, p->size);
+	rc = secho_client_echo_run(&p->e);
+	*rtt = secho_now_us() - t0;
+	return rc;
+}
+
+/*
+ * A stream echoes in order and loses nothing: a probe that -t sees
+ * unanswered is a failure, not a loss.  So probes go one at a time,
+ * still on the interval from one send to the next (a reply slower than
+ * the interval sends the next one at once).
+ */
+static int
+stream_ping(struct ping *p)
+{
+	const struct secho_client_config *cfg = p->cl->cfg;
+	unsigned long long next, rtt;
+	int rc;
+
+	for (;;) {
+		next = secho_now_us() + (unsigned long long)cfg->interval_ms *
+		    1000;
+		if ((rc = stream_probe(p, &rtt)) == 1)
+			p->sent--;	/* interrupted: see withdraw() */
+		if (rc != 0)
+			return rc == 1 ? 0 : -1;
+		report(p, p->seq, 1, rtt);
+		if (p->seq == cfg->count)
+			return 0;
+		/* Sleeps, still reading so a stray byte is noticed. */
+		p->e.idle_until_us = next;
+		if ((rc = secho_client_echo_run(&p->e)) != 0)
+			return rc == 1 ? 0 : -1;
+	}
 }
 
 /* Integer square root (Newton); spares linking libm for one number. */
@@ -347,7 +486,7 @@ int
 secho_client_ping(struct client *cl)
 {
 	const struct secho_client_config *cfg = cl->cfg;
-	unsigned long long start, next;
+	unsigned long long start;
 	struct ping p;
 	int rc;
 
@@ -359,14 +498,7 @@ secho_client_ping(struct client *cl)
 		printf("PING %s (%s) over %s: %zu bytes per probe\n", cfg->host,
 		    cl->addr, secho_proto_name(cfg->proto), p.size);
 	start = secho_now_us();
-	for (p.seq = 1; p.seq <= cfg->count; p.seq++) {
-		next = secho_now_us() + (unsigned long long)cfg->interval_ms *
-		    1000;
-		if ((rc = probe(&p)) != 0 || p.seq == cfg->count)
-			break;
-		if ((rc = pause_until(&p, next)) != 0)
-			break;
-	}
+	rc = cl->dgram ? dgram_ping(&p) : stream_ping(&p);
 	summary(&p, secho_now_us() - start);
 	ping_free(&p);
 	if (rc == -1)

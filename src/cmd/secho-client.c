@@ -10,6 +10,36 @@
 
 #include "secho/client.h"
 
+/* The signal that interrupted the run, for its exit code. */
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_stop(int sig)
+{
+	stop_signal = sig;
+	secho_client_interrupt();
+}
+
+/*
+ * SIGINT/SIGTERM stop the client like ping(8): a clean close and what was
+ * echoed.  Blocked but inside the client's polls (see client.h), with no
+ * SA_RESTART.
+ */
+static void
+catch_stop_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop };
+	sigset_t set;
+
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 /* The documented exit code of each way a run can end. */
 static int
 exit_code(enum secho_client_status st)
@@ -25,6 +55,9 @@ exit_code(enum secho_client_status st)
 		[SECHO_CLIENT_MISMATCH] = SECHO_EXIT_MISMATCH,
 	};
 
+	if (st == SECHO_CLIENT_INTERRUPTED)
+		return SECHO_EXIT_SIGNAL + (stop_signal != 0 ? stop_signal :
+		    SIGINT);
 	return (unsigned)st < sizeof(codes) / sizeof(codes[0]) ? codes[st] :
 	    SECHO_EXIT_CONNECT;
 }
@@ -66,6 +99,7 @@ main(int argc, char **argv)
 	}
 	/* A vanished server or stdout reader is an error to report. */
 	signal(SIGPIPE, SIG_IGN);
+	catch_stop_signals();
 	if (secho_client_run(&cfg, &res) == -1)
 		fprintf(stderr, "secho-client: %s\n", secho_error());
 	return exit_code(res.status);

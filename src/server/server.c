@@ -100,6 +100,7 @@ process_open(struct shared *sh, const struct secho_server_config *cfg)
 {
 	sh->cfg = cfg;
 	sh->sigfd = -1;
+	sh->ttyfd = -1;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		enum secho_proto p = cfg->listen[i].proto;
 		struct secho_tls **t = p == SECHO_TLS ? &sh->tls :
@@ -189,6 +190,8 @@ process_close(struct shared *sh)
 		srv_worker_close(&sh->workers[i]);
 	free(sh->workers);
 	srv_socks_close(sh);
+	if (sh->ttyfd != -1)
+		close(sh->ttyfd);
 	if (sh->sigfd != -1) {
 		close(sh->sigfd);
 		sigprocmask(SIG_SETMASK, &sh->oldmask, NULL);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "secho/iplimit.h"
@@ -90,6 +91,30 @@ bounded_wait(const struct conn *cn, uint64_t now, uint64_t wait)
 	return left < wait ? left : wait;
 }
 
+/* --idle-timeout in ms; UINT64_MAX for 0, which means none. */
+static uint64_t
+idle_ms(const struct conn *cn)
+{
+	int ms = cn->srv->cfg->idle_timeout_ms;
+
+	return ms > 0 ? (uint64_t)ms : UINT64_MAX;
+}
+
+/*
+ * Arms cn's timer for `wait` ms from now, or for the end of its life if
+ * sooner; when neither ever comes (UINT64_MAX), there is nothing to arm.
+ */
+static void
+arm(struct conn *cn, uint64_t now, uint64_t wait)
+{
+	uint64_t ms = bounded_wait(cn, now, wait);
+
+	if (ms == UINT64_MAX)
+		secho_loop_timer_del(cn->srv->loop, &cn->timer);
+	else
+		secho_loop_timer_set(cn->srv->loop, &cn->timer, ms);
+}
+
 void
 srv_conn_close(struct conn *cn, const char *why)
 {
@@ -122,6 +147,35 @@ srv_conn_close(struct conn *cn, const char *why)
 	free(cn);
 	if (s->draining)
 		srv_worker_check_done(s);
+}
+
+/*
+ * The drain deadline: a last try at close_notify, then a close that sends
+ * no reset.  The alert is a record of its own (24-31 bytes) queued behind
+ * the echoes, and records cannot be cut to make room: a client that has
+ * not read its echoes for the whole drain keeps the socket's send buffer
+ * full, and is closed without it (README says so).  Its unread input is
+ * dropped first (up to its receive buffer), since close() over unread
+ * bytes sends a reset, which destroys the echoes still queued for it; a
+ * client still sending after that gets the reset all the same.
+ * Returns 1 when the close_notify could not go.
+ */
+int
+srv_conn_cut(struct conn *cn)
+{
+	int rc = 0, rcvbuf = DISCARD_MAX;
+	socklen_t len = sizeof(rcvbuf);
+
+	if (cn->state == CS_ECHO || cn->state == CS_SHUTDOWN)
+		rc = secho_conn_shutdown(&cn->c);
+	rc = rc == SECHO_WANT_WRITE || rc == SECHO_WANT_READ;
+	if (!secho_proto_is_dgram(cn->proto)) {
+		getsockopt(cn->c.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len);
+		secho_net_discard(cn->c.fd, (size_t)rcvbuf);
+	}
+	srv_conn_close(cn, rc ? "drain deadline; without close_notify: the "
+	    "client did not read its echoes" : "drain deadline");
+	return rc;
 }
 
 static void
@@ -251,8 +305,7 @@ conn_handshake(struct conn *cn)
 	}
 	cn->state = CS_ECHO;
 	touch(cn);
-	secho_loop_timer_set(s->loop, &cn->timer, bounded_wait(cn,
-	    cn->last_ms, (uint64_t)s->cfg->idle_timeout_ms));
+	arm(cn, cn->last_ms, idle_ms(cn));
 	if (secho_conn_is_tls(&cn->c))
 		logv(s, "%s %s: handshake done: %s",
 		    secho_proto_name(cn->proto), peer_str(cn, addr,
@@ -293,7 +346,7 @@ static void
 conn_timeout(struct secho_loop *l, struct secho_timer *t)
 {
 	struct conn *cn = container_of(t, struct conn, timer);
-	uint64_t idle = (uint64_t)cn->srv->cfg->idle_timeout_ms;
+	uint64_t idle = idle_ms(cn);
 	uint64_t now = secho_loop_now(l);
 
 	if (lifetime_left(cn, now) == 0 && cn->drain == CD_NONE) {
@@ -315,21 +368,19 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 	}
 	if (cn->drain != CD_NONE) {
 		/* Still moving bytes: the drain deadline, not idleness, ends
-		 * it (the server-wide drain timer stops the loop then). */
+		 * it: the server-wide drain timer closes every connection
+		 * left then (srv_conn_cut()). */
 		if (now < cn->srv->drain_end_ms)
 			secho_loop_timer_set(l, t, cn->srv->drain_end_ms - now);
-		else
-			srv_conn_close(cn, "drain deadline");
 		return;
 	}
-	if (now - cn->last_ms >= idle) {
+	if (idle != UINT64_MAX && now - cn->last_ms >= idle) {
 		/* Say goodbye properly (one try: it is small), then close. */
 		secho_conn_shutdown(&cn->c);
 		srv_conn_close(cn, "idle timeout");
 		return;
 	}
-	secho_loop_timer_set(l, t, bounded_wait(cn, now,
-	    idle - (now - cn->last_ms)));
+	arm(cn, now, idle == UINT64_MAX ? idle : idle - (now - cn->last_ms));
 }
 
 static int
@@ -374,9 +425,8 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	secho_timer_init(&cn->timer, conn_timeout);
 	touch(cn);
 	cn->born_ms = cn->last_ms;
-	secho_loop_timer_set(s->loop, &cn->timer, bounded_wait(cn,
-	    cn->born_ms, (uint64_t)(cn->state == CS_HANDSHAKE ?
-	    s->cfg->handshake_timeout_ms : s->cfg->idle_timeout_ms)));
+	arm(cn, cn->born_ms, cn->state == CS_HANDSHAKE ?
+	    (uint64_t)s->cfg->handshake_timeout_ms : idle_ms(cn));
 	logv(s, "%s %s: accepted (%zu open)", secho_proto_name(ls->proto),
 	    peer_str(cn, addr, sizeof(addr)),
 	    __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED));

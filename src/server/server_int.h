@@ -85,9 +85,10 @@ struct conn {
 /*
  * One worker: an event loop in its own thread with its own connections,
  * buffer pool and TLS context references.  Workers share only the
- * listening sockets (each watches them with EPOLLEXCLUSIVE, so the kernel
- * wakes one per new client) and an atomic connection count: nothing on
- * the echo path is shared.
+ * stream and DTLS listening sockets (each watches them with EPOLLEXCLUSIVE,
+ * so the kernel wakes one per new client) and an atomic connection count:
+ * nothing on the echo path is shared.  A UDP socket has one owner, so one
+ * flow's echoes keep their order (worker_owns() in server_worker.c).
  */
 struct server {
 	const struct secho_server_config *cfg;
@@ -132,6 +133,7 @@ struct shared {
 	struct secho_tls *dtls;
 	int sigfd;
 	struct secho_event sigev;	/* on worker 0's loop */
+	int ttyfd;			/* the controlling terminal, or -1 */
 	int draining;
 	int drain_acks;			/* workers that let go, atomic */
 	sigset_t oldmask;		/* restored on the way out */
@@ -152,6 +154,7 @@ void srv_slot_give(struct server *s, const struct secho_sockaddr *peer);
 void srv_conn_new(struct listener *ls, int fd,
     const struct secho_sockaddr *peer);
 void srv_conn_close(struct conn *cn, const char *why);
+int srv_conn_cut(struct conn *cn);
 
 /* server_listen.c */
 int srv_sock_open(struct shared *sh, const struct secho_endpoint *ep);

@@ -67,7 +67,9 @@ static const char usage[] =
 "  --tls                  TLS 1.2/1.3 on port 7443\n"
 "  --udp                  plain UDP datagrams on port 7007\n"
 "  --dtls                 DTLS 1.2 over UDP on port 7443 (cookie exchange)\n"
-"  -p, --port N           port for the transports above (0: ephemeral)\n"
+"  -p, --port N           port for the transports above (0: ephemeral);\n"
+"                         tcp and tls (both TCP), or udp and dtls (both\n"
+"                         UDP), cannot share one: give one its own with -l\n"
 "  -b, --bind ADDR        address for the transports above (default:\n"
 "                         every IPv4 and IPv6 address)\n"
 "  -l, --listen SPEC      one more listener, e.g. tls://[::1]:7443,\n"
@@ -89,8 +91,11 @@ static const char usage_tail[] =
 "\n"
 "Limits:\n"
 "  --handshake-timeout S  seconds to finish the TLS handshake (default 10)\n"
-"  --idle-timeout S       seconds without traffic before closing (300)\n"
-"  --drain-timeout S      seconds to finish echoes on SIGTERM (10)\n"
+"  --idle-timeout S       seconds without traffic before closing (default\n"
+"                         300; 0: no idle timeout)\n"
+"  --drain-timeout S      seconds to finish echoes on SIGTERM (10); a\n"
+"                         client that reads none of its echoes all that\n"
+"                         while is then closed without close_notify\n"
 "  --max-lifetime S       seconds a connection may last in all (default:\n"
 "                         no limit; 0 as well)\n"
 "  --max-conns N          open connections at most (default 20000)\n"
@@ -112,7 +117,9 @@ static const char usage_tail[] =
 "SIGINT/SIGTERM stop accepting, finish pending echoes and exit 0; a\n"
 "second signal exits at once.  SIGHUP reloads certificates and keys for\n"
 "new connections (a broken new file is logged; the old one keeps serving;\n"
-"after --user/--chroot the files are read as that user, inside DIR).\n";
+"after --user/--chroot the files are read as that user, inside DIR).\n"
+"The hangup of the server's terminal (closed window or ssh session) is\n"
+"no reload: it drains and exits like SIGTERM.\n";
 
 void
 secho_server_config_init(struct secho_server_config *cfg)
@@ -163,6 +170,33 @@ add_listen_spec(struct secho_server_config *cfg, const char *spec)
 	return add_listener(cfg, &ep);
 }
 
+/*
+ * Two of our own listeners on one port of one IP protocol (tcp and tls
+ * are both TCP; udp and dtls both UDP) would fail at bind() with "Address
+ * already in use", which blames another process.  Refused here instead,
+ * naming both.  Port 0 is a fresh port each; "" is every address, so it
+ * meets any host; other spellings of one address are left to bind().
+ */
+static int
+check_clash(const struct secho_endpoint *a, const struct secho_endpoint *b)
+{
+	const char *host = a->host[0] != '\0' ? a->host : b->host;
+	int v6 = host[0] == '\0' || strchr(host, ':') != NULL;
+
+	if (a->port == 0 || a->port != b->port ||
+	    secho_proto_is_dgram(a->proto) != secho_proto_is_dgram(b->proto) ||
+	    (a->host[0] != '\0' && b->host[0] != '\0' &&
+	    strcmp(a->host, b->host) != 0))
+		return 0;
+	secho_error_set("%s and %s cannot share %s port %d on %s%s%s: give "
+	    "one of them its own, e.g. -l %s://:PORT",
+	    secho_proto_name(a->proto), secho_proto_name(b->proto),
+	    secho_proto_is_dgram(a->proto) ? "UDP" : "TCP", a->port,
+	    v6 ? "[" : "", host[0] == '\0' ? "::" : host, v6 ? "]" : "",
+	    secho_proto_name(b->proto));
+	return -1;
+}
+
 /* Turns --tcp/--tls/... with --port/--bind into listeners. */
 static int
 finish(struct secho_server_config *cfg, struct parse_state *ps)
@@ -201,6 +235,10 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 		if (ep->port == -1)
 			ep->port = ps->port != -1 ? ps->port :
 			    (int)secho_proto_default_port(ep->proto);
+		for (size_t j = 0; j < i; j++) {
+			if (check_clash(&cfg->listen[j], ep) == -1)
+				return -1;
+		}
 	}
 	/* An allow-list means nothing without a verified certificate. */
 	if ((cfg->tls.nallow_cn > 0 || cfg->tls.nallow_san > 0) &&
@@ -303,7 +341,7 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 		return secho_opt_secs(name, optarg, 0,
 		    &cfg->handshake_timeout_ms);
 	case OPT_IDLE_TIMEOUT:
-		return secho_opt_secs(name, optarg, 0, &cfg->idle_timeout_ms);
+		return secho_opt_secs(name, optarg, 1, &cfg->idle_timeout_ms);
 	case OPT_DRAIN_TIMEOUT:
 		return secho_opt_secs(name, optarg, 0, &cfg->drain_timeout_ms);
 	case OPT_MAX_CONNS:

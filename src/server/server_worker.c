@@ -1,9 +1,12 @@
 /*
  * server_worker.c - one worker thread and what reaches it: the eventfd
  * commands from worker 0 (drain, stop, reload), the signal-driven drain,
- * and the signals themselves, which worker 0 reads from a signalfd.
+ * and the signals themselves, which worker 0 reads from a signalfd
+ * (SIGHUP is a reload, or the terminal's hangup: then a drain).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -83,10 +86,14 @@ static void
 drain_expired(struct secho_loop *l, struct secho_timer *t)
 {
 	struct server *s = container_of(t, struct server, drain_timer);
+	size_t n = s->nconns, unclean = 0;
 
-	if (s->nconns > 0)
-		srv_log("drain deadline passed: closing %zu connection%s",
-		    s->nconns, s->nconns == 1 ? "" : "s");
+	while (s->conns != NULL)
+		unclean += (size_t)srv_conn_cut(s->conns);
+	if (n > 0)
+		srv_log("drain deadline passed: closing %zu connection%s (%zu "
+		    "without close_notify: their clients did not read their "
+		    "echoes)", n, n == 1 ? "" : "s", unclean);
 	secho_loop_stop(l);
 }
 
@@ -136,6 +143,31 @@ worker_cmd_io(struct secho_loop *l, struct secho_event *ev, int mask)
 		srv_worker_check_done(s);
 }
 
+/*
+ * Whether worker id watches socket k.  Stream and DTLS listeners are
+ * shared (EPOLLEXCLUSIVE wakes one worker per new client, and a client's
+ * bytes then flow on its own socket).  A UDP socket is one flow for all
+ * its clients: two workers each taking part of one client's burst would
+ * echo the parts concurrently, out of order, and a tool that measures
+ * networks must not invent reordering.  So each UDP socket has one owner,
+ * several UDP listeners spread over the workers.  SO_REUSEPORT (a socket
+ * per worker, flows hashed to them) would spread one port too, but any
+ * process of the same user could join the group and take a share of the
+ * traffic, a second server would start instead of failing with "Address
+ * already in use", and flows move between sockets as one closes.
+ */
+static int
+worker_owns(const struct shared *sh, size_t k, int id)
+{
+	size_t nudp = 0;
+
+	if (sh->socks[k].proto != SECHO_UDP)
+		return 1;
+	for (size_t i = 0; i < k; i++)
+		nudp += sh->socks[i].proto == SECHO_UDP;
+	return nudp % (size_t)sh->nworkers == (size_t)id;
+}
+
 int
 srv_worker_open(struct server *s, struct shared *sh, int id)
 {
@@ -160,7 +192,8 @@ srv_worker_open(struct server *s, struct shared *sh, int id)
 	if ((s->dtls = sh->dtls) != NULL)
 		secho_tls_ref(s->dtls);
 	for (size_t i = 0; i < sh->nsocks; i++) {
-		if (srv_listener_attach(s, &sh->socks[i]) == -1)
+		if (worker_owns(sh, i, id) &&
+		    srv_listener_attach(s, &sh->socks[i]) == -1)
 			return -1;
 	}
 	return 0;
@@ -250,32 +283,64 @@ reload(struct shared *sh)
 	srv_log("reloaded %s and %s", sh->cfg->tls.cert, sh->cfg->tls.key);
 }
 
+/*
+ * Whether a SIGHUP is the terminal's hangup rather than a reload request.
+ * The kernel's own (the session leader's terminal went away, or its
+ * process group was orphaned with jobs stopped) comes with SI_KERNEL; a
+ * shell passes its hangup on to its jobs with kill(), SI_USER like any
+ * `kill -HUP`, but by then the controlling terminal we opened at start
+ * reports POLLHUP.  A server started without a terminal (a service) has
+ * none to lose: its every kill -HUP reloads.
+ */
+static int
+is_hangup(const struct shared *sh, const struct signalfd_siginfo *si)
+{
+	struct pollfd pfd = { .fd = sh->ttyfd, .events = 0 };
+
+	if (si->ssi_code == SI_KERNEL)
+		return 1;
+	return sh->ttyfd != -1 && poll(&pfd, 1, 0) == 1 &&
+	    (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+static void
+drain_all(struct shared *sh, const char *why)
+{
+	size_t n = __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED);
+
+	sh->draining = 1;
+	srv_log("%sshutting down: draining %zu connection%s", why, n,
+	    n == 1 ? "" : "s");
+	for (int i = 0; i < sh->nworkers; i++)
+		srv_worker_post(&sh->workers[i], CMD_DRAIN);
+}
+
 static void
 signal_io(struct secho_loop *l, struct secho_event *ev, int mask)
 {
 	struct shared *sh = container_of(ev, struct shared, sigev);
 	struct signalfd_siginfo si;
+	int hangup;
 
 	(void)l;
 	(void)mask;
 	if (read(ev->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
-	if (si.ssi_signo == SIGHUP) {
+	hangup = si.ssi_signo == SIGHUP && is_hangup(sh, &si);
+	if (si.ssi_signo == SIGHUP && !hangup) {
 		reload(sh);
 		return;
 	}
 	if (sh->draining) {
+		/* One hangup often arrives twice (kernel, then the shell). */
+		if (hangup)
+			return;
 		srv_log("second signal: exiting now");
 		for (int i = 0; i < sh->nworkers; i++)
 			srv_worker_post(&sh->workers[i], CMD_STOP);
 		return;
 	}
-	sh->draining = 1;
-	srv_log("shutting down: draining %zu connection%s",
-	    __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED),
-	    __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED) == 1 ? "" : "s");
-	for (int i = 0; i < sh->nworkers; i++)
-		srv_worker_post(&sh->workers[i], CMD_DRAIN);
+	drain_all(sh, hangup ? "terminal hung up: " : "");
 }
 
 int
@@ -297,5 +362,8 @@ srv_signals_open(struct shared *sh)
 		return -1;
 	}
 	secho_event_init(&sh->sigev, sh->sigfd, signal_io);
+	/* Held to notice its hangup (none: started as a service). */
+	sh->ttyfd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_NONBLOCK |
+	    O_CLOEXEC);
 	return 0;
 }
