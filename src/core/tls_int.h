@@ -1,6 +1,7 @@
 /*
- * tls_int.h - what the TLS modules (tls.c, dtls.c, tls_verify.c,
- * tls_info.c) share; nothing outside them includes OpenSSL.
+ * tls_int.h - what the TLS modules (tls.c, tls_conn.c, tls_error.c, dtls.c,
+ * tls_verify.c, tls_info.c, tls_tickets.c) share; nothing outside them
+ * includes OpenSSL.
  */
 #ifndef SECHO_TLS_INT_H
 #define SECHO_TLS_INT_H
@@ -65,6 +66,13 @@ extern const struct secho_transport_ops secho_tls_ops;
 
 /* The reason of the oldest queued OpenSSL error, or fallback. */
 const char *secho_tls_reason(const char *fallback);
+/* Messages for failed setup calls (tls_error.c); each returns -1 and
+ * clears the error queue. */
+int secho_tls_file_error(const char *what, const char *path);
+int secho_tls_mismatch(const char *cert, const char *key);
+int secho_tls_config_error(const char *what, const char *value);
+/* Explains a SSL_ERROR_SSL into c's message; returns an enum secho_io. */
+int secho_tls_ssl_failure(struct secho_conn *c, enum secho_conn_op op);
 /* Fixes a DTLS SSL's MTU (no kernel query). */
 void secho_tls_set_mtu(SSL *ssl, int mtu);
 /* Tells a dgram BIO that fd is connected, so it sends with send(). */
