@@ -31,22 +31,6 @@ set_peer_name(struct secho_tls *t, SSL *ssl, const char *name)
 }
 
 /*
- * A dgram BIO sends with sendto() to its own record of the peer, which
- * stays empty (port 0: EINVAL on the first write) unless the BIO is told
- * that the socket is connected.
- */
-void
-secho_tls_dgram_connected(BIO *bio, int fd)
-{
-	struct sockaddr_storage peer;
-	socklen_t len = sizeof(peer);
-
-	/* BIO_ADDR_make() reads a struct sockaddr by its family. */
-	if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
-		BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &peer);
-}
-
-/*
  * A fixed MTU: the kernel's answer for loopback (64 KiB) would make
  * records that real paths fragment or drop.
  */
@@ -68,12 +52,10 @@ secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
 	c->fd = fd;
 	if ((ssl = SSL_new(t->ctx)) == NULL)
 		goto fail;
-	bio = t->dgram ? BIO_new_dgram(fd, BIO_NOCLOSE) :
+	bio = t->dgram ? secho_dtls_bio_new(ssl, fd) :
 	    BIO_new_socket(fd, BIO_NOCLOSE);
 	if (bio == NULL)
 		goto fail;
-	if (t->dgram)
-		secho_tls_dgram_connected(bio, fd);
 	SSL_set_bio(ssl, bio, bio);
 	if (t->dgram)
 		secho_tls_set_mtu(ssl, t->mtu);

@@ -75,8 +75,12 @@ int secho_tls_config_error(const char *what, const char *value);
 int secho_tls_ssl_failure(struct secho_conn *c, enum secho_conn_op op);
 /* Fixes a DTLS SSL's MTU (no kernel query). */
 void secho_tls_set_mtu(SSL *ssl, int mtu);
-/* Tells a dgram BIO that fd is connected, so it sends with send(). */
-void secho_tls_dgram_connected(BIO *bio, int fd);
+/*
+ * The BIO a DTLS connection on fd, a connected socket, reads through: a
+ * dgram BIO below a filter that drops records too short for ssl's
+ * cipher (dtls_filter.c).  NULL when out of memory.
+ */
+BIO *secho_dtls_bio_new(SSL *ssl, int fd);
 /* Server ticket keys from opts->ticket_key_file (tls_tickets.c). */
 int secho_tls_tickets_setup(struct secho_tls *t, const struct secho_tls *old);
 /* DTLS servers: installs the HMAC cookie callbacks (dtls.c). */
