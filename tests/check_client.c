@@ -609,6 +609,59 @@ in_dir(const char *dir, const char *name)
 	return b;
 }
 
+/* secho-client with args against the server fails with code and want. */
+static void
+assert_client_fails(const char *const *args, int code, const char *want)
+{
+	const char *argv[24];
+	struct tu_result r;
+	int n = 0;
+
+	while (*args != NULL && n < 20)
+		argv[n++] = *args++;
+	argv[n++] = "localhost";
+	argv[n++] = port_of("tls");
+	argv[n] = NULL;
+	ck_assert_int_eq(client(&r, NULL, 0, argv), code);
+	assert_err(&r, want);
+	tu_result_free(&r);
+}
+
+/*
+ * Refused handshakes and bad client settings in words, not in OpenSSL's
+ * ("sslv3 alert handshake failure", "tlsv1 alert no application
+ * protocol", "unsupported", "passed invalid argument").
+ */
+START_TEST(refusals_in_words)
+{
+	start_tls((const char *[]){ "--verify-client", "--alpn", "echo",
+	    NULL });
+	/* TLS 1.2 says "certificate required" with a handshake_failure. */
+	assert_client_fails((const char *[]){ "--tls", "--tls-max", "1.2",
+	    "-m", "x", "--ca", tu_cert("ca.pem"), NULL }, SECHO_EXIT_TLS,
+	    "the server rejected our certificate: it requires a client "
+	    "certificate (try --mtls, or --cert and --key)");
+	assert_client_fails((const char *[]){ "--tls", "--mtls", "--cert",
+	    tu_cert("client.pem"), "--key", tu_cert("client.key"), "--alpn",
+	    "h2", "-m", "x", "--ca", tu_cert("ca.pem"), NULL },
+	    SECHO_EXIT_TLS, "secho-client: the server accepts none of the "
+	    "offered ALPN protocols");
+	/* An ECDSA server and a client that offers only RSA. */
+	assert_client_fails((const char *[]){ "--tls", "--tls-max", "1.2",
+	    "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256", "-m", "x", "--ca",
+	    tu_cert("ca.pem"), NULL }, SECHO_EXIT_TLS, "the server refused "
+	    "the handshake (handshake_failure alert): no protocol version, "
+	    "cipher or group in common");
+	assert_client_fails((const char *[]){ "--tls", "--cert",
+	    tu_cert("client.pem"), "-m", "x", "--ca", tu_cert("ca.pem"),
+	    NULL }, SECHO_EXIT_USAGE, "--cert given without --key");
+	assert_client_fails((const char *[]){ "--tls", "--groups", "NOPE",
+	    "-m", "x", NULL }, SECHO_EXIT_USAGE, "--groups 'NOPE': unknown "
+	    "key exchange group");
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 /*
  * --resume's stdout: per connection its line and its echo, then the
  * summary.  kinds[i] is "full handshake" or "resumed".
@@ -1022,6 +1075,7 @@ client_suite(void)
 	tcase_add_test(tc, plain_to_tls_port_hint);
 	tcase_add_test(tc, ping_late_reply);
 	tcase_add_test(tc, echo_pinned_buffer_sleeps);
+	tcase_add_test(tc, refusals_in_words);
 	tcase_add_test(tc, resume_sessions);
 	tcase_add_test(tc, resume_without_tickets);
 	tcase_add_test(tc, resume_reconnect_fails);

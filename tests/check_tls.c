@@ -1096,8 +1096,8 @@ START_TEST(test_garbage_files)
 	o.key = tu_cert("server.key");
 	snprintf(want, sizeof(want), "cannot load certificate %s", junk);
 	assert_new_fails(&o, SECHO_TLS_SERVER, want, 1);
-	snprintf(want, sizeof(want), "cannot load certificate %s: no start "
-	    "line", junk);
+	snprintf(want, sizeof(want), "cannot load certificate %s: it is not "
+	    "a PEM file (no '-----BEGIN' line)", junk);
 	assert_new_fails(&o, SECHO_TLS_SERVER, want, 0);
 
 	o.cert = tu_cert("server.pem");

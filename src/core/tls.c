@@ -34,12 +34,27 @@ no_passphrase_cb(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* Loads a certificate chain and its key, and proves they belong together. */
+/* No key of its own: the key must be in the certificate's file. */
+static int
+key_missing(const char *cert)
+{
+	secho_error_set("--cert given without --key, and %s holds no private "
+	    "key: add --key FILE", cert);
+	ERR_clear_error();
+	return -1;
+}
+
+/*
+ * Loads a certificate chain and its key (NULL: from the certificate's
+ * file), and proves they belong together.
+ */
 static int
 load_pair(struct secho_tls *t, const char *cert, const char *key)
 {
-	int wanted_pass = 0;
+	int wanted_pass = 0, own_key = key != NULL;
 
+	if (key == NULL)
+		key = cert;
 	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1)
 		return secho_tls_file_error("certificate", cert);
 	SSL_CTX_set_default_passwd_cb(t->ctx, no_passphrase_cb);
@@ -56,7 +71,8 @@ load_pair(struct secho_tls *t, const char *cert, const char *key)
 		if (ERR_GET_REASON(ERR_peek_last_error()) ==
 		    X509_R_KEY_VALUES_MISMATCH)
 			return secho_tls_mismatch(cert, key);
-		return secho_tls_file_error("private key", key);
+		return own_key ? secho_tls_file_error("private key", key) :
+		    key_missing(cert);
 	}
 	SSL_CTX_set_default_passwd_cb_userdata(t->ctx, NULL);
 	if (SSL_CTX_check_private_key(t->ctx) != 1)
@@ -285,12 +301,30 @@ setup_server(struct secho_tls *t, const struct secho_tls_opts *o)
 	    (o->verify_client > 1 ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0));
 }
 
+/* Called on a client when a CertificateRequest arrives. */
+static int
+cert_requested_cb(SSL *ssl, void *arg)
+{
+	static int requested;
+
+	(void)arg;
+	SSL_set_app_data(ssl, &requested);
+	return 1;
+}
+
+int
+secho_tls_cert_requested(SSL *ssl)
+{
+	return SSL_get_app_data(ssl) != NULL;
+}
+
 static int
 setup_client(struct secho_tls *t, const struct secho_tls_opts *o)
 {
-	if (o->cert != NULL && load_pair(t, o->cert,
-	    o->key != NULL ? o->key : o->cert) == -1)
+	if (o->cert != NULL && load_pair(t, o->cert, o->key) == -1)
 		return -1;
+	/* Learn whether the server asked for our certificate. */
+	SSL_CTX_set_cert_cb(t->ctx, cert_requested_cb, NULL);
 	t->insecure = o->insecure;
 	/* Remember each new session so the next connect can resume it
 	 * (with the cache off, the callback never sees one to offer). */
@@ -369,8 +403,12 @@ setup_common(struct secho_tls *t, const struct secho_tls_opts *o)
 		return secho_tls_config_error("--ciphers", ciphers);
 	if (!SSL_CTX_set_ciphersuites(ctx, suites))
 		return secho_tls_config_error("--ciphersuites", suites);
-	if (!SSL_CTX_set1_groups_list(ctx, groups))
-		return secho_tls_config_error("--groups", groups);
+	if (!SSL_CTX_set1_groups_list(ctx, groups)) {
+		secho_error_set("--groups '%s': unknown key exchange group "
+		    "(try X25519, P-256, P-384)", groups);
+		ERR_clear_error();
+		return -1;
+	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_NO_COMPRESSION);
 	/*

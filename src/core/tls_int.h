@@ -91,6 +91,11 @@ int secho_dtls_cookie_setup(struct secho_tls *t);
  */
 int secho_tls_verify_setup(struct secho_tls *t, const struct secho_tls_opts *o,
     int mode);
+/*
+ * Client: true once the server has sent a CertificateRequest (tls.c
+ * marks the SSL's app data then).
+ */
+int secho_tls_cert_requested(SSL *ssl);
 /* The peer certificate's subject, or "" (tls_info.c). */
 void secho_tls_peer_subject(SSL *ssl, char *buf, size_t len);
 /* A sentence for a failed SSL_get_verify_result(), into buf. */
