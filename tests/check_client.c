@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,6 +302,37 @@ START_TEST(wrong_protocol)
 	    "try --tls)") != NULL, "exit %d: %s", rc, r.err);
 	tu_result_free(&r);
 	tu_assert_echo("tls", tu_server_port(&srv, "tls"), "still here");
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/*
+ * Regression: a plain client that sent fewer bytes than a TLS record
+ * header to the TLS port waited out the server's 10 s handshake timeout
+ * with no hint.  Its first byte already says it is not TLS.
+ */
+START_TEST(short_plain_to_tls_port)
+{
+	struct tu_result r;
+	struct pollfd pfd;
+	char buf[16];
+	int fd, rc;
+
+	start_all();
+	ck_assert_int_ne(fd = tu_connect(tu_server_port(&srv, "tls"), 0), -1);
+	ck_assert_int_eq(tu_write_all(fd, "hi", 2), 0);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ck_assert_msg(poll(&pfd, 1, tu_slow(1000)) == 1, "not closed in 1 s");
+	rc = (int)read(fd, buf, sizeof(buf));
+	ck_assert_msg(rc == 0 || (rc == -1 && errno == ECONNRESET),
+	    "read %d", rc);
+	close(fd);
+	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--tcp", "-m", "hi", "localhost", port_of("tls"), NULL }, NULL, 0,
+	    tu_slow(2000), &r), SECHO_EXIT_CONNECT);
+	ck_assert(!r.timed_out);
+	assert_err(&r, "(is this a TLS port? try --tls)");
+	tu_result_free(&r);
 	tu_server_stop_clean(&srv);
 }
 END_TEST
@@ -1076,6 +1108,7 @@ client_suite(void)
 	tcase_add_test(tc, ping_late_reply);
 	tcase_add_test(tc, echo_pinned_buffer_sleeps);
 	tcase_add_test(tc, refusals_in_words);
+	tcase_add_test(tc, short_plain_to_tls_port);
 	tcase_add_test(tc, resume_sessions);
 	tcase_add_test(tc, resume_without_tickets);
 	tcase_add_test(tc, resume_reconnect_fails);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tls_int.h"
@@ -130,11 +131,38 @@ map_error(struct secho_conn *c, int ret, enum secho_conn_op op)
 	return SECHO_IO_ERR;
 }
 
+/*
+ * A TLS client starts with a handshake record (content type 22); a plain
+ * client that sends "hi" would otherwise keep OpenSSL waiting for the
+ * rest of a 5-byte record header until the handshake timeout.  Looked at
+ * only until OpenSSL has read a byte: once per connection, not per echo.
+ * Longer garbage still goes to OpenSSL, which names what it is.
+ */
+static int
+short_non_tls_start(struct secho_conn *c)
+{
+	unsigned char head[5];
+	ssize_t n;
+
+	if (!(c->flags & SECHO_CONN_SERVER) || SSL_is_dtls(c->tls) ||
+	    BIO_number_read(SSL_get_rbio(c->tls)) != 0)
+		return 0;
+	n = recv(c->fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0 || (size_t)n >= sizeof(head) || head[0] == 22)
+		return 0;
+	c->flags |= SECHO_CONN_NOT_TLS;
+	secho_conn_set_error(c, "the client does not speak TLS: %zd bytes "
+	    "that do not start a handshake record", n);
+	return 1;
+}
+
 static int
 tls_handshake(struct secho_conn *c)
 {
 	int ret;
 
+	if (short_non_tls_start(c))
+		return SECHO_IO_ERR;
 	ERR_clear_error();
 	errno = 0;
 	ret = SSL_do_handshake(c->tls);
