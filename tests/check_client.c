@@ -695,6 +695,42 @@ START_TEST(refusals_in_words)
 END_TEST
 
 /*
+ * --dtls to a port nothing listens on said "handshake: Connection
+ * refused"; a client certificate the server never asked for went unused
+ * without a word.
+ */
+START_TEST(dtls_refused_and_unasked_cert)
+{
+	struct tu_result r;
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", tu_free_port(1));
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--dtls", "-m",
+	    "x", "--ca", tu_cert("ca.pem"), "127.0.0.1", port, NULL }),
+	    SECHO_EXIT_CONNECT);
+	assert_err(&r, "no DTLS server there (connection refused: nothing "
+	    "listens on that UDP port)");
+	tu_result_free(&r);
+	start_tls(NULL);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--cert", tu_cert("client.pem"), "--key", tu_cert("client.key"),
+	    "-m", "x", "--ca", tu_cert("ca.pem"), "localhost",
+	    port_of("tls"), NULL }), 0);
+	ck_assert_str_eq(r.out, "x\n");
+	assert_err(&r, "warning: the server did not ask for a client "
+	    "certificate");
+	tu_result_free(&r);
+	/* Without a certificate of its own there is nothing to say. */
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "x", "--ca", tu_cert("ca.pem"), "localhost", port_of("tls"),
+	    NULL }), 0);
+	ck_assert_str_eq(r.err, "");
+	tu_result_free(&r);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/*
  * --resume's stdout: per connection its line and its echo, then the
  * summary.  kinds[i] is "full handshake" or "resumed".
  */
@@ -1109,6 +1145,7 @@ client_suite(void)
 	tcase_add_test(tc, echo_pinned_buffer_sleeps);
 	tcase_add_test(tc, refusals_in_words);
 	tcase_add_test(tc, short_plain_to_tls_port);
+	tcase_add_test(tc, dtls_refused_and_unasked_cert);
 	tcase_add_test(tc, resume_sessions);
 	tcase_add_test(tc, resume_without_tickets);
 	tcase_add_test(tc, resume_reconnect_fails);

@@ -160,6 +160,12 @@ int secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *info)
 /* True if the handshake resumed an earlier session. */
 int secho_tls_conn_resumed(const struct secho_conn *c);
 
+/*
+ * Client: true if it had a certificate to present but the server, in a
+ * full handshake now done, never asked for one (so it went unused).
+ */
+int secho_tls_conn_cert_unasked(const struct secho_conn *c);
+
 /* True if the conn runs over TLS or DTLS. */
 int secho_conn_is_tls(const struct secho_conn *c);
 

@@ -89,6 +89,17 @@ secho_tls_conn_resumed(const struct secho_conn *c)
 }
 
 int
+secho_tls_conn_cert_unasked(const struct secho_conn *c)
+{
+	SSL *ssl = c->tls;
+
+	/* A resumed session has no CertificateRequest to look for. */
+	return secho_conn_is_tls(c) && !(c->flags & SECHO_CONN_SERVER) &&
+	    (c->flags & SECHO_CONN_HS_DONE) && !SSL_session_reused(ssl) &&
+	    SSL_get_certificate(ssl) != NULL && !secho_tls_cert_requested(ssl);
+}
+
+int
 secho_conn_is_tls(const struct secho_conn *c)
 {
 	return c->ops == &secho_tls_ops;
@@ -118,6 +129,13 @@ map_error(struct secho_conn *c, int ret, enum secho_conn_op op)
 		if (errno == 0 || errno == EPIPE) {
 			c->flags |= SECHO_CONN_UNCLEAN;
 			return SECHO_IO_EOF;
+		}
+		/* An ICMP port unreachable for one of our datagrams. */
+		if (errno == ECONNREFUSED && SSL_is_dtls(c->tls)) {
+			secho_conn_set_error(c, "no DTLS server there "
+			    "(connection refused: nothing listens on that "
+			    "UDP port)");
+			return SECHO_IO_ERR;
 		}
 		secho_conn_set_error(c, "%s: %s", secho_conn_op_name(op),
 		    strerror(errno));

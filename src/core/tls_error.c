@@ -155,6 +155,13 @@ verify_error(struct secho_conn *c)
 {
 	char why[160];
 
+	/* The chain was fine: the handshake's signature was not. */
+	if (SSL_get_verify_result(c->tls) == X509_V_OK) {
+		secho_conn_set_error(c, "the %s's CertificateVerify signature "
+		    "is invalid (it does not hold the key of its certificate)",
+		    (c->flags & SECHO_CONN_SERVER) ? "client" : "server");
+		return;
+	}
 	c->flags |= SECHO_CONN_VERIFY;
 	secho_tls_verify_reason(c->tls, why, sizeof(why));
 	secho_conn_set_error(c, "%scertificate verify failed: %s",
