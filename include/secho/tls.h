@@ -76,6 +76,13 @@ enum secho_tls_role { SECHO_TLS_CLIENT, SECHO_TLS_SERVER };
  */
 struct secho_tls *secho_tls_new(const struct secho_tls_opts *opts,
     enum secho_tls_role role, int dgram);
+/*
+ * Server: seconds until its certificate's notAfter (negative once it has
+ * expired) and that date as "2026-12-05 10:00:00 UTC" into when; -1 when
+ * there is no certificate.  The caller decides what to warn about.
+ */
+int secho_tls_cert_expiry(const struct secho_tls *t, long *secs_left,
+    char *when, size_t len);
 /* Takes one more reference (another thread, a connection). */
 void secho_tls_ref(struct secho_tls *t);
 

@@ -460,6 +460,21 @@ secho_tls_new(const struct secho_tls_opts *opts, enum secho_tls_role role,
 	return t;
 }
 
+int
+secho_tls_cert_expiry(const struct secho_tls *t, long *secs_left,
+    char *when, size_t len)
+{
+	X509 *x = SSL_CTX_get0_certificate(t->ctx);
+	int days, secs;
+
+	if (x == NULL || !ASN1_TIME_diff(&days, &secs, NULL,
+	    X509_get0_notAfter(x)))
+		return -1;
+	*secs_left = (long)days * 86400 + secs;
+	secho_tls_time_str(X509_get0_notAfter(x), when, len);
+	return 0;
+}
+
 void
 secho_tls_ref(struct secho_tls *t)
 {

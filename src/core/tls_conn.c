@@ -132,9 +132,9 @@ map_error(struct secho_conn *c, int ret, enum secho_conn_op op)
 		}
 		/* An ICMP port unreachable for one of our datagrams. */
 		if (errno == ECONNREFUSED && SSL_is_dtls(c->tls)) {
-			secho_conn_set_error(c, "no DTLS server there "
-			    "(connection refused: nothing listens on that "
-			    "UDP port)");
+			secho_conn_set_error(c, "no DTLS server there (%s: "
+			    "nothing listens on that UDP port)",
+			    strerror(errno));
 			return SECHO_IO_ERR;
 		}
 		secho_conn_set_error(c, "%s: %s", secho_conn_op_name(op),

@@ -153,7 +153,7 @@ cert_alert(int reason)
 static void
 verify_error(struct secho_conn *c)
 {
-	char why[160];
+	char why[SECHO_CONN_ERR_MAX];
 
 	/* The chain was fine: the handshake's signature was not. */
 	if (SSL_get_verify_result(c->tls) == X509_V_OK) {

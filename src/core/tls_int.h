@@ -96,6 +96,11 @@ int secho_tls_verify_setup(struct secho_tls *t, const struct secho_tls_opts *o,
  * marks the SSL's app data then).
  */
 int secho_tls_cert_requested(SSL *ssl);
+/* A name as one-line RFC 2253, a time as "2026-12-05 10:00:00 UTC", the
+ * SANs as "DNS:localhost, IP:127.0.0.1" (tls_info.c). */
+void secho_tls_name_str(const X509_NAME *name, char *buf, size_t len);
+void secho_tls_time_str(const ASN1_TIME *t, char *buf, size_t len);
+void secho_tls_san_str(X509 *x, char *buf, size_t len);
 /* The peer certificate's subject, or "" (tls_info.c). */
 void secho_tls_peer_subject(SSL *ssl, char *buf, size_t len);
 /* A sentence for a failed SSL_get_verify_result(), into buf. */
