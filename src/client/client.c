@@ -404,6 +404,9 @@ handshake(struct client *cl)
 	cl->handshake_us = secho_now_us() - t0;
 	if (secho_conn_is_tls(&cl->conn))
 		print_tls_info(cl, cl->handshake_us);
+	if (secho_tls_conn_cert_unasked(&cl->conn))
+		warn("warning: the server did not ask for a client "
+		    "certificate");
 	return 0;
 }
 
