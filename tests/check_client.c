@@ -307,6 +307,37 @@ START_TEST(wrong_protocol)
 }
 END_TEST
 
+/*
+ * Regression: a plain client that sent fewer bytes than a TLS record
+ * header to the TLS port waited out the server's 10 s handshake timeout
+ * with no hint.  Its first byte already says it is not TLS.
+ */
+START_TEST(short_plain_to_tls_port)
+{
+	struct tu_result r;
+	struct pollfd pfd;
+	char buf[16];
+	int fd, rc;
+
+	start_all();
+	ck_assert_int_ne(fd = tu_connect(tu_server_port(&srv, "tls"), 0), -1);
+	ck_assert_int_eq(tu_write_all(fd, "hi", 2), 0);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ck_assert_msg(poll(&pfd, 1, tu_slow(1000)) == 1, "not closed in 1 s");
+	rc = (int)read(fd, buf, sizeof(buf));
+	ck_assert_msg(rc == 0 || (rc == -1 && errno == ECONNRESET),
+	    "read %d", rc);
+	close(fd);
+	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--tcp", "-m", "hi", "localhost", port_of("tls"), NULL }, NULL, 0,
+	    tu_slow(2000), &r), SECHO_EXIT_CONNECT);
+	ck_assert(!r.timed_out);
+	assert_err(&r, "(is this a TLS port? try --tls)");
+	tu_result_free(&r);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 START_TEST(connection_refused)
 {
 	struct tu_result r;
@@ -780,6 +811,95 @@ in_dir(const char *dir, const char *name)
 	return b;
 }
 
+/* secho-client with args against the server fails with code and want. */
+static void
+assert_client_fails(const char *const *args, int code, const char *want)
+{
+	const char *argv[24];
+	struct tu_result r;
+	int n = 0;
+
+	while (*args != NULL && n < 20)
+		argv[n++] = *args++;
+	argv[n++] = "localhost";
+	argv[n++] = port_of("tls");
+	argv[n] = NULL;
+	ck_assert_int_eq(client(&r, NULL, 0, argv), code);
+	assert_err(&r, want);
+	tu_result_free(&r);
+}
+
+/*
+ * Refused handshakes and bad client settings in words, not in OpenSSL's
+ * ("sslv3 alert handshake failure", "tlsv1 alert no application
+ * protocol", "unsupported", "passed invalid argument").
+ */
+START_TEST(refusals_in_words)
+{
+	start_tls((const char *[]){ "--verify-client", "--alpn", "echo",
+	    NULL });
+	/* TLS 1.2 says "certificate required" with a handshake_failure. */
+	assert_client_fails((const char *[]){ "--tls", "--tls-max", "1.2",
+	    "-m", "x", "--ca", tu_cert("ca.pem"), NULL }, SECHO_EXIT_TLS,
+	    "the server rejected our certificate: it requires a client "
+	    "certificate (try --mtls, or --cert and --key)");
+	assert_client_fails((const char *[]){ "--tls", "--mtls", "--cert",
+	    tu_cert("client.pem"), "--key", tu_cert("client.key"), "--alpn",
+	    "h2", "-m", "x", "--ca", tu_cert("ca.pem"), NULL },
+	    SECHO_EXIT_TLS, "secho-client: the server accepts none of the "
+	    "offered ALPN protocols");
+	/* An ECDSA server and a client that offers only RSA. */
+	assert_client_fails((const char *[]){ "--tls", "--tls-max", "1.2",
+	    "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256", "-m", "x", "--ca",
+	    tu_cert("ca.pem"), NULL }, SECHO_EXIT_TLS, "the server refused "
+	    "the handshake (handshake_failure alert): no protocol version, "
+	    "cipher or group in common");
+	assert_client_fails((const char *[]){ "--tls", "--cert",
+	    tu_cert("client.pem"), "-m", "x", "--ca", tu_cert("ca.pem"),
+	    NULL }, SECHO_EXIT_USAGE, "--cert given without --key");
+	assert_client_fails((const char *[]){ "--tls", "--groups", "NOPE",
+	    "-m", "x", NULL }, SECHO_EXIT_USAGE, "--groups 'NOPE': unknown "
+	    "key exchange group");
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/*
+ * --dtls to a port nothing listens on said "handshake: Connection
+ * refused"; a client certificate the server never asked for went unused
+ * without a word.
+ */
+START_TEST(dtls_refused_and_unasked_cert)
+{
+	struct tu_result r;
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", tu_free_port(1));
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--dtls", "-m",
+	    "x", "--ca", tu_cert("ca.pem"), "127.0.0.1", port, NULL }),
+	    SECHO_EXIT_CONNECT);
+	assert_err(&r, "no DTLS server there (connection refused: nothing "
+	    "listens on that UDP port)");
+	tu_result_free(&r);
+	start_tls(NULL);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--cert", tu_cert("client.pem"), "--key", tu_cert("client.key"),
+	    "-m", "x", "--ca", tu_cert("ca.pem"), "localhost",
+	    port_of("tls"), NULL }), 0);
+	ck_assert_str_eq(r.out, "x\n");
+	assert_err(&r, "warning: the server did not ask for a client "
+	    "certificate");
+	tu_result_free(&r);
+	/* Without a certificate of its own there is nothing to say. */
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls", "-m",
+	    "x", "--ca", tu_cert("ca.pem"), "localhost", port_of("tls"),
+	    NULL }), 0);
+	ck_assert_str_eq(r.err, "");
+	tu_result_free(&r);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 /*
  * --resume's stdout: per connection its line and its echo, then the
  * summary.  kinds[i] is "full handshake" or "resumed".
@@ -1196,6 +1316,9 @@ client_suite(void)
 	tcase_add_test(tc, udp_max_follows_family);
 	tcase_add_test(tc, sigint_closes_cleanly);
 	tcase_add_test(tc, echo_pinned_buffer_sleeps);
+	tcase_add_test(tc, refusals_in_words);
+	tcase_add_test(tc, short_plain_to_tls_port);
+	tcase_add_test(tc, dtls_refused_and_unasked_cert);
 	tcase_add_test(tc, resume_sessions);
 	tcase_add_test(tc, resume_without_tickets);
 	tcase_add_test(tc, resume_reconnect_fails);

@@ -1451,14 +1451,16 @@ dtls_echo(struct secho_conn *c, const char *msg)
  * returns the client's context (free it after closing c).
  */
 static struct secho_tls *
-dtls_session(struct secho_conn *c, const char *msg)
+dtls_session_ciphers(struct secho_conn *c, const char *msg,
+    const char *ciphers)
 {
 	struct secho_sockaddr peer;
 	struct secho_tls *t;
 	int fd, to;
 
+	/* The server prefers its own list: one cipher there decides. */
 	start((const char *[]){ "--dtls", "--port", "0", "-v", TLS_ARGS,
-	    NULL }, 1);
+	    ciphers != NULL ? "--ciphers" : NULL, ciphers, NULL }, 1);
 	t = client_tls(1, 0);
 	fd = secho_net_connect("127.0.0.1", srv.port[0], 1, 5000, &peer, &to);
 	ck_assert_int_ne(fd, -1);
@@ -1466,6 +1468,12 @@ dtls_session(struct secho_conn *c, const char *msg)
 	dtls_handshake(c);
 	dtls_echo(c, msg);
 	return t;
+}
+
+static struct secho_tls *
+dtls_session(struct secho_conn *c, const char *msg)
+{
+	return dtls_session_ciphers(c, msg, NULL);
 }
 
 /*
@@ -1559,6 +1567,50 @@ START_TEST(dtls_empty_datagram_in_session)
 	t = dtls_session(&c, "before the empty datagram");
 	ck_assert_int_eq(send(c.fd, "", 0, 0), 0);
 	dtls_echo(&c, "after the empty datagram");
+	secho_conn_close(&c);
+	secho_tls_free(t);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/*
+ * Regression: an application data record of epoch 1 with 1-23 bytes of
+ * payload (shorter than AES-GCM's explicit nonce and tag; ChaCha20 has
+ * only the 16-byte tag) made OpenSSL 3.0's server answer with a fatal
+ * internal_error alert, and the client dropped the session: one spoofed
+ * datagram ended it.  Such a record must be dropped like any other that
+ * does not authenticate (RFC 6347 4.1.2.7), with both AEAD families.
+ */
+START_TEST(dtls_short_records_in_session)
+{
+	static const char *const ciphers[] = {
+		"ECDHE-ECDSA-AES128-GCM-SHA256",
+		"ECDHE-ECDSA-CHACHA20-POLY1305",
+	};
+	const char *cipher = ciphers[_i];
+	struct secho_tls_info info;
+	struct secho_tls *t;
+	struct secho_conn c;
+	unsigned char rec[13 + 23];
+
+	t = dtls_session_ciphers(&c, "before the short records", cipher);
+	ck_assert_int_eq(secho_tls_conn_info(&c, &info), 0);
+	ck_assert_msg(strstr(info.cipher, _i == 0 ? "AES128-GCM" :
+	    "CHACHA20") != NULL, "negotiated %s", info.cipher);
+	for (int len = 1; len <= 23; len++) {
+		/* application data, DTLS 1.2, epoch 1, seq 5000 + len */
+		memcpy(rec, "\x17\xfe\xfd\x00\x01\x00\x00\x00\x00", 9);
+		rec[9] = (unsigned char)((5000 + len) >> 8);
+		rec[10] = (unsigned char)(5000 + len);
+		rec[11] = 0;
+		rec[12] = (unsigned char)len;
+		tu_pattern(rec + 13, (size_t)len, (unsigned)len);
+		ck_assert_int_eq(send(c.fd, rec, 13 + (size_t)len, 0),
+		    13 + len);
+		/* an alert back would fail this read of the echo */
+		dtls_echo(&c, cipher);
+	}
+	ck_assert_int_eq(log_count("closed"), 0);
 	secho_conn_close(&c);
 	secho_tls_free(t);
 	tu_server_stop_clean(&srv);
@@ -1754,6 +1806,7 @@ hostile_suite(void)
 	tcase_add_test(tc, sigterm_200_tls_streams);
 	tcase_add_test(tc, dtls_garbage);
 	tcase_add_test(tc, dtls_empty_datagram_in_session);
+	tcase_add_loop_test(tc, dtls_short_records_in_session, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -286,6 +286,57 @@ START_TEST(bad_values)
 }
 END_TEST
 
+/* secho-server with args fails at start with exit 2 and want on stderr. */
+static void
+assert_start_fails(const char *const *args, const char *want)
+{
+	const char *argv[16] = { tu_bin("secho-server"), "--tls", "--port",
+	    "0" };
+	struct tu_result r;
+	int n = 4;
+
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	ck_assert_int_eq(tu_run(argv, NULL, 0, 10000, &r), 2);
+	assert_has(r.err, want);
+	tu_result_free(&r);
+}
+
+/*
+ * Files and values OpenSSL refuses with its own words ("unsupported",
+ * "no start line", "passed invalid argument") get a sentence instead.
+ */
+START_TEST(bad_files_in_words)
+{
+	char dir[300], txt[400], want[900];
+	FILE *f;
+
+	/* tu_tmpdir()'s buffer is reused by the runs below. */
+	snprintf(dir, sizeof(dir), "%s", tu_tmpdir());
+	snprintf(txt, sizeof(txt), "%s/notes.pem", dir);
+	f = fopen(txt, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("not a certificate\n", f);
+	fclose(f);
+	snprintf(want, sizeof(want), "cannot load private key %s: it is a "
+	    "directory, not a PEM key file", dir);
+	assert_start_fails((const char *[]){ "--cert", tu_cert("server.pem"),
+	    "--key", dir, NULL }, want);
+	snprintf(want, sizeof(want), "cannot load certificate %s: it is not "
+	    "a PEM file (no '-----BEGIN' line)", txt);
+	assert_start_fails((const char *[]){ "--cert", txt, "--key",
+	    tu_cert("server.key"), NULL }, want);
+	snprintf(want, sizeof(want), "cannot load private key %s: it holds "
+	    "no private key", tu_cert("server.pem"));
+	assert_start_fails((const char *[]){ "--cert", tu_cert("server.pem"),
+	    "--key", tu_cert("server.pem"), NULL }, want);
+	assert_start_fails((const char *[]){ SERVER_CERTS, "--groups", "NOPE",
+	    NULL }, "--groups 'NOPE': unknown key exchange group (try X25519, "
+	    "P-256, P-384)");
+}
+END_TEST
+
 START_TEST(alpn)
 {
 	char *out;
@@ -393,6 +444,7 @@ mtls_suite(void)
 	tcase_add_test(tc, allow_lists);
 	tcase_add_test(tc, versions_suites_groups);
 	tcase_add_test(tc, bad_values);
+	tcase_add_test(tc, bad_files_in_words);
 	tcase_add_test(tc, alpn);
 	tcase_add_test(tc, resumption);
 	tcase_add_test(tc, sni_certificates);

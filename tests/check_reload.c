@@ -99,6 +99,34 @@ assert_conn_echoes(struct secho_conn *c, const char *msg)
 	ck_assert(memcmp(buf, msg, len) == 0);
 }
 
+/* A certificate that has expired or expires within a week is logged. */
+START_TEST(expiry_warnings)
+{
+	struct tu_server srv;
+	struct tu_result r;
+	char want[600];
+
+	copy_certs();
+	ck_assert_int_eq(tu_mkcerts((const char *[]){ "--out", dir, "--only",
+	    "server", "--not-before", "2020-01-01", "--not-after",
+	    "2020-02-01", NULL }), 0);
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "--tls",
+	    "--port", "0", "--cert", in_dir("server.pem"), "--key",
+	    in_dir("server.key"), NULL }, 1), 0);
+	snprintf(want, sizeof(want), "warning: certificate %s expired on "
+	    "2020-02-01 00:00:00 UTC", in_dir("server.pem"));
+	ck_assert(tu_server_await_log(&srv, want, 10000));
+	ck_assert_int_eq(tu_mkcerts((const char *[]){ "--out", dir, "--only",
+	    "server", "--days", "3", NULL }), 0);
+	kill(srv.proc.pid, SIGHUP);
+	snprintf(want, sizeof(want), "warning: certificate %s expires in ",
+	    in_dir("server.pem"));
+	ck_assert(tu_server_await_log(&srv, want, 10000));
+	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
+	tu_result_free(&r);
+}
+END_TEST
+
 START_TEST(reload_keeps_live_connections)
 {
 	struct secho_tls_opts o = { .ca = NULL };
@@ -278,6 +306,7 @@ reload_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, reload_keeps_live_connections);
+	tcase_add_test(tc, expiry_warnings);
 	tcase_add_test(tc, shared_and_rotated_ticket_keys);
 	tcase_add_test(tc, bad_ticket_key_file);
 	tcase_add_test(tc, terminal_hangup_drains);

@@ -76,6 +76,13 @@ enum secho_tls_role { SECHO_TLS_CLIENT, SECHO_TLS_SERVER };
  */
 struct secho_tls *secho_tls_new(const struct secho_tls_opts *opts,
     enum secho_tls_role role, int dgram);
+/*
+ * Server: seconds until its certificate's notAfter (negative once it has
+ * expired) and that date as "2026-12-05 10:00:00 UTC" into when; -1 when
+ * there is no certificate.  The caller decides what to warn about.
+ */
+int secho_tls_cert_expiry(const struct secho_tls *t, long *secs_left,
+    char *when, size_t len);
 /* Takes one more reference (another thread, a connection). */
 void secho_tls_ref(struct secho_tls *t);
 
@@ -159,6 +166,12 @@ int secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *info)
 
 /* True if the handshake resumed an earlier session. */
 int secho_tls_conn_resumed(const struct secho_conn *c);
+
+/*
+ * Client: true if it had a certificate to present but the server, in a
+ * full handshake now done, never asked for one (so it went unused).
+ */
+int secho_tls_conn_cert_unasked(const struct secho_conn *c);
 
 /* True if the conn runs over TLS or DTLS. */
 int secho_conn_is_tls(const struct secho_conn *c);

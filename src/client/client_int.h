@@ -1,7 +1,8 @@
 /*
  * client_int.h - private glue between the client's files: client.c
- * (connect, handshake, -m), client_echo.c (the stdin/echo engine),
- * client_ping.c (-c) and client_opts.c (the command line).
+ * (connect, handshake, -m, resume), client_io.c (errors, notes, polling
+ * and the drive loop every mode uses), client_echo.c (the stdin/echo
+ * engine), client_ping.c (-c) and client_opts.c (the command line).
  */
 #ifndef SECHO_CLIENT_INT_H
 #define SECHO_CLIENT_INT_H
@@ -101,6 +102,14 @@ int secho_client_error(struct client *cl, enum secho_client_status why,
 /* The same, with the message a failed library call left in secho_error(). */
 int secho_client_status_set(struct client *cl,
     enum secho_client_status why);
+/* "secho-client: MSG" on stderr: a warning, not an error. */
+void secho_client_warn(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* Keeps the errno of a failed transport call (r) in cl->io_errno. */
+ssize_t secho_client_io_result(struct client *cl, ssize_t r);
+/* A socket-level failure (refused, reset, unreachable): a connect failure
+ * even inside a TLS handshake. */
+int secho_client_is_net_errno(int e);
 /* Prints "secho-client: MSG" on stderr if cfg->verbose. */
 void secho_client_note(const struct client *cl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -282,7 +282,7 @@ secho_dtls_listen(struct secho_dtls_listener *l, struct secho_sockaddr *peer,
 int
 secho_dtls_accept(struct secho_dtls_listener *l, struct secho_conn *c, int fd)
 {
-	BIO *bio = BIO_new_dgram(fd, BIO_NOCLOSE);
+	BIO *bio = secho_dtls_bio_new(l->ssl, fd);
 
 	memset(c, 0, sizeof(*c));
 	if (bio == NULL) {	/* the client retransmits; try again then */
@@ -293,7 +293,6 @@ secho_dtls_accept(struct secho_dtls_listener *l, struct secho_conn *c, int fd)
 		return -1;
 	}
 	/* The handshake state moves to the client's own connected socket. */
-	secho_tls_dgram_connected(bio, fd);
 	SSL_set_bio(l->ssl, bio, bio);
 	c->fd = fd;
 	c->tls = l->ssl;

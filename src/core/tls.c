@@ -1,10 +1,9 @@
 /*
- * tls.c - TLS and DTLS contexts and connections over OpenSSL 3.
- *
- * Builds one SSL_CTX per role with secure defaults, maps every SSL_ERROR_*
- * onto enum secho_io, and turns OpenSSL's error queue into one sentence a
- * person can act on.  With dtls.c, tls_verify.c and tls_info.c it is the
- * only code that includes OpenSSL (through tls_int.h).
+ * tls.c - TLS and DTLS contexts over OpenSSL 3: one SSL_CTX per role with
+ * secure defaults (versions, AEAD ciphers, groups, ALPN, SNI, tickets,
+ * verification).  Connections live in tls_conn.c, messages in tls_error.c;
+ * with dtls.c, tls_verify.c and tls_info.c they are the only code that
+ * includes OpenSSL (through tls_int.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,43 +20,6 @@
 #include "tls_int.h"
 
 
-
-/* The reason of the oldest queued OpenSSL error, or a fallback. */
-const char *
-secho_tls_reason(const char *fallback)
-{
-	const char *r = ERR_reason_error_string(ERR_peek_error());
-
-	return r != NULL ? r : fallback;
-}
-
-static int
-file_error(const char *what, const char *path)
-{
-	unsigned long e = ERR_peek_last_error();
-	int sys = ERR_SYSTEM_ERROR(e) ? (int)ERR_GET_REASON(e) : 0;
-
-	if (sys == ENOENT || access(path, R_OK) == -1) {
-		secho_error_set("cannot read %s %s: %s%s", what, path,
-		    strerror(sys != 0 ? sys : errno),
-		    (sys == ENOENT || errno == ENOENT) ?
-		    " (run 'make certs' to create it)" : "");
-	} else
-		secho_error_set("cannot load %s %s: %s", what, path,
-		    secho_tls_reason("not a valid PEM file"));
-	ERR_clear_error();
-	return -1;
-}
-
-static int
-mismatch(const char *cert, const char *key)
-{
-	secho_error_set("certificate %s does not match private key %s", cert,
-	    key);
-	ERR_clear_error();
-	return -1;
-}
-
 /*
  * A server cannot stop to ask for a passphrase (nor should it sit at a
  * prompt): refuse, and remember that one was wanted.
@@ -72,14 +34,29 @@ no_passphrase_cb(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* Loads a certificate chain and its key, and proves they belong together. */
+/* No key of its own: the key must be in the certificate's file. */
+static int
+key_missing(const char *cert)
+{
+	secho_error_set("--cert given without --key, and %s holds no private "
+	    "key: add --key FILE", cert);
+	ERR_clear_error();
+	return -1;
+}
+
+/*
+ * Loads a certificate chain and its key (NULL: from the certificate's
+ * file), and proves they belong together.
+ */
 static int
 load_pair(struct secho_tls *t, const char *cert, const char *key)
 {
-	int wanted_pass = 0;
+	int wanted_pass = 0, own_key = key != NULL;
 
+	if (key == NULL)
+		key = cert;
 	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1)
-		return file_error("certificate", cert);
+		return secho_tls_file_error("certificate", cert);
 	SSL_CTX_set_default_passwd_cb(t->ctx, no_passphrase_cb);
 	SSL_CTX_set_default_passwd_cb_userdata(t->ctx, &wanted_pass);
 	if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
@@ -93,12 +70,13 @@ load_pair(struct secho_tls *t, const char *cert, const char *key)
 		}
 		if (ERR_GET_REASON(ERR_peek_last_error()) ==
 		    X509_R_KEY_VALUES_MISMATCH)
-			return mismatch(cert, key);
-		return file_error("private key", key);
+			return secho_tls_mismatch(cert, key);
+		return own_key ? secho_tls_file_error("private key", key) :
+		    key_missing(cert);
 	}
 	SSL_CTX_set_default_passwd_cb_userdata(t->ctx, NULL);
 	if (SSL_CTX_check_private_key(t->ctx) != 1)
-		return mismatch(cert, key);
+		return secho_tls_mismatch(cert, key);
 	return 0;
 }
 
@@ -316,19 +294,37 @@ setup_server(struct secho_tls *t, const struct secho_tls_opts *o)
 		return 0;	/* and never load a CA store nobody uses */
 	if (o->ca == NULL || SSL_CTX_load_verify_locations(t->ctx, o->ca,
 	    NULL) != 1)
-		return file_error("CA file", o->ca != NULL ? o->ca : "(none)");
+		return secho_tls_file_error("CA file", o->ca != NULL ? o->ca : "(none)");
 	/* Tell clients which CA we trust, so they pick the right cert. */
 	SSL_CTX_set_client_CA_list(t->ctx, SSL_load_client_CA_file(o->ca));
 	return secho_tls_verify_setup(t, o, SSL_VERIFY_PEER |
 	    (o->verify_client > 1 ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0));
 }
 
+/* Called on a client when a CertificateRequest arrives. */
+static int
+cert_requested_cb(SSL *ssl, void *arg)
+{
+	static int requested;
+
+	(void)arg;
+	SSL_set_app_data(ssl, &requested);
+	return 1;
+}
+
+int
+secho_tls_cert_requested(SSL *ssl)
+{
+	return SSL_get_app_data(ssl) != NULL;
+}
+
 static int
 setup_client(struct secho_tls *t, const struct secho_tls_opts *o)
 {
-	if (o->cert != NULL && load_pair(t, o->cert,
-	    o->key != NULL ? o->key : o->cert) == -1)
+	if (o->cert != NULL && load_pair(t, o->cert, o->key) == -1)
 		return -1;
+	/* Learn whether the server asked for our certificate. */
+	SSL_CTX_set_cert_cb(t->ctx, cert_requested_cb, NULL);
 	t->insecure = o->insecure;
 	/* Remember each new session so the next connect can resume it
 	 * (with the cache off, the callback never sees one to offer). */
@@ -347,7 +343,7 @@ setup_client(struct secho_tls *t, const struct secho_tls_opts *o)
 	if (o->ca != NULL || o->capath != NULL) {
 		if (SSL_CTX_load_verify_locations(t->ctx, o->ca,
 		    o->capath) != 1)
-			return file_error(o->ca != NULL ? "CA file" :
+			return secho_tls_file_error(o->ca != NULL ? "CA file" :
 			    "CA directory", o->ca != NULL ? o->ca : o->capath);
 	} else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
 		secho_error_set("cannot load the system CA store: %s",
@@ -368,14 +364,6 @@ proto_version(const struct secho_tls *t, int v)
 	    v == SECHO_TLS_1_3 ? TLS1_3_VERSION : 0;
 }
 
-static int
-config_error(const char *what, const char *value)
-{
-	secho_error_set("%s '%s': %s", what, value,
-	    secho_tls_reason("not accepted"));
-	ERR_clear_error();
-	return -1;
-}
 
 static int
 setup_versions(struct secho_tls *t, const struct secho_tls_opts *o)
@@ -412,11 +400,15 @@ setup_common(struct secho_tls *t, const struct secho_tls_opts *o)
 	if (setup_versions(t, o) == -1)
 		return -1;
 	if (!SSL_CTX_set_cipher_list(ctx, ciphers))
-		return config_error("--ciphers", ciphers);
+		return secho_tls_config_error("--ciphers", ciphers);
 	if (!SSL_CTX_set_ciphersuites(ctx, suites))
-		return config_error("--ciphersuites", suites);
-	if (!SSL_CTX_set1_groups_list(ctx, groups))
-		return config_error("--groups", groups);
+		return secho_tls_config_error("--ciphersuites", suites);
+	if (!SSL_CTX_set1_groups_list(ctx, groups)) {
+		secho_error_set("--groups '%s': unknown key exchange group "
+		    "(try X25519, P-256, P-384)", groups);
+		ERR_clear_error();
+		return -1;
+	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_NO_COMPRESSION);
 	/*
@@ -468,6 +460,21 @@ secho_tls_new(const struct secho_tls_opts *opts, enum secho_tls_role role,
 	return t;
 }
 
+int
+secho_tls_cert_expiry(const struct secho_tls *t, long *secs_left,
+    char *when, size_t len)
+{
+	X509 *x = SSL_CTX_get0_certificate(t->ctx);
+	int days, secs;
+
+	if (x == NULL || !ASN1_TIME_diff(&days, &secs, NULL,
+	    X509_get0_notAfter(x)))
+		return -1;
+	*secs_left = (long)days * 86400 + secs;
+	secho_tls_time_str(X509_get0_notAfter(x), when, len);
+	return 0;
+}
+
 void
 secho_tls_ref(struct secho_tls *t)
 {
@@ -503,392 +510,3 @@ secho_tls_free(struct secho_tls *t)
 		close(t->keylog_fd);
 	free(t);
 }
-
-static int
-set_peer_name(struct secho_tls *t, SSL *ssl, const char *name)
-{
-	if (name == NULL || *name == '\0')
-		return 0;
-	if (secho_net_is_ip(name)) {
-		/* RFC 6066: no SNI for addresses; check the IP SAN instead. */
-		if (!t->insecure && !t->has_pin && X509_VERIFY_PARAM_set1_ip_asc(
-		    SSL_get0_param(ssl), name) != 1)
-			return -1;
-		return 0;
-	}
-	if (SSL_set_tlsext_host_name(ssl, name) != 1)
-		return -1;
-	/* A pinned key stands for the server whatever its names. */
-	if (!t->insecure && !t->has_pin && SSL_set1_host(ssl, name) != 1)
-		return -1;
-	return 0;
-}
-
-/*
- * A dgram BIO sends with sendto() to its own record of the peer, which
- * stays empty (port 0: EINVAL on the first write) unless the BIO is told
- * that the socket is connected.
- */
-void
-secho_tls_dgram_connected(BIO *bio, int fd)
-{
-	struct sockaddr_storage peer;
-	socklen_t len = sizeof(peer);
-
-	/* BIO_ADDR_make() reads a struct sockaddr by its family. */
-	if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
-		BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &peer);
-}
-
-/*
- * A fixed MTU: the kernel's answer for loopback (64 KiB) would make
- * records that real paths fragment or drop.
- */
-void
-secho_tls_set_mtu(SSL *ssl, int mtu)
-{
-	SSL_set_options(ssl, SSL_OP_NO_QUERY_MTU);
-	DTLS_set_link_mtu(ssl, mtu);
-}
-
-int
-secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
-    const char *name)
-{
-	SSL *ssl;
-	BIO *bio;
-
-	memset(c, 0, sizeof(*c));
-	c->fd = fd;
-	if ((ssl = SSL_new(t->ctx)) == NULL)
-		goto fail;
-	bio = t->dgram ? BIO_new_dgram(fd, BIO_NOCLOSE) :
-	    BIO_new_socket(fd, BIO_NOCLOSE);
-	if (bio == NULL)
-		goto fail;
-	if (t->dgram)
-		secho_tls_dgram_connected(bio, fd);
-	SSL_set_bio(ssl, bio, bio);
-	if (t->dgram)
-		secho_tls_set_mtu(ssl, t->mtu);
-	if (t->role == SECHO_TLS_SERVER) {
-		SSL_set_accept_state(ssl);
-		c->flags |= SECHO_CONN_SERVER;
-	} else {
-		SSL_set_connect_state(ssl);
-		if (t->last_session != NULL)
-			SSL_set_session(ssl, t->last_session);
-		if (set_peer_name(t, ssl, name) == -1)
-			goto fail;
-	}
-	c->tls = ssl;
-	c->ops = &secho_tls_ops;
-	secho_tls_ref(t);
-	return 0;
-fail:
-	secho_error_set("cannot set up a TLS connection: %s",
-	    secho_tls_reason("out of memory"));
-	ERR_clear_error();
-	SSL_free(ssl);
-	return -1;
-}
-
-int
-secho_tls_conn_resumed(const struct secho_conn *c)
-{
-	return secho_conn_is_tls(c) && SSL_session_reused(c->tls);
-}
-
-int
-secho_conn_is_tls(const struct secho_conn *c)
-{
-	return c->ops == &secho_tls_ops;
-}
-
-/* Alerts a peer sends when it rejects us: say who refused and why. */
-static int
-is_alert(int reason)
-{
-	return reason >= SSL_AD_REASON_OFFSET &&
-	    reason < SSL_AD_REASON_OFFSET + 256;
-}
-
-static int
-is_not_tls(int reason)
-{
-	switch (reason) {
-	case SSL_R_WRONG_VERSION_NUMBER:
-	case SSL_R_HTTP_REQUEST:
-	case SSL_R_HTTPS_PROXY_REQUEST:
-	case SSL_R_PACKET_LENGTH_TOO_LONG:
-	case SSL_R_UNKNOWN_PROTOCOL:
-	case SSL_R_RECORD_LENGTH_MISMATCH:
-	case SSL_R_UNEXPECTED_MESSAGE:
-	case SSL_R_UNEXPECTED_RECORD:
-	case SSL_R_LENGTH_MISMATCH:
-	case SSL_R_BAD_PACKET_LENGTH:
-		return 1;
-	}
-	return 0;
-}
-
-/* Alerts about the client's certificate, in words (mutual TLS). */
-static const char *
-cert_alert(int reason)
-{
-	switch (reason) {
-	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-		return "it requires a client certificate (try --mtls, or "
-		    "--cert and --key)";
-	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
-		return "it does not trust the CA that signed it";
-	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
-		return "it has expired";
-	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
-	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
-	case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
-		return "it was refused (not allowed, or not valid here)";
-	}
-	return NULL;
-}
-
-static void
-verify_error(struct secho_conn *c)
-{
-	char why[160];
-
-	c->flags |= SECHO_CONN_VERIFY;
-	secho_tls_verify_reason(c->tls, why, sizeof(why));
-	secho_conn_set_error(c, "%scertificate verify failed: %s",
-	    (c->flags & SECHO_CONN_SERVER) ? "client " : "", why);
-}
-
-/* Explains a SSL_ERROR_SSL from the reason code at the queue's head. */
-static int
-ssl_failure(struct secho_conn *c, enum secho_conn_op op)
-{
-	unsigned long e = ERR_peek_error();
-	int reason = ERR_GET_REASON(e);
-	const char *peer = (c->flags & SECHO_CONN_SERVER) ? "client" :
-	    "server";
-
-	if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-		c->flags |= SECHO_CONN_UNCLEAN;
-		ERR_clear_error();
-		return SECHO_IO_EOF;
-	}
-	if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED)
-		verify_error(c);
-	else if (cert_alert(reason) != NULL && !(c->flags & SECHO_CONN_SERVER))
-		secho_conn_set_error(c, "the server rejected our certificate: "
-		    "%s", cert_alert(reason));
-	else if (is_alert(reason) && op == SECHO_OP_HANDSHAKE)
-		secho_conn_set_error(c, "the %s rejected the handshake: %s",
-		    peer, secho_tls_reason("alert"));
-	else if (is_alert(reason))
-		secho_conn_set_error(c, "the %s sent a fatal alert: %s", peer,
-		    secho_tls_reason("alert"));
-	else if (is_not_tls(reason) && !(c->flags & SECHO_CONN_HS_DONE)) {
-		c->flags |= SECHO_CONN_NOT_TLS;
-		secho_conn_set_error(c, "the %s does not speak TLS (%s)",
-		    peer, secho_tls_reason("bad record"));
-	} else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
-		secho_conn_set_error(c, "the client sent no certificate "
-		    "(--verify-client requires one)");
-	else
-		secho_conn_set_error(c, "TLS %s failed: %s",
-		    secho_conn_op_name(op), secho_tls_reason("unknown error"));
-	ERR_clear_error();
-	return SECHO_IO_ERR;
-}
-
-static int
-map_error(struct secho_conn *c, int ret, enum secho_conn_op op)
-{
-	int err = SSL_get_error(c->tls, ret);
-
-	switch (err) {
-	case SSL_ERROR_WANT_READ:
-		return SECHO_WANT_READ;
-	case SSL_ERROR_WANT_WRITE:
-		return SECHO_WANT_WRITE;
-	case SSL_ERROR_ZERO_RETURN:
-		return SECHO_IO_EOF;
-	case SSL_ERROR_SYSCALL:
-		if (errno == EAGAIN || errno == EINTR)	/* retry the same call */
-			return op == SECHO_OP_WRITE ? SECHO_WANT_WRITE :
-			    SECHO_WANT_READ;
-		ERR_clear_error();
-		/* An empty datagram reads as 0, but UDP has no EOF: anyone
-		 * could end a session with one.  Drop it and read on. */
-		if (errno == 0 && SSL_is_dtls(c->tls) && op != SECHO_OP_WRITE)
-			return SECHO_WANT_READ;
-		if (errno == 0 || errno == EPIPE) {
-			c->flags |= SECHO_CONN_UNCLEAN;
-			return SECHO_IO_EOF;
-		}
-		secho_conn_set_error(c, "%s: %s", secho_conn_op_name(op),
-		    strerror(errno));
-		return SECHO_IO_ERR;
-	case SSL_ERROR_SSL:
-		return ssl_failure(c, op);
-	}
-	secho_conn_set_error(c, "TLS %s failed (SSL error %d)",
-	    secho_conn_op_name(op), err);
-	ERR_clear_error();
-	return SECHO_IO_ERR;
-}
-
-static int
-tls_handshake(struct secho_conn *c)
-{
-	int ret;
-
-	ERR_clear_error();
-	errno = 0;
-	ret = SSL_do_handshake(c->tls);
-	if (ret == 1) {
-		c->flags |= SECHO_CONN_HS_DONE;
-		return 0;
-	}
-	ret = map_error(c, ret, SECHO_OP_HANDSHAKE);
-	if (ret == SECHO_IO_EOF)
-		secho_conn_set_error(c, "the %s closed the connection during "
-		    "the TLS handshake", (c->flags & SECHO_CONN_SERVER) ?
-		    "client" : "server");
-	return ret;
-}
-
-static ssize_t
-tls_read(struct secho_conn *c, void *buf, size_t len)
-{
-	size_t n;
-	int ret;
-
-	ERR_clear_error();
-	errno = 0;
-	ret = SSL_read_ex(c->tls, buf, len, &n);
-	if (ret == 1)
-		return (ssize_t)n;
-	return map_error(c, ret, SECHO_OP_READ);
-}
-
-static ssize_t
-tls_write(struct secho_conn *c, const void *buf, size_t len)
-{
-	size_t n;
-	int ret;
-
-	ERR_clear_error();
-	errno = 0;
-	ret = SSL_write_ex(c->tls, buf, len, &n);
-	if (ret == 1)
-		return (ssize_t)n;
-	ret = map_error(c, ret, SECHO_OP_WRITE);
-	if (ret != SECHO_IO_EOF)
-		return ret;
-	/* A vanished peer (EPIPE, or SYSCALL with errno 0) fails a write;
-	 * map_error() left no message for an EOF, so say it here. */
-	secho_conn_set_error(c, "%s: %s", secho_conn_op_name(SECHO_OP_WRITE),
-	    strerror(errno != 0 ? errno : EPIPE));
-	return SECHO_IO_ERR;
-}
-
-static size_t
-tls_pending(const struct secho_conn *c)
-{
-	int n = SSL_pending(c->tls);
-
-	/* With read-ahead, whole records can wait undecrypted too. */
-	if (n > 0)
-		return (size_t)n;
-	return SSL_has_pending(c->tls) ? 1 : 0;
-}
-
-static int
-tls_shutdown(struct secho_conn *c)
-{
-	int ret;
-
-	if (!(c->flags & SECHO_CONN_HS_DONE))
-		return 0;	/* nothing to protect; just close */
-	ERR_clear_error();
-	errno = 0;
-	ret = SSL_shutdown(c->tls);
-	if (ret >= 0)	/* 0: ours is sent; the peer's may never come */
-		return 0;
-	ret = map_error(c, ret, SECHO_OP_SHUTDOWN);
-	return ret == SECHO_IO_EOF ? 0 : ret;
-}
-
-static void
-tls_close(struct secho_conn *c)
-{
-	struct secho_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(c->tls));
-
-	SSL_free(c->tls);
-	secho_tls_free(t);	/* this connection's reference */
-	c->tls = NULL;
-	if (c->fd != -1)
-		close(c->fd);
-	c->fd = -1;
-}
-
-static char *
-tls_describe(const struct secho_conn *c, char *buf, size_t len)
-{
-	const SSL *ssl = c->tls;
-
-	if (!(c->flags & SECHO_CONN_HS_DONE))
-		snprintf(buf, len, "%s (handshaking)",
-		    SSL_is_dtls(ssl) ? "dtls" : "tls");
-	else {
-		char subject[160];
-
-		/* The server logs who a verified client certificate names. */
-		secho_tls_peer_subject((SSL *)ssl, subject, sizeof(subject));
-		snprintf(buf, len, "%s %s%s%s%s", SSL_get_version(ssl),
-		    SSL_get_cipher_name(ssl),
-		    SSL_session_reused((SSL *)ssl) ? " resumed" : "",
-		    subject[0] != '\0' && (c->flags & SECHO_CONN_SERVER) ?
-		    ", client " : "", (c->flags & SECHO_CONN_SERVER) ?
-		    subject : "");
-	}
-	return buf;
-}
-
-static long
-tls_next_timeout(const struct secho_conn *c)
-{
-	struct timeval tv;
-
-	if (!SSL_is_dtls(c->tls) || !DTLSv1_get_timeout(c->tls, &tv))
-		return -1;
-	return (long)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
-}
-
-static int
-tls_handle_timeout(struct secho_conn *c)
-{
-	ERR_clear_error();
-	if (DTLSv1_handle_timeout(c->tls) >= 0)
-		return 0;
-	secho_conn_set_error(c, "DTLS retransmission failed: %s",
-	    secho_tls_reason("too many retransmissions"));
-	ERR_clear_error();
-	return SECHO_IO_ERR;
-}
-
-const struct secho_transport_ops secho_tls_ops = {
-	.name = "tls",
-	.handshake = tls_handshake,
-	.read = tls_read,
-	.write = tls_write,
-	.pending = tls_pending,
-	.shutdown = tls_shutdown,
-	.close = tls_close,
-	.next_timeout = tls_next_timeout,
-	.handle_timeout = tls_handle_timeout,
-	.describe = tls_describe,
-};
-

@@ -11,8 +11,8 @@
 
 #include "tls_int.h"
 
-static void
-name_str(const X509_NAME *name, char *buf, size_t len)
+void
+secho_tls_name_str(const X509_NAME *name, char *buf, size_t len)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	int n;
@@ -26,8 +26,8 @@ name_str(const X509_NAME *name, char *buf, size_t len)
 	BIO_free(b);
 }
 
-static void
-time_str(const ASN1_TIME *t, char *buf, size_t len)
+void
+secho_tls_time_str(const ASN1_TIME *t, char *buf, size_t len)
 {
 	struct tm tm;
 
@@ -36,8 +36,8 @@ time_str(const ASN1_TIME *t, char *buf, size_t len)
 		strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-static void
-san_str(X509 *x, char *buf, size_t len)
+void
+secho_tls_san_str(X509 *x, char *buf, size_t len)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
 	    NULL);
@@ -117,7 +117,7 @@ secho_tls_peer_subject(SSL *ssl, char *buf, size_t len)
 
 	buf[0] = '\0';
 	if (peer != NULL)
-		name_str(X509_get_subject_name(peer), buf, len);
+		secho_tls_name_str(X509_get_subject_name(peer), buf, len);
 }
 
 int
@@ -143,15 +143,15 @@ secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *in)
 		    SSL_group_to_name(ssl, nid));
 	in->resumed = SSL_session_reused(ssl);
 	if ((peer = SSL_get0_peer_certificate(ssl)) != NULL) {
-		name_str(X509_get_subject_name(peer), in->subject,
+		secho_tls_name_str(X509_get_subject_name(peer), in->subject,
 		    sizeof(in->subject));
-		name_str(X509_get_issuer_name(peer), in->issuer,
+		secho_tls_name_str(X509_get_issuer_name(peer), in->issuer,
 		    sizeof(in->issuer));
-		time_str(X509_get0_notBefore(peer), in->not_before,
+		secho_tls_time_str(X509_get0_notBefore(peer), in->not_before,
 		    sizeof(in->not_before));
-		time_str(X509_get0_notAfter(peer), in->not_after,
+		secho_tls_time_str(X509_get0_notAfter(peer), in->not_after,
 		    sizeof(in->not_after));
-		san_str(peer, in->san, sizeof(in->san));
+		secho_tls_san_str(peer, in->san, sizeof(in->san));
 		key_str(peer, in->key, sizeof(in->key));
 	}
 	alpn_sni(ssl, in);

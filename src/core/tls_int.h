@@ -1,6 +1,7 @@
 /*
- * tls_int.h - what the TLS modules (tls.c, dtls.c, tls_verify.c,
- * tls_info.c) share; nothing outside them includes OpenSSL.
+ * tls_int.h - what the TLS modules (tls.c, tls_conn.c, tls_error.c, dtls.c,
+ * tls_verify.c, tls_info.c, tls_tickets.c) share; nothing outside them
+ * includes OpenSSL.
  */
 #ifndef SECHO_TLS_INT_H
 #define SECHO_TLS_INT_H
@@ -65,10 +66,21 @@ extern const struct secho_transport_ops secho_tls_ops;
 
 /* The reason of the oldest queued OpenSSL error, or fallback. */
 const char *secho_tls_reason(const char *fallback);
+/* Messages for failed setup calls (tls_error.c); each returns -1 and
+ * clears the error queue. */
+int secho_tls_file_error(const char *what, const char *path);
+int secho_tls_mismatch(const char *cert, const char *key);
+int secho_tls_config_error(const char *what, const char *value);
+/* Explains a SSL_ERROR_SSL into c's message; returns an enum secho_io. */
+int secho_tls_ssl_failure(struct secho_conn *c, enum secho_conn_op op);
 /* Fixes a DTLS SSL's MTU (no kernel query). */
 void secho_tls_set_mtu(SSL *ssl, int mtu);
-/* Tells a dgram BIO that fd is connected, so it sends with send(). */
-void secho_tls_dgram_connected(BIO *bio, int fd);
+/*
+ * The BIO a DTLS connection on fd, a connected socket, reads through: a
+ * dgram BIO below a filter that drops records too short for ssl's
+ * cipher (dtls_filter.c).  NULL when out of memory.
+ */
+BIO *secho_dtls_bio_new(SSL *ssl, int fd);
 /* Server ticket keys from opts->ticket_key_file (tls_tickets.c). */
 int secho_tls_tickets_setup(struct secho_tls *t, const struct secho_tls *old);
 /* DTLS servers: installs the HMAC cookie callbacks (dtls.c). */
@@ -79,6 +91,16 @@ int secho_dtls_cookie_setup(struct secho_tls *t);
  */
 int secho_tls_verify_setup(struct secho_tls *t, const struct secho_tls_opts *o,
     int mode);
+/*
+ * Client: true once the server has sent a CertificateRequest (tls.c
+ * marks the SSL's app data then).
+ */
+int secho_tls_cert_requested(SSL *ssl);
+/* A name as one-line RFC 2253, a time as "2026-12-05 10:00:00 UTC", the
+ * SANs as "DNS:localhost, IP:127.0.0.1" (tls_info.c). */
+void secho_tls_name_str(const X509_NAME *name, char *buf, size_t len);
+void secho_tls_time_str(const ASN1_TIME *t, char *buf, size_t len);
+void secho_tls_san_str(X509 *x, char *buf, size_t len);
 /* The peer certificate's subject, or "" (tls_info.c). */
 void secho_tls_peer_subject(SSL *ssl, char *buf, size_t len);
 /* A sentence for a failed SSL_get_verify_result(), into buf. */

@@ -4,6 +4,8 @@
  * server's allow-list of client certificates by CN or SAN.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -94,12 +96,88 @@ san_allowed(const struct secho_tls *t, X509 *cert)
 	return ok;
 }
 
+/*
+ * What the failed check looked at, kept with the SSL for its message
+ * (the peer's certificate is gone by then): the names of a certificate
+ * for another host, the date of an expired one, an unknown issuer.
+ */
+struct facts {
+	long err;
+	char text[320];
+};
+
+static int facts_idx = -1;
+static pthread_once_t facts_once = PTHREAD_ONCE_INIT;
+
+static void
+facts_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	free(ptr);
+}
+
+static void
+facts_init(void)
+{
+	facts_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, facts_free);
+}
+
+static void
+facts_text(long err, X509 *cert, char *buf, size_t len)
+{
+	char s[256];
+
+	buf[0] = '\0';
+	if (err == X509_V_ERR_HOSTNAME_MISMATCH ||
+	    err == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+		secho_tls_san_str(cert, s, sizeof(s));
+		if (s[0] == '\0')
+			secho_tls_name_str(X509_get_subject_name(cert), s,
+			    sizeof(s));
+		snprintf(buf, len, "the certificate is for %s", s);
+	} else if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
+		secho_tls_time_str(X509_get0_notAfter(cert), s, sizeof(s));
+		snprintf(buf, len, "notAfter %s", s);
+	} else if (err == X509_V_ERR_CERT_NOT_YET_VALID) {
+		secho_tls_time_str(X509_get0_notBefore(cert), s, sizeof(s));
+		snprintf(buf, len, "notBefore %s", s);
+	} else if (err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+	    err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) {
+		secho_tls_name_str(X509_get_issuer_name(cert), s, sizeof(s));
+		snprintf(buf, len, "issuer %s", s);
+	}
+}
+
+static void
+keep_facts(X509_STORE_CTX *x, X509 *cert)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct facts *f;
+
+	pthread_once(&facts_once, facts_init);
+	if (ssl == NULL || cert == NULL || facts_idx < 0)
+		return;
+	if ((f = SSL_get_ex_data(ssl, facts_idx)) == NULL &&
+	    (f = calloc(1, sizeof(*f))) != NULL &&
+	    !SSL_set_ex_data(ssl, facts_idx, f)) {
+		free(f);
+		f = NULL;
+	}
+	if (f == NULL)
+		return;
+	f->err = X509_STORE_CTX_get_error(x);
+	facts_text(f->err, cert, f->text, sizeof(f->text));
+}
+
 static int
 verify_cb(int ok, X509_STORE_CTX *x)
 {
 	struct secho_tls *t = tls_of(x);
 	X509 *cert = X509_STORE_CTX_get_current_cert(x);
 
+	if (!ok)
+		keep_facts(x, cert);
 	if (t == NULL)
 		return ok;
 	if (t->has_pin) {
@@ -165,8 +243,13 @@ secho_tls_verify_reason(SSL *ssl, char *buf, size_t len)
 {
 	const struct secho_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	long v = SSL_get_verify_result(ssl);
+	const struct facts *f = facts_idx >= 0 ?
+	    SSL_get_ex_data(ssl, facts_idx) : NULL;
 
-	if (v != X509_V_ERR_APPLICATION_VERIFICATION || t == NULL)
+	if (f != NULL && f->err == v && f->text[0] != '\0')
+		snprintf(buf, len, "%s (%s)", X509_verify_cert_error_string(v),
+		    f->text);
+	else if (v != X509_V_ERR_APPLICATION_VERIFICATION || t == NULL)
 		snprintf(buf, len, "%s", X509_verify_cert_error_string(v));
 	else if (t->has_pin)
 		snprintf(buf, len, "the server's public key does not match "

@@ -95,6 +95,23 @@ drop_privileges(struct shared *sh)
 	return 0;
 }
 
+/* A certificate that has expired, or will within a week, is logged. */
+void
+srv_warn_expiry(const struct secho_tls *t, const char *path)
+{
+	char when[32];
+	long left;
+
+	if (t == NULL || secho_tls_cert_expiry(t, &left, when,
+	    sizeof(when)) == -1 || left >= 7 * 86400L)
+		return;
+	if (left < 0)
+		srv_log("warning: certificate %s expired on %s", path, when);
+	else
+		srv_log("warning: certificate %s expires in %ld day%s (%s)",
+		    path, left / 86400, left / 86400 == 1 ? "" : "s", when);
+}
+
 static int
 process_open(struct shared *sh, const struct secho_server_config *cfg)
 {
@@ -110,6 +127,7 @@ process_open(struct shared *sh, const struct secho_server_config *cfg)
 		    SECHO_TLS_SERVER, p == SECHO_DTLS)) == NULL)
 			return -1;
 	}
+	srv_warn_expiry(sh->tls != NULL ? sh->tls : sh->dtls, cfg->tls.cert);
 	/* Signals first: once "listening" is out, SIGTERM must drain. */
 	if (srv_signals_open(sh) == -1)
 		return -1;

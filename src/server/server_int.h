@@ -141,6 +141,8 @@ struct shared {
 
 /* server.c: one write per line, so workers' lines never interleave. */
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Logs a warning when t's certificate (from path) expires within 7 days. */
+void srv_warn_expiry(const struct secho_tls *t, const char *path);
 
 #define logv(srv, ...) do { \
 	if ((srv)->cfg->verbose > 0) \

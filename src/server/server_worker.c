@@ -257,6 +257,7 @@ reload(struct shared *sh)
 		secho_tls_free(t);
 		return;
 	}
+	srv_warn_expiry(t != NULL ? t : d, sh->cfg->tls.cert);
 	for (int i = 0; i < sh->nworkers; i++) {
 		struct server *w = &sh->workers[i];
 
