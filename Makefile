@@ -33,7 +33,11 @@ CFLAGS  ?= -O2 -g
 # A user's CPPFLAGS and LDFLAGS (a packager's hardening flags, say) are
 # added after the project's own, never replaced by them.
 ALLCPPFLAGS = -Iinclude -D_GNU_SOURCE $(CPPFLAGS)
-LIBS     = $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) -pthread
+# libsystemd: socket activation and sd_notify for the server (README,
+# "Dependencies", says why a library rather than the protocol by hand).
+LIBS     = $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) \
+	   $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd) \
+	   -pthread
 CHECKLIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
 ifeq ($(SAN),1)

@@ -29,6 +29,10 @@ PACKAGES=(
     jq
     stunnel4
     gnuplot-nox
+    libsystemd-dev
+    systemd
+    haproxy
+    man-db
 )
 # shellcheck disable=SC2206  # word splitting of DEPS_EXTRA is intended
 PACKAGES+=(${DEPS_EXTRA:-})

@@ -458,9 +458,6 @@ tu_server_start_in(struct tu_server *s, const char *const *args,
     int nlisten, const char *infile)
 {
 	const char *argv[64];
-	char buf[4096];
-	size_t len = 0;
-	long long deadline = now_ms() + tu_slow(15000);
 	int n = 0, has_user = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -477,6 +474,16 @@ tu_server_start_in(struct tu_server *s, const char *const *args,
 	argv[n] = NULL;
 	if (tu_spawn(&s->proc, argv, infile) == -1)
 		return -1;
+	return tu_server_await_listening(s, nlisten);
+}
+
+int
+tu_server_await_listening(struct tu_server *s, int nlisten)
+{
+	char buf[4096];
+	size_t len = 0;
+	long long deadline = now_ms() + tu_slow(15000);
+
 	/* The "listening" lines are the readiness signal: no sleeping. */
 	while (s->nports < nlisten && now_ms() < deadline) {
 		struct pollfd pfd = { .fd = s->proc.outfd, .events = POLLIN };

@@ -27,6 +27,7 @@ Suite *reload_suite(void);
 Suite *bench_suite(void);
 Suite *limits_suite(void);
 Suite *hostile_suite(void);
+Suite *systemd_suite(void);
 
 /* $SECHO_BIN/name, e.g. the secho-server under test. */
 const char *tu_bin(const char *name);
@@ -129,6 +130,12 @@ int tu_server_start(struct tu_server *s, const char *const *args,
 /* The same with stdin from infile (see tu_spawn()). */
 int tu_server_start_in(struct tu_server *s, const char *const *args,
     int nlisten, const char *infile);
+/*
+ * For a server started some other way (s->proc spawned, s zeroed
+ * otherwise): waits (bounded) for its `nlisten` "listening" lines; on
+ * failure stops it and says why.  0 or -1.
+ */
+int tu_server_await_listening(struct tu_server *s, int nlisten);
 /* The port of the first listener of proto ("tcp", "tls", "udp"). */
 int tu_server_port(const struct tu_server *s, const char *proto);
 /* SIGTERM, wait; returns the exit status (128+sig when killed). */

@@ -18,6 +18,9 @@
 struct secho_server_config {
 	struct secho_endpoint listen[SECHO_MAX_LISTENERS];
 	size_t nlisten;
+	/* The listener is the tcp one secho serves when told none: under
+	 * socket activation the inherited sockets stand instead. */
+	int listen_implicit;
 	struct secho_tls_opts tls;
 	int handshake_timeout_ms;	/* accept -> handshake done */
 	int idle_timeout_ms;		/* no bytes either way */

@@ -16,6 +16,8 @@
 #include "secho/priv.h"
 #include "server_int.h"
 
+#define STATUS_MS	1000	/* STATUS= at most this often */
+
 /* One write per line, so workers' lines never interleave. */
 void
 srv_log(const char *fmt, ...)
@@ -112,29 +114,60 @@ srv_warn_expiry(const struct secho_tls *t, const char *path)
 		    path, left / 86400, left / 86400 == 1 ? "" : "s", when);
 }
 
+/*
+ * The sockets systemd handed over, then those of the command line that
+ * none of them stands for.  Under socket activation the implicit tcp
+ * listener (no transport given) is not bound: the unit says what to serve.
+ */
+static int
+open_socks(struct shared *sh)
+{
+	const struct secho_server_config *cfg = sh->cfg;
+	int taken[SECHO_MAX_LISTENERS] = { 0 };
+
+	if (srv_sd_sockets(sh, taken) == -1)
+		return -1;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (taken[i] || (sh->inherited > 0 && cfg->listen_implicit))
+			continue;
+		if (sh->nsocks == SECHO_MAX_LISTENERS) {
+			secho_error_set("more than %d listeners",
+			    SECHO_MAX_LISTENERS);
+			return -1;
+		}
+		if (srv_sock_open(sh, &cfg->listen[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* One TLS and one DTLS context, for the transports the sockets serve. */
+static int
+open_tls(struct shared *sh)
+{
+	for (size_t i = 0; i < sh->nsocks; i++) {
+		enum secho_proto p = sh->socks[i].proto;
+		struct secho_tls **t = p == SECHO_TLS ? &sh->tls :
+		    p == SECHO_DTLS ? &sh->dtls : NULL;
+
+		if (t != NULL && *t == NULL && (*t = secho_tls_new(
+		    &sh->cfg->tls, SECHO_TLS_SERVER, p == SECHO_DTLS)) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 process_open(struct shared *sh, const struct secho_server_config *cfg)
 {
 	sh->cfg = cfg;
 	sh->sigfd = -1;
 	sh->ttyfd = -1;
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		enum secho_proto p = cfg->listen[i].proto;
-		struct secho_tls **t = p == SECHO_TLS ? &sh->tls :
-		    p == SECHO_DTLS ? &sh->dtls : NULL;
-
-		if (t != NULL && *t == NULL && (*t = secho_tls_new(&cfg->tls,
-		    SECHO_TLS_SERVER, p == SECHO_DTLS)) == NULL)
-			return -1;
-	}
-	srv_warn_expiry(sh->tls != NULL ? sh->tls : sh->dtls, cfg->tls.cert);
 	/* Signals first: once "listening" is out, SIGTERM must drain. */
-	if (srv_signals_open(sh) == -1)
+	if (srv_signals_open(sh) == -1 || open_socks(sh) == -1 ||
+	    open_tls(sh) == -1)
 		return -1;
-	for (size_t i = 0; i < cfg->nlisten; i++) {
-		if (srv_sock_open(sh, &cfg->listen[i]) == -1)
-			return -1;
-	}
+	srv_warn_expiry(sh->tls != NULL ? sh->tls : sh->dtls, cfg->tls.cert);
 	if (cfg->max_conns_per_ip > 0 && (sh->iplimit =
 	    secho_iplimit_new(cfg->max_conns_per_ip)) == NULL)
 		return -1;
@@ -168,6 +201,34 @@ print_listening(const struct shared *sh)
 	fflush(stdout);
 }
 
+/* STATUS= says how many connections are open, at most once a second. */
+static void
+status_tick(struct secho_loop *l, struct secho_timer *t)
+{
+	struct shared *sh = container_of(t, struct shared, status_timer);
+	size_t n = __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED);
+
+	if (n != sh->status_conns && !sh->draining) {
+		sh->status_conns = n;
+		srv_sd_notify("STATUS=%zu connection%s open", n,
+		    n == 1 ? "" : "s");
+	}
+	secho_loop_timer_set(l, t, STATUS_MS);
+}
+
+/* Listening: a Type=notify service is up (and starts its clock). */
+static void
+notify_ready(struct shared *sh)
+{
+	if (!srv_sd_notifying())
+		return;
+	srv_sd_notify("READY=1\nSTATUS=0 connections open\nMAINPID=%ld",
+	    (long)getpid());
+	secho_timer_init(&sh->status_timer, status_tick);
+	secho_loop_timer_set(sh->workers[0].loop, &sh->status_timer,
+	    STATUS_MS);
+}
+
 /* Runs worker 0 here and the others in threads until all have stopped. */
 static int
 process_run(struct shared *sh)
@@ -191,6 +252,7 @@ process_run(struct shared *sh)
 		rc = -1;
 	} else {
 		print_listening(sh);
+		notify_ready(sh);
 		rc = secho_loop_run(sh->workers[0].loop);
 	}
 	/* Worker 0 is done: a deadline or second signal ends the rest. */
@@ -204,6 +266,8 @@ process_run(struct shared *sh)
 static void
 process_close(struct shared *sh)
 {
+	if (sh->workers != NULL && sh->workers[0].loop != NULL)
+		secho_loop_timer_del(sh->workers[0].loop, &sh->status_timer);
 	for (int i = 0; sh->workers != NULL && i < sh->nworkers; i++)
 		srv_worker_close(&sh->workers[i]);
 	free(sh->workers);

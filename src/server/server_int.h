@@ -134,6 +134,9 @@ struct shared {
 	int sigfd;
 	struct secho_event sigev;	/* on worker 0's loop */
 	int ttyfd;			/* the controlling terminal, or -1 */
+	int inherited;			/* sockets from socket activation */
+	struct secho_timer status_timer; /* STATUS= for systemd */
+	size_t status_conns;		/* the count it last said */
 	int draining;
 	int drain_acks;			/* workers that let go, atomic */
 	sigset_t oldmask;		/* restored on the way out */
@@ -142,6 +145,16 @@ struct shared {
 /* server.c: one write per line, so workers' lines never interleave. */
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Logs a warning when t's certificate (from path) expires within 7 days. */
+/*
+ * server_sd.c: takes the sockets systemd handed over (none: 0), marking
+ * in taken[] the command-line listeners they stand for.  0 or -1.
+ */
+int srv_sd_sockets(struct shared *sh, int *taken);
+/* sd_notify(3) with a printf message; nothing without NOTIFY_SOCKET. */
+void srv_sd_notify(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* True when a service manager listens (NOTIFY_SOCKET is set). */
+int srv_sd_notifying(void);
 void srv_warn_expiry(const struct secho_tls *t, const char *path);
 
 #define logv(srv, ...) do { \

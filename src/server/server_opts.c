@@ -205,8 +205,10 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 
 	for (int p = 0; p < SECHO_PROTO_COUNT; p++)
 		any |= ps->want[p];
-	if (!any && cfg->nlisten == 0)
+	if (!any && cfg->nlisten == 0) {
 		ps->want[SECHO_TCP] = 1;
+		cfg->listen_implicit = 1;
+	}
 	for (int p = 0; p < SECHO_PROTO_COUNT; p++) {
 		struct secho_endpoint ep;
 

@@ -240,14 +240,14 @@ srv_worker_main(void *arg)
  * contexts, handed to every worker for its new connections; live ones keep
  * theirs.  A broken new file is logged and the old contexts keep serving.
  */
-static void
-reload(struct shared *sh)
+static int
+reload_contexts(struct shared *sh)
 {
 	struct secho_tls *t = NULL, *d = NULL;
 
 	if (sh->tls == NULL && sh->dtls == NULL) {
 		srv_log("SIGHUP: nothing to reload (no tls or dtls listener)");
-		return;
+		return 0;
 	}
 	if ((sh->tls != NULL && (t = secho_tls_renew(sh->tls)) == NULL) ||
 	    (sh->dtls != NULL && (d = secho_tls_renew(sh->dtls)) == NULL)) {
@@ -255,7 +255,7 @@ reload(struct shared *sh)
 		    "certificate: %s", t == NULL && sh->tls != NULL ? "tls" :
 		    "dtls", secho_error());
 		secho_tls_free(t);
-		return;
+		return -1;
 	}
 	srv_warn_expiry(t != NULL ? t : d, sh->cfg->tls.cert);
 	for (int i = 0; i < sh->nworkers; i++) {
@@ -282,6 +282,20 @@ reload(struct shared *sh)
 		sh->dtls = d;
 	}
 	srv_log("reloaded %s and %s", sh->cfg->tls.cert, sh->cfg->tls.key);
+	return 0;
+}
+
+/* The service manager hears of the reload and of how it went. */
+static void
+reload(struct shared *sh)
+{
+	srv_sd_notify("RELOADING=1");
+	if (reload_contexts(sh) == 0)
+		srv_sd_notify("READY=1\nSTATUS=reloaded; %zu connections open",
+		    __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED));
+	else
+		srv_sd_notify("READY=1\nSTATUS=reload failed, serving the old "
+		    "certificate: %s", secho_error());
 }
 
 /*
@@ -311,6 +325,8 @@ drain_all(struct shared *sh, const char *why)
 
 	sh->draining = 1;
 	srv_log("%sshutting down: draining %zu connection%s", why, n,
+	    n == 1 ? "" : "s");
+	srv_sd_notify("STOPPING=1\nSTATUS=draining %zu connection%s", n,
 	    n == 1 ? "" : "s");
 	for (int i = 0; i < sh->nworkers; i++)
 		srv_worker_post(&sh->workers[i], CMD_DRAIN);
