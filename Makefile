@@ -80,12 +80,13 @@ $(O)/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALLCPPFLAGS) $(ALLCFLAGS) -c $< -o $@
 
-# certs.c has SYSCONFDIR compiled in: rebuilt whenever that changes (the
+# certs.c (and --help, in tls_opts.c) have SYSCONFDIR compiled in: rebuilt whenever that changes (the
 # stamp is rewritten, at parse time, only when its value differs).
 $(shell mkdir -p $(O) && { echo '$(SYSCONFDIR)' | cmp -s - $(O)/sysconfdir || \
     echo '$(SYSCONFDIR)' > $(O)/sysconfdir; })
-$(O)/core/certs.o: ALLCPPFLAGS += -DSECHO_SYSCONFDIR='"$(SYSCONFDIR)"'
-$(O)/core/certs.o: $(O)/sysconfdir
+$(O)/core/certs.o $(O)/core/tls_opts.o: \
+    ALLCPPFLAGS += -DSECHO_SYSCONFDIR='"$(SYSCONFDIR)"'
+$(O)/core/certs.o $(O)/core/tls_opts.o: $(O)/sysconfdir
 
 $(O)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)

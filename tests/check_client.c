@@ -1244,7 +1244,8 @@ START_TEST(capath)
 }
 END_TEST
 
-/* --mtls takes certs/client.pem and .key from the working directory. */
+/* --mtls takes certs/client.pem and .key from the working directory
+ * (the first of the default places). */
 START_TEST(mtls_default_files)
 {
 	char bin[PATH_MAX], top[400], *slash;
@@ -1272,7 +1273,7 @@ START_TEST(mtls_default_files)
 	ck_assert_int_eq(tu_run((const char *[]){ bin, "--tls", "--mtls",
 	    "-m", "x", "localhost", NULL }, NULL, 0, 60000, &r),
 	    SECHO_EXIT_USAGE);
-	assert_err(&r, "--mtls: certs/client.pem not found (run 'make certs')");
+	assert_err(&r, "--mtls: no client.pem in ./certs, ");
 	tu_result_free(&r);
 }
 END_TEST

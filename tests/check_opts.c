@@ -3,6 +3,7 @@
  * (for the TLS options they share) secho-bench, parsed from argv tables
  * exactly as users type them, with the exact usage-error messages.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,14 +251,76 @@ START_TEST(test_server_args)
 }
 END_TEST
 
+/* An empty file at dir/name. */
+static void
+touch_file(const char *dir, const char *name)
+{
+	char path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ck_assert_msg((f = fopen(path, "w")) != NULL, "%s: %s", path,
+	    strerror(errno));
+	fclose(f);
+}
+
+/* The default places: ./certs, then $CREDENTIALS_DIRECTORY, then the
+ * installed SYSCONFDIR/secho; a miss names them all. */
+START_TEST(test_server_default_certs)
+{
+	struct secho_server_config cfg;
+	char cred[400], want[1024];
+
+	ck_assert_int_eq(chdir(tu_tmpdir()), 0);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "--tls", NULL }),
+	    -1);
+	snprintf(want, sizeof(want), "no server.pem in ./certs, "
+	    "$CREDENTIALS_DIRECTORY (unset) or %s: run 'make certs' in a "
+	    "checkout, or 'secho-mkcerts --out %s', or name the file",
+	    secho_certs_sysdir(), secho_certs_sysdir());
+	ck_assert_str_eq(secho_error(), want);
+	/* systemd's LoadCredential=: a certificate whose key is in it. */
+	snprintf(cred, sizeof(cred), "%s/cred", tu_tmpdir());
+	ck_assert_int_eq(mkdir(cred, 0700), 0);
+	touch_file(cred, "server.pem");
+	setenv("CREDENTIALS_DIRECTORY", cred, 1);
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "--tls", NULL }),
+	    0);
+	snprintf(want, sizeof(want), "%s/server.pem", cred);
+	ck_assert_str_eq(cfg.tls.cert, want);
+	ck_assert_str_eq(cfg.tls.key, want);
+	ck_assert_ptr_null(cfg.tls.ca);
+	/* ./certs comes first, and gives key and CA from beside it. */
+	ck_assert_int_eq(mkdir("certs", 0700), 0);
+	touch_file("certs", "server.pem");
+	touch_file("certs", "server.key");
+	touch_file("certs", "ca.pem");
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "--tls",
+	    "--verify-client", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.cert, "certs/server.pem");
+	ck_assert_str_eq(cfg.tls.key, "certs/server.key");
+	ck_assert_str_eq(cfg.tls.ca, "certs/ca.pem");
+	/* Given files stand; only what is missing is looked for. */
+	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "--tls",
+	    "--cert", "my.pem", NULL }), 0);
+	ck_assert_str_eq(cfg.tls.cert, "my.pem");
+	ck_assert_str_eq(cfg.tls.key, "my.pem");
+	unsetenv("CREDENTIALS_DIRECTORY");
+}
+END_TEST
+
 START_TEST(test_server_defaults)
 {
 	struct secho_server_config cfg;
 
+	/* Nowhere to find certificates: a tcp server needs none. */
+	ck_assert_int_eq(chdir(tu_tmpdir()), 0);
+	unsetenv("CREDENTIALS_DIRECTORY");
 	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ NULL }), 0);
-	ck_assert_str_eq(cfg.tls.cert, "certs/server.pem");
-	ck_assert_str_eq(cfg.tls.key, "certs/server.key");
-	ck_assert_str_eq(cfg.tls.ca, "certs/ca.pem");
+	ck_assert_ptr_null(cfg.tls.cert);
+	ck_assert_ptr_null(cfg.tls.key);
+	ck_assert_ptr_null(cfg.tls.ca);
 	ck_assert_ptr_null(cfg.tls.keylog);
 	ck_assert_int_eq(cfg.tls.verify_client, 0);
 	ck_assert_int_eq(cfg.handshake_timeout_ms, 10000);
@@ -794,8 +857,10 @@ START_TEST(test_client_mtls)
 	ck_assert_int_eq(chdir(dir), 0);
 	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
 	    "--mtls", "h", NULL }), -1);
-	ck_assert_str_eq(secho_error(),
-	    "--mtls: certs/client.pem not found (run 'make certs')");
+	unsetenv("CREDENTIALS_DIRECTORY");
+	ck_assert_msg(strstr(secho_error(), "--mtls: no client.pem in ./certs, "
+	    "$CREDENTIALS_DIRECTORY (unset) or ") == secho_error(), "%s",
+	    secho_error());
 	snprintf(path, sizeof(path), "%s/certs", dir);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
 	snprintf(path, sizeof(path), "%s/certs/client.pem", dir);
@@ -803,8 +868,8 @@ START_TEST(test_client_mtls)
 	fclose(f);
 	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--tls",
 	    "--mtls", "h", NULL }), -1);
-	ck_assert_str_eq(secho_error(),
-	    "--mtls: certs/client.key not found (run 'make certs')");
+	ck_assert_str_eq(secho_error(), "--mtls: certs/client.pem has no "
+	    "client.key beside it: give --key FILE");
 	/* A --key of one's own needs only the certificate. */
 	ck_assert_int_eq(client_parse(&cfg, (const char *[]){ "--dtls",
 	    "--mtls", "--key", "my.key", "h", NULL }), 0);
@@ -1182,6 +1247,7 @@ opts_suite(void)
 	tcase_add_loop_test(tc, test_server_args, 0,
 	    (int)(sizeof(server_cases) / sizeof(server_cases[0])));
 	tcase_add_test(tc, test_server_defaults);
+	tcase_add_test(tc, test_server_default_certs);
 	tcase_add_test(tc, test_server_values);
 	tcase_add_test(tc, test_server_keylog_env);
 	tcase_add_test(tc, test_server_too_many_listeners);

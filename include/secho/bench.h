@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "secho/certs.h"
 #include "secho/net.h"
 #include "secho/tls.h"
 
@@ -49,6 +50,7 @@ struct secho_bench_config {
 	int quiet;
 	int src_addrs;
 	struct secho_tls_opts tls;
+	char ca_found[SECHO_CERTS_PATH_MAX];	/* the default CA (certs.h) */
 };
 
 /* Fills cfg with the documented defaults. */

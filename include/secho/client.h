@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "secho/certs.h"
 #include "secho/net.h"
 #include "secho/tls.h"
 
@@ -61,6 +62,8 @@ struct secho_client_config {
 	/* --resume: reconnections after the first, 0 = none. */
 	long resume;
 	struct secho_tls_opts tls;
+	/* Default CA, --mtls certificate and key found (secho/certs.h). */
+	char certs[3][SECHO_CERTS_PATH_MAX];
 };
 
 void secho_client_config_init(struct secho_client_config *cfg);

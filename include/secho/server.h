@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 
+#include "secho/certs.h"
 #include "secho/net.h"
 #include "secho/priv.h"
 #include "secho/tls.h"
@@ -33,6 +34,8 @@ struct secho_server_config {
 	int workers;			/* event-loop threads; 0: one per CPU */
 	int verbose;
 	struct secho_priv priv;		/* --user, --group, --chroot */
+	/* The default certificate, key and CA found (secho/certs.h). */
+	char certs[3][SECHO_CERTS_PATH_MAX];
 };
 
 /* Fills cfg with the documented defaults (no listeners). */

@@ -173,6 +173,13 @@ int secho_tls_conn_resumed(const struct secho_conn *c);
  */
 int secho_tls_conn_cert_unasked(const struct secho_conn *c);
 
+/*
+ * The system CA store a client without --ca/--capath verifies with:
+ * "FILE and DIR" as OpenSSL resolves them ($SSL_CERT_FILE, $SSL_CERT_DIR
+ * or the build's defaults), in buf, which it returns.
+ */
+char *secho_tls_system_store(char *buf, size_t len);
+
 /* True if the conn runs over TLS or DTLS. */
 int secho_conn_is_tls(const struct secho_conn *c);
 

@@ -16,7 +16,6 @@
 #include "secho/opts.h"
 #include "secho/tls_opts.h"
 
-#define DEFAULT_CA "certs/ca.pem"
 
 /* The TLS options shared with the server and client are in tls_opts.c. */
 enum {
@@ -288,8 +287,9 @@ finish_proto(struct secho_bench_config *cfg, const struct parse_state *ps)
 		return -1;
 	}
 	if (secho_proto_is_secure(cfg->proto) && cfg->tls.ca == NULL &&
-	    !cfg->tls.insecure && access(DEFAULT_CA, F_OK) == 0)
-		cfg->tls.ca = DEFAULT_CA;
+	    !cfg->tls.insecure && secho_certs_find("ca.pem", cfg->ca_found,
+	    sizeof(cfg->ca_found)) == 0)
+		cfg->tls.ca = cfg->ca_found;
 	/* hs measures full handshakes unless told to resume. */
 	cfg->tls.no_resume = !cfg->resume;
 	return 0;

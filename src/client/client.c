@@ -196,6 +196,13 @@ note_trust(const struct client *cl)
 		if (t->capath != NULL)
 			secho_client_note(cl, "verifying with CA directory %s",
 			    t->capath);
+		if (t->ca == NULL && t->capath == NULL) {
+			char store[2 * SECHO_CERTS_PATH_MAX];
+
+			secho_client_note(cl, "verifying with the system's CA "
+			    "store: %s", secho_tls_system_store(store,
+			    sizeof(store)));
+		}
 	}
 	if (cl->cfg->servername != NULL)
 		secho_client_note(cl, "expecting the name %s (--servername)",

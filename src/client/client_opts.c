@@ -16,9 +16,6 @@
 #include "secho/opts.h"
 #include "secho/tls_opts.h"
 
-#define DEFAULT_CA	"certs/ca.pem"
-#define MTLS_CERT	"certs/client.pem"
-#define MTLS_KEY	"certs/client.key"
 
 /*
  * The TLS options shared with the server and bench are in tls_opts.c;
@@ -82,8 +79,8 @@ static const char usage[] =
 /* After the shared TLS options: --mtls, and the rest. */
 static const char usage_tail[] =
 "  --mtls                 present a client certificate: --cert if given,\n"
-"                         else certs/client.pem (key: --key, else\n"
-"                         certs/client.key)\n"
+"                         else client.pem and client.key from the\n"
+"                         default places (as for --ca)\n"
 "\n"
 "  -h, --help             this text\n"
 "  -V, --version          print the version\n"
@@ -386,21 +383,31 @@ check_versions(const struct secho_client_config *cfg)
 	return 0;
 }
 
-/* --mtls: the repo's client certificate unless one was given. */
+/* --mtls: the default client certificate unless one was given. */
 static int
-finish_mtls(struct secho_tls_opts *t)
+finish_mtls(struct secho_client_config *cfg)
 {
+	static const char *const names[] = { "client.pem", "client.key" };
+	struct secho_tls_opts *t = &cfg->tls;
+
 	if (t->cert != NULL)
 		return 0;
-	if (access(MTLS_CERT, F_OK) != 0 ||
-	    (t->key == NULL && access(MTLS_KEY, F_OK) != 0)) {
-		secho_error_set("--mtls: %s not found (run 'make certs')",
-		    access(MTLS_CERT, F_OK) != 0 ? MTLS_CERT : MTLS_KEY);
+	if (secho_certs_find_set(names, 2, cfg->certs + 1) == -1) {
+		char why[512];
+
+		/* The message is rewritten from a copy, not from itself. */
+		snprintf(why, sizeof(why), "%s", secho_error());
+		secho_error_set("--mtls: %s", why);
 		return -1;
 	}
-	t->cert = MTLS_CERT;
+	if (t->key == NULL && cfg->certs[2][0] == '\0') {
+		secho_error_set("--mtls: %s has no client.key beside it: give "
+		    "--key FILE", cfg->certs[1]);
+		return -1;
+	}
+	t->cert = cfg->certs[1];
 	if (t->key == NULL)
-		t->key = MTLS_KEY;
+		t->key = cfg->certs[2];
 	return 0;
 }
 
@@ -425,15 +432,17 @@ finish_tls(struct secho_client_config *cfg, const struct parse_state *ps)
 		secho_error_set("--pin-sha256 and --insecure are exclusive");
 		return -1;
 	}
-	if (check_versions(cfg) == -1 || (ps->mtls && finish_mtls(t) == -1))
+	if (check_versions(cfg) == -1 || (ps->mtls && finish_mtls(cfg) == -1))
 		return -1;
 	if (t->key != NULL && t->cert == NULL) {
 		secho_error_set("--key needs --cert");
 		return -1;
 	}
-	/* Like the server: the repo's own CA when run from its top. */
-	if (t->ca == NULL && t->capath == NULL && access(DEFAULT_CA, F_OK) == 0)
-		t->ca = DEFAULT_CA;
+	/* Like the server's: a CA from the default places, else the
+	 * system's store (-v says which). */
+	if (t->ca == NULL && t->capath == NULL && secho_certs_find("ca.pem",
+	    cfg->certs[0], sizeof(cfg->certs[0])) == 0)
+		t->ca = cfg->certs[0];
 	secho_tls_opt_keylog_env(t);
 	return 0;
 }

@@ -4,6 +4,7 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -157,4 +158,16 @@ secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *in)
 	alpn_sni(ssl, in);
 	verify_str(ssl, in->verify, sizeof(in->verify));
 	return 0;
+}
+
+char *
+secho_tls_system_store(char *buf, size_t len)
+{
+	const char *file = getenv(X509_get_default_cert_file_env());
+	const char *dir = getenv(X509_get_default_cert_dir_env());
+
+	snprintf(buf, len, "%s and %s", file != NULL ? file :
+	    X509_get_default_cert_file(), dir != NULL ? dir :
+	    X509_get_default_cert_dir());
+	return buf;
 }

@@ -10,6 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The last default certificate place, as --help names it (certs.c). */
+#ifndef SECHO_SYSCONFDIR
+#define SECHO_SYSCONFDIR "/usr/local/etc"
+#endif
+#define SECHO_SYSCONFDIR_HELP SECHO_SYSCONFDIR "/secho"
+
 #include "secho/net.h"
 #include "secho/opts.h"
 #include "secho/tls_opts.h"
@@ -55,20 +61,24 @@ struct row {
 
 static const struct row rows[] = {
 	{ "cert", required_argument, SRV, "FILE", E_STRING, AT(cert),
-	    "certificate chain (default certs/server.pem)" },
+	    "certificate chain (default: server.pem from\n"
+	    "the first of ./certs, $CREDENTIALS_DIRECTORY\n"
+	    "and " SECHO_SYSCONFDIR_HELP " that has one)" },
 	{ "key", required_argument, SRV, "FILE", E_STRING, AT(key),
-	    "private key (default certs/server.key)" },
+	    "private key (default: server.key beside the\n"
+	    "default server.pem; else the --cert file)" },
 	{ "ca", required_argument, SRV, "FILE", E_STRING, AT(ca),
-	    "CA for client certificates (default\n"
-	    "certs/ca.pem; read with --verify-client)" },
+	    "CA for client certificates (default: ca.pem\n"
+	    "beside server.pem; read with --verify-client)" },
 	{ "ca", required_argument, CLI | BEN, "FILE", E_STRING, AT(ca),
 	    "CA certificates to verify the server with\n"
-	    "(default certs/ca.pem if it exists, else the\n"
-	    "system store)" },
+	    "(default: ca.pem from ./certs,\n"
+	    "$CREDENTIALS_DIRECTORY or " SECHO_SYSCONFDIR_HELP ",\n"
+	    "else the system store; -v says which)" },
 	{ "capath", required_argument, CLI, "DIR", E_STRING, AT(capath),
 	    "directory of CA certificates in c_rehash\n"
 	    "layout; may be combined with --ca (no\n"
-	    "default certs/ca.pem beside it)" },
+	    "default ca.pem beside it)" },
 	{ "servername", required_argument, CLI | BEN, "NAME", E_SERVERNAME, 0,
 	    "send NAME as SNI and verify the certificate\n"
 	    "for NAME instead of HOST (to connect by\n"

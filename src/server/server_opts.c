@@ -125,9 +125,6 @@ void
 secho_server_config_init(struct secho_server_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->tls.cert = "certs/server.pem";
-	cfg->tls.key = "certs/server.key";
-	cfg->tls.ca = "certs/ca.pem";
 	cfg->handshake_timeout_ms = 10 * 1000;
 	cfg->idle_timeout_ms = 300 * 1000;
 	cfg->drain_timeout_ms = 10 * 1000;
@@ -197,6 +194,47 @@ check_clash(const struct secho_endpoint *a, const struct secho_endpoint *b)
 	return -1;
 }
 
+/*
+ * The certificate, key and CA none were given for, from the first of
+ * the default places that holds a server.pem (secho/certs.h).  Missing
+ * there, they are an error only for a TLS or DTLS listener: a tcp server
+ * needs none (and one given its sockets by systemd says so at start).
+ */
+static int
+default_certs(struct secho_server_config *cfg)
+{
+	static const char *const names[] = { "server.pem", "server.key",
+	    "ca.pem" };
+	struct secho_tls_opts *t = &cfg->tls;
+	int secure = 0;
+
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		secure |= secho_proto_is_secure(cfg->listen[i].proto);
+	if (t->cert == NULL) {
+		if (secho_certs_find_set(names, 3, cfg->certs) == -1)
+			return secure ? -1 : 0;
+		t->cert = cfg->certs[0];
+		if (t->key == NULL && cfg->certs[1][0] != '\0')
+			t->key = cfg->certs[1];
+		if (t->ca == NULL && cfg->certs[2][0] != '\0')
+			t->ca = cfg->certs[2];
+	}
+	/* One PEM file may hold the key beside the certificate. */
+	if (t->key == NULL)
+		t->key = t->cert;
+	if (t->ca == NULL && t->verify_client && secho_certs_find("ca.pem",
+	    cfg->certs[2], sizeof(cfg->certs[2])) == 0)
+		t->ca = cfg->certs[2];
+	if (t->ca == NULL && t->verify_client) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", secho_error());
+		secho_error_set("--verify-client needs --ca: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* Turns --tcp/--tls/... with --port/--bind into listeners. */
 static int
 finish(struct secho_server_config *cfg, struct parse_state *ps)
@@ -261,7 +299,7 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 		}
 	}
 	secho_tls_opt_keylog_env(&cfg->tls);
-	return 0;
+	return default_certs(cfg);
 }
 
 /* NAME:CERT:KEY; the name has no ':', the paths may. */
