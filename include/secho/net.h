@@ -40,6 +40,7 @@ struct secho_endpoint {
 	enum secho_proto proto;
 	char host[SECHO_HOST_MAX];	/* "" means every address */
 	int port;			/* -1 when the spec gave none */
+	unsigned flags;			/* a server's listener options */
 };
 
 /*

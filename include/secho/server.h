@@ -11,9 +11,14 @@
 #include "secho/certs.h"
 #include "secho/net.h"
 #include "secho/priv.h"
+#include "secho/proxy.h"
 #include "secho/tls.h"
 
 #define SECHO_MAX_LISTENERS 16
+#define SECHO_MAX_PROXY_FROM 16
+
+/* struct secho_endpoint flags of a listener (-l SPEC,OPTION). */
+#define SECHO_LISTEN_PROXY	0x01	/* requires a PROXY header */
 #define SECHO_MAX_WORKERS 64
 
 struct secho_server_config {
@@ -34,6 +39,11 @@ struct secho_server_config {
 	int workers;			/* event-loop threads; 0: one per CPU */
 	int verbose;
 	struct secho_priv priv;		/* --user, --group, --chroot */
+	/* --proxy-protocol: bit (1 << proto) per transport that needs it. */
+	unsigned proxy_protocol;
+	/* --proxy-from: peers trusted to send PROXY headers. */
+	struct secho_cidr proxy_from[SECHO_MAX_PROXY_FROM];
+	size_t nproxy_from;
 	/* The default certificate, key and CA found (secho/certs.h). */
 	char certs[3][SECHO_CERTS_PATH_MAX];
 };

@@ -35,37 +35,52 @@ touch(struct conn *cn)
  * before any work is spent on a new client and given back when its
  * connection closes.  Returns 1, or 0 after logging why it was refused.
  */
-int
-srv_slot_take(struct server *s, enum secho_proto proto,
-    const struct secho_sockaddr *peer)
+static void
+refused(struct server *s, enum secho_proto proto,
+    const struct secho_sockaddr *peer, const char *limit, int max)
 {
-	size_t n = __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED);
 	char addr[SECHO_ADDRSTR_MAX];
-	const char *limit = "--max-conns";
-	int max = s->cfg->max_conns;
 
-	do {
-		if (n >= (size_t)max)
-			goto refused;
-	} while (!__atomic_compare_exchange_n(&s->sh->nconns, &n, n + 1, 1,
-	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-	if (s->sh->iplimit == NULL || secho_iplimit_take(s->sh->iplimit,
-	    (const struct sockaddr *)&peer->ss))
-		return 1;
-	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
-	limit = "--max-conns-per-ip";
-	max = s->cfg->max_conns_per_ip;
-refused:
 	logv(s, "%s %s: refused: %s %d reached", secho_proto_name(proto),
 	    secho_sockaddr_str((const struct sockaddr *)&peer->ss, addr,
 	    sizeof(addr)), limit, max);
+}
+
+int
+srv_slot_take_ip(struct server *s, enum secho_proto proto,
+    const struct secho_sockaddr *peer)
+{
+	if (s->sh->iplimit == NULL || secho_iplimit_take(s->sh->iplimit,
+	    (const struct sockaddr *)&peer->ss))
+		return 1;
+	refused(s, proto, peer, "--max-conns-per-ip", s->cfg->max_conns_per_ip);
+	return 0;
+}
+
+int
+srv_slot_take(struct server *s, enum secho_proto proto, int per_ip,
+    const struct secho_sockaddr *peer)
+{
+	size_t n = __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED);
+
+	do {
+		if (n >= (size_t)s->cfg->max_conns) {
+			refused(s, proto, peer, "--max-conns",
+			    s->cfg->max_conns);
+			return 0;
+		}
+	} while (!__atomic_compare_exchange_n(&s->sh->nconns, &n, n + 1, 1,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	if (!per_ip || srv_slot_take_ip(s, proto, peer))
+		return 1;
+	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
 void
 srv_slot_give(struct server *s, const struct secho_sockaddr *peer)
 {
-	if (s->sh->iplimit != NULL)
+	if (s->sh->iplimit != NULL && peer != NULL)
 		secho_iplimit_give(s->sh->iplimit,
 		    (const struct sockaddr *)&peer->ss);
 	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
@@ -132,10 +147,12 @@ srv_conn_close(struct conn *cn, const char *why)
 	 * over them would send a reset, and the client would see "reset"
 	 * instead of a clean close it can explain.
 	 */
-	if (cn->state == CS_HANDSHAKE && !secho_proto_is_dgram(cn->proto))
+	if ((cn->state == CS_HANDSHAKE || cn->state == CS_PROXY) &&
+	    !secho_proto_is_dgram(cn->proto))
 		secho_net_discard(cn->c.fd, DISCARD_MAX);
 	secho_conn_close(&cn->c);
 	echo_pool_put(&s->pool, cn->echo.buf);
+	free(cn->pp);
 	if (cn->prev != NULL)
 		cn->prev->next = cn->next;
 	else
@@ -143,7 +160,7 @@ srv_conn_close(struct conn *cn, const char *why)
 	if (cn->next != NULL)
 		cn->next->prev = cn->prev;
 	s->nconns--;
-	srv_slot_give(s, &cn->c.peer);
+	srv_slot_give(s, cn->ip_slot ? &cn->c.peer : NULL);
 	free(cn);
 	if (s->draining)
 		srv_worker_check_done(s);
@@ -314,6 +331,48 @@ conn_handshake(struct conn *cn)
 	conn_run_echo(cn);
 }
 
+/*
+ * The PROXY header, then on to what the listener serves: the handshake,
+ * or for tcp the echo.  A client the header names is limited by
+ * --max-conns-per-ip like any other.
+ */
+static void
+conn_proxy(struct conn *cn)
+{
+	struct server *s = cn->srv;
+	const char *why = NULL;
+	char addr[SECHO_ADDRSTR_MAX], via[SECHO_ADDRSTR_MAX];
+	int rc = srv_proxy_read(cn, &why);
+
+	if (rc == SECHO_WANT_READ) {
+		conn_watch(cn, SECHO_WANT_READ);
+		return;
+	}
+	if (rc == -1) {
+		__atomic_add_fetch(&s->sh->proxy_refused, 1, __ATOMIC_RELAXED);
+		srv_log("%s %s: PROXY header refused: %s",
+		    secho_proto_name(cn->proto), peer_str(cn, addr,
+		    sizeof(addr)), why);
+		srv_conn_close(cn, NULL);
+		return;
+	}
+	logv(s, "%s %s: PROXY header from %s", secho_proto_name(cn->proto),
+	    peer_str(cn, addr, sizeof(addr)), secho_sockaddr_str(
+	    (const struct sockaddr *)&cn->via.ss, via, sizeof(via)));
+	if (!srv_slot_take_ip(s, cn->proto, &cn->c.peer)) {
+		srv_conn_close(cn, NULL);
+		return;
+	}
+	cn->ip_slot = 1;
+	cn->state = cn->proto == SECHO_TCP ? CS_ECHO : CS_HANDSHAKE;
+	if (cn->state == CS_ECHO) {
+		touch(cn);
+		arm(cn, cn->last_ms, idle_ms(cn));
+		conn_run_echo(cn);
+	} else
+		conn_handshake(cn);
+}
+
 static void
 conn_io(struct secho_loop *l, struct secho_event *ev, int mask)
 {
@@ -322,6 +381,9 @@ conn_io(struct secho_loop *l, struct secho_event *ev, int mask)
 	(void)l;
 	(void)mask;
 	switch (cn->state) {
+	case CS_PROXY:
+		conn_proxy(cn);
+		break;
 	case CS_HANDSHAKE:
 		conn_handshake(cn);
 		break;
@@ -351,12 +413,21 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 
 	if (lifetime_left(cn, now) == 0 && cn->drain == CD_NONE) {
 		/* A trickle keeps a connection from going idle, not this. */
-		if (cn->state != CS_HANDSHAKE)
+		if (cn->state != CS_HANDSHAKE && cn->state != CS_PROXY)
 			secho_conn_shutdown(&cn->c);
 		srv_conn_close(cn, "--max-lifetime reached");
 		return;
 	}
-	if (cn->state == CS_HANDSHAKE) {
+	if (cn->state == CS_PROXY && now - cn->last_ms >= (uint64_t)cn->srv->
+	    cfg->handshake_timeout_ms) {
+		srv_log("%s: PROXY header refused: none within the handshake "
+		    "timeout", secho_proto_name(cn->proto));
+		__atomic_add_fetch(&cn->srv->sh->proxy_refused, 1,
+		    __ATOMIC_RELAXED);
+		srv_conn_close(cn, "PROXY header timeout");
+		return;
+	}
+	if (cn->state == CS_HANDSHAKE || cn->state == CS_PROXY) {
 		if (now - cn->last_ms >= (uint64_t)cn->srv->cfg->
 		    handshake_timeout_ms)
 			srv_conn_close(cn, "handshake timeout");
@@ -409,13 +480,15 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 		    cn == NULL ? "out of memory" : secho_error());
 		free(cn);
 		close(fd);
-		srv_slot_give(s, peer);
+		srv_slot_give(s, ls->flags & SECHO_LISTEN_PROXY ? NULL : peer);
 		return;
 	}
 	cn->c.peer = *peer;
 	cn->srv = s;
 	cn->proto = ls->proto;
-	cn->state = ls->proto == SECHO_TCP ? CS_ECHO : CS_HANDSHAKE;
+	cn->state = ls->flags & SECHO_LISTEN_PROXY ? CS_PROXY :
+	    ls->proto == SECHO_TCP ? CS_ECHO : CS_HANDSHAKE;
+	cn->ip_slot = !(ls->flags & SECHO_LISTEN_PROXY);
 	cn->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = cn;
@@ -425,7 +498,7 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	secho_timer_init(&cn->timer, conn_timeout);
 	touch(cn);
 	cn->born_ms = cn->last_ms;
-	arm(cn, cn->born_ms, cn->state == CS_HANDSHAKE ?
+	arm(cn, cn->born_ms, cn->state != CS_ECHO ?
 	    (uint64_t)s->cfg->handshake_timeout_ms : idle_ms(cn));
 	logv(s, "%s %s: accepted (%zu open)", secho_proto_name(ls->proto),
 	    peer_str(cn, addr, sizeof(addr)),

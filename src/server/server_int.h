@@ -27,11 +27,13 @@
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
 
 /*
+ * CS_PROXY: a listener that requires the PROXY protocol waits for the
+ * header before the TLS handshake or the echo (server_proxy.c).
  * CS_LINGER: our FIN / close_notify is out while the peer may still be
  * sending; reading to its EOF before close() keeps the kernel from
  * answering late bytes with a reset that would destroy echoes in flight.
  */
-enum conn_state { CS_HANDSHAKE, CS_ECHO, CS_SHUTDOWN, CS_LINGER };
+enum conn_state { CS_HANDSHAKE, CS_ECHO, CS_SHUTDOWN, CS_LINGER, CS_PROXY };
 
 /*
  * Where a connection is in the server's drain (SIGINT/SIGTERM).
@@ -49,6 +51,7 @@ struct shared;
 struct sock {
 	int fd;
 	enum secho_proto proto;
+	unsigned flags;			/* SECHO_LISTEN_* */
 	struct secho_sockaddr addr;
 };
 
@@ -57,6 +60,7 @@ struct listener {
 	struct server *srv;
 	struct secho_event ev;
 	enum secho_proto proto;
+	unsigned flags;			/* SECHO_LISTEN_*, from its sock */
 	struct secho_sockaddr addr;
 	struct secho_timer resume;	/* after EMFILE, or a failed watch */
 	struct secho_dtls_listener *dtls;	/* dtls listeners */
@@ -80,6 +84,12 @@ struct conn {
 	enum secho_proto proto;
 	enum conn_state state;
 	enum conn_drain drain;
+	int ip_slot;		/* holds a --max-conns-per-ip slot for peer */
+	/* PROXY protocol: the header read so far (CS_PROXY only), and the
+	 * balancer it came through once c.peer is the client it named. */
+	unsigned char *pp;
+	size_t pp_len;
+	struct secho_sockaddr via;
 };
 
 /*
@@ -139,6 +149,7 @@ struct shared {
 	size_t status_conns;		/* the count it last said */
 	int draining;
 	int drain_acks;			/* workers that let go, atomic */
+	size_t proxy_refused;		/* PROXY headers refused, atomic */
 	sigset_t oldmask;		/* restored on the way out */
 };
 
@@ -162,10 +173,28 @@ void srv_warn_expiry(const struct secho_tls *t, const char *path);
 		srv_log(__VA_ARGS__); \
 } while (0)
 
-/* server_conn.c */
-int srv_slot_take(struct server *s, enum secho_proto proto,
+/*
+ * server_conn.c.  A slot of --max-conns, and with per_ip one of
+ * --max-conns-per-ip for peer (a PROXY listener takes that one only once
+ * the header has named the client); srv_slot_give's peer is NULL when
+ * no per-address slot is held.
+ */
+int srv_slot_take(struct server *s, enum secho_proto proto, int per_ip,
     const struct secho_sockaddr *peer);
 void srv_slot_give(struct server *s, const struct secho_sockaddr *peer);
+/* Takes a --max-conns-per-ip slot for peer alone; 1, or 0 if refused. */
+int srv_slot_take_ip(struct server *s, enum secho_proto proto,
+    const struct secho_sockaddr *peer);
+
+/*
+ * server_proxy.c: whether peer may connect to ls (1), or is refused (0,
+ * logged and counted) for a PROXY listener when not in --proxy-from; and
+ * one read of cn's header: 1 once it is whole (cn->c.peer is then the
+ * client it names, cn->via the balancer), SECHO_WANT_READ, or -1 with
+ * the reason in *why (a static string or secho_error()).
+ */
+int srv_proxy_admit(struct listener *ls, const struct secho_sockaddr *peer);
+int srv_proxy_read(struct conn *cn, const char **why);
 void srv_conn_new(struct listener *ls, int fd,
     const struct secho_sockaddr *peer);
 void srv_conn_close(struct conn *cn, const char *why);

@@ -110,7 +110,12 @@ accept_batch(struct listener *ls, int max)
 			    secho_proto_name(ls->proto));
 			ls->paused = 0;
 		}
-		if (!srv_slot_take(s, ls->proto, &peer)) {
+		if (!srv_proxy_admit(ls, &peer)) {
+			close(fd);	/* nobody else may say who the client is */
+			continue;
+		}
+		if (!srv_slot_take(s, ls->proto, !(ls->flags &
+		    SECHO_LISTEN_PROXY), &peer)) {
 			/* Refused before any TLS work is spent on it. */
 			close(fd);
 			continue;
@@ -213,7 +218,7 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 		}
 		secho_sockaddr_str((struct sockaddr *)&peer.ss, addr,
 		    sizeof(addr));
-		if (!srv_slot_take(s, SECHO_DTLS, &peer))
+		if (!srv_slot_take(s, SECHO_DTLS, 1, &peer))
 			continue;
 		if ((fd = secho_net_dgram_child(&local, &peer)) == -1) {
 			srv_log("dtls %s: %s", addr, secho_error());
@@ -239,6 +244,7 @@ srv_sock_open(struct shared *sh, const struct secho_endpoint *ep)
 	if (k->fd == -1)
 		return -1;
 	k->proto = ep->proto;
+	k->flags = ep->flags;
 	sh->nsocks++;
 	return 0;
 }
@@ -261,6 +267,7 @@ srv_listener_attach(struct server *s, const struct sock *k)
 
 	ls->srv = s;
 	ls->proto = k->proto;
+	ls->flags = k->flags;
 	ls->addr = k->addr;
 	secho_timer_init(&ls->resume, listener_resume);
 	secho_event_init(&ls->ev, k->fd, k->proto == SECHO_DTLS ? dtls_io :

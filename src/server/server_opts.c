@@ -20,7 +20,7 @@ enum {
 	OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT, OPT_MAX_CONNS, OPT_BUFSIZE,
 	OPT_BACKLOG, OPT_VERIFY_CLIENT, OPT_ALLOW_CN, OPT_ALLOW_SAN,
 	OPT_SNI_CERT, OPT_WORKERS, OPT_MAX_PER_IP, OPT_LIFETIME, OPT_USER,
-	OPT_GROUP, OPT_CHROOT,
+	OPT_GROUP, OPT_CHROOT, OPT_PROXY, OPT_PROXY_FROM,
 };
 
 static const struct option longopts[] = {
@@ -29,6 +29,8 @@ static const struct option longopts[] = {
 	{ "udp", no_argument, NULL, OPT_UDP },
 	{ "dtls", no_argument, NULL, OPT_DTLS },
 	{ "listen", required_argument, NULL, 'l' },
+	{ "proxy-protocol", optional_argument, NULL, OPT_PROXY },
+	{ "proxy-from", required_argument, NULL, OPT_PROXY_FROM },
 	{ "port", required_argument, NULL, 'p' },
 	{ "bind", required_argument, NULL, 'b' },
 	{ "handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT },
@@ -73,7 +75,17 @@ static const char usage[] =
 "  -b, --bind ADDR        address for the transports above (default:\n"
 "                         every IPv4 and IPv6 address)\n"
 "  -l, --listen SPEC      one more listener, e.g. tls://[::1]:7443,\n"
-"                         udp://127.0.0.1:9000, tcp://:0 (repeatable)\n"
+"                         udp://127.0.0.1:9000, tcp://:0 (repeatable);\n"
+"                         SPEC,proxy-protocol requires a PROXY header\n"
+"  --proxy-protocol[=LIST]\n"
+"                         every tcp and tls listener (or those of LIST,\n"
+"                         e.g. tls) requires a PROXY protocol v1 or v2\n"
+"                         header before its first byte, as HAProxy's\n"
+"                         send-proxy sends; the client address it names\n"
+"                         is the one logged and limited\n"
+"  --proxy-from CIDR      peers trusted to send the header (repeatable,\n"
+"                         up to 16; default 127.0.0.0/8 and ::1); others\n"
+"                         are closed at once\n"
 "\n"
 "TLS:\n";
 
@@ -135,6 +147,7 @@ secho_server_config_init(struct secho_server_config *cfg)
 
 struct parse_state {
 	int want[SECHO_PROTO_COUNT];	/* --tcp etc. */
+	int proxy[SECHO_PROTO_COUNT];	/* --proxy-protocol[=tcp,tls] */
 	int port;			/* --port, -1 if not given */
 	const char *bind;		/* --bind */
 };
@@ -151,20 +164,92 @@ add_listener(struct secho_server_config *cfg, const struct secho_endpoint *ep)
 	return 0;
 }
 
+/* A listener option after the address: "tls://:7443,proxy-protocol". */
+static int
+listen_option(struct secho_endpoint *ep, const char *opt, const char *spec)
+{
+	if (strcmp(opt, "proxy-protocol") == 0 && !secho_proto_is_dgram(
+	    ep->proto)) {
+		ep->flags |= SECHO_LISTEN_PROXY;
+		return 0;
+	}
+	if (strcmp(opt, "proxy-protocol") == 0)
+		secho_error_set("--listen %s: the PROXY protocol is for tcp and "
+		    "tls listeners", spec);
+	else
+		secho_error_set("--listen %s: unknown listener option '%s' "
+		    "(known: proxy-protocol)", spec, opt);
+	return -1;
+}
+
 static int
 add_listen_spec(struct secho_server_config *cfg, const char *spec)
 {
 	struct secho_endpoint ep;
+	char addr[SECHO_HOST_MAX + 32], *opt, *save = NULL;
 
+	memset(&ep, 0, sizeof(ep));
 	ep.proto = SECHO_TCP;
-	if (secho_endpoint_parse(spec, &ep) == -1) {
+	snprintf(addr, sizeof(addr), "%s", spec);
+	opt = strchr(addr, ',');
+	if (opt != NULL)
+		*opt++ = '\0';
+	if (secho_endpoint_parse(addr, &ep) == -1) {
 		char msg[512];
 
 		snprintf(msg, sizeof(msg), "%s", secho_error());
 		secho_error_set("--listen %s: %s", spec, msg);
 		return -1;
 	}
+	for (char *o = opt != NULL ? strtok_r(opt, ",", &save) : NULL;
+	    o != NULL; o = strtok_r(NULL, ",", &save)) {
+		if (listen_option(&ep, o, spec) == -1)
+			return -1;
+	}
 	return add_listener(cfg, &ep);
+}
+
+/* --proxy-protocol[=tcp,tls]: the transports whose listeners need it. */
+static int
+proxy_transports(struct parse_state *ps, const char *arg)
+{
+	char list[64], *save = NULL;
+
+	if (arg == NULL) {
+		ps->proxy[SECHO_TCP] = ps->proxy[SECHO_TLS] = 1;
+		return 0;
+	}
+	snprintf(list, sizeof(list), "%s", arg);
+	for (char *t = strtok_r(list, ",", &save); t != NULL;
+	    t = strtok_r(NULL, ",", &save)) {
+		enum secho_proto p;
+
+		if (secho_proto_parse(t, &p) == -1 || secho_proto_is_dgram(p)) {
+			secho_error_set("--proxy-protocol: '%s' is not tcp or "
+			    "tls (the PROXY protocol is for streams)", t);
+			return -1;
+		}
+		ps->proxy[p] = 1;
+	}
+	return 0;
+}
+
+static int
+add_proxy_from(struct secho_server_config *cfg, const char *arg)
+{
+	if (cfg->nproxy_from == SECHO_MAX_PROXY_FROM) {
+		secho_error_set("--proxy-from: at most %d", SECHO_MAX_PROXY_FROM);
+		return -1;
+	}
+	if (secho_cidr_parse(arg, &cfg->proxy_from[cfg->nproxy_from]) == -1) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "%s", secho_error());
+		secho_error_set("--proxy-from: %s", msg);
+		return -1;
+	}
+	cfg->nproxy_from++;
+	return 0;
 }
 
 /*
@@ -235,6 +320,36 @@ default_certs(struct secho_server_config *cfg)
 	return 0;
 }
 
+/*
+ * --proxy-protocol marks the listeners of its transports (those from -l
+ * too); the header is trusted from loopback only unless --proxy-from
+ * says otherwise.  Socket activation applies the same marks at start.
+ */
+static int
+apply_proxy(struct secho_server_config *cfg, const struct parse_state *ps)
+{
+	int any = 0;
+
+	for (int p = 0; p < SECHO_PROTO_COUNT; p++)
+		cfg->proxy_protocol |= ps->proxy[p] ? 1u << p : 0;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		if (cfg->proxy_protocol & (1u << cfg->listen[i].proto))
+			cfg->listen[i].flags |= SECHO_LISTEN_PROXY;
+		any |= (cfg->listen[i].flags & SECHO_LISTEN_PROXY) != 0;
+	}
+	if (cfg->nproxy_from > 0 && !any && cfg->proxy_protocol == 0) {
+		secho_error_set("--proxy-from needs --proxy-protocol (or a -l "
+		    "listener with ,proxy-protocol)");
+		return -1;
+	}
+	if (cfg->nproxy_from == 0) {
+		secho_cidr_parse("127.0.0.0/8", &cfg->proxy_from[0]);
+		secho_cidr_parse("::1", &cfg->proxy_from[1]);
+		cfg->nproxy_from = 2;
+	}
+	return 0;
+}
+
 /* Turns --tcp/--tls/... with --port/--bind into listeners. */
 static int
 finish(struct secho_server_config *cfg, struct parse_state *ps)
@@ -269,6 +384,8 @@ finish(struct secho_server_config *cfg, struct parse_state *ps)
 		if (add_listener(cfg, &ep) == -1)
 			return -1;
 	}
+	if (apply_proxy(cfg, ps) == -1)
+		return -1;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		struct secho_endpoint *ep = &cfg->listen[i];
 
@@ -363,6 +480,8 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 	case OPT_UDP: ps->want[SECHO_UDP] = 1; return 0;
 	case OPT_DTLS: ps->want[SECHO_DTLS] = 1; return 0;
 	case 'l': return add_listen_spec(cfg, optarg);
+	case OPT_PROXY: return proxy_transports(ps, optarg);
+	case OPT_PROXY_FROM: return add_proxy_from(cfg, optarg);
 	case 'p': return secho_port_parse(optarg, &ps->port);
 	case 'b': ps->bind = optarg; return 0;
 	case OPT_VERIFY_CLIENT:

@@ -86,11 +86,15 @@ matches(const struct secho_endpoint *ep, const struct inherited *in)
  */
 static int
 pick_proto(const struct secho_server_config *cfg, const struct inherited *in,
-    int *taken, enum secho_proto *proto)
+    int *taken, enum secho_proto *proto, unsigned *flags)
 {
 	char addr[SECHO_ADDRSTR_MAX];
 
+	*flags = 0;
 	if (secho_proto_parse(in->name, proto) == 0) {
+		/* --proxy-protocol covers named sockets of its transports. */
+		if (cfg->proxy_protocol & (1u << *proto))
+			*flags |= SECHO_LISTEN_PROXY;
 		if (secho_proto_is_dgram(*proto) == in->dgram)
 			return 0;
 		secho_error_set("inherited socket '%s' is a %s socket: %s "
@@ -102,6 +106,7 @@ pick_proto(const struct secho_server_config *cfg, const struct inherited *in,
 		if (!taken[i] && matches(&cfg->listen[i], in)) {
 			taken[i] = 1;
 			*proto = cfg->listen[i].proto;
+			*flags = cfg->listen[i].flags;
 			return 0;
 		}
 	}
@@ -144,7 +149,8 @@ check_dtls(const struct inherited *in)
 }
 
 static int
-adopt(struct shared *sh, const struct inherited *in, enum secho_proto proto)
+adopt(struct shared *sh, const struct inherited *in, enum secho_proto proto,
+    unsigned flags)
 {
 	struct sock *k = &sh->socks[sh->nsocks];
 	int fl = fcntl(in->fd, F_GETFL);
@@ -158,6 +164,7 @@ adopt(struct shared *sh, const struct inherited *in, enum secho_proto proto)
 	}
 	k->fd = in->fd;
 	k->proto = proto;
+	k->flags = flags;
 	k->addr = in->addr;
 	sh->nsocks++;
 	return 0;
@@ -183,11 +190,12 @@ srv_sd_sockets(struct shared *sh, int *taken)
 	for (int i = 0; i < n && rc == 0; i++) {
 		struct inherited in;
 		enum secho_proto proto;
+		unsigned flags;
 
 		if (describe_fd(SD_LISTEN_FDS_START + i, names != NULL &&
 		    names[i] != NULL ? names[i] : "unknown", &in) == -1 ||
-		    pick_proto(cfg, &in, taken, &proto) == -1 ||
-		    adopt(sh, &in, proto) == -1)
+		    pick_proto(cfg, &in, taken, &proto, &flags) == -1 ||
+		    adopt(sh, &in, proto, flags) == -1)
 			rc = -1;
 	}
 	for (int i = 0; names != NULL && names[i] != NULL; i++)

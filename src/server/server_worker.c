@@ -72,7 +72,7 @@ drain_start(struct server *s)
 	    (uint64_t)s->cfg->drain_timeout_ms;
 	for (cn = s->conns; cn != NULL; cn = next) {
 		next = cn->next;
-		if (cn->state == CS_HANDSHAKE)
+		if (cn->state == CS_HANDSHAKE || cn->state == CS_PROXY)
 			cn->drain = CD_AWAIT_FIRST;
 		else {
 			cn->drain = CD_DRAINING;
