@@ -135,7 +135,7 @@ tshark_keyed(const char *file, const char *keylog, const char *decode,
 	argv[n] = NULL;
 	snprintf(cap, sizeof(cap), "%s/%s", dir, file);
 	snprintf(opt, sizeof(opt), "tls.keylog_file:%s", keylog);
-	ck_assert_int_eq(tu_run(argv, NULL, 0, 60000, &r), 0);
+	tu_assert_exit(tu_run(argv, NULL, 0, 60000, &r), &r, 0);
 	free(r.err);
 	return r.out;
 }
@@ -172,7 +172,7 @@ START_TEST(key_log_decrypts)
 	free(out);
 	/* The negotiated suite, as Wireshark shows it. */
 	snprintf(cap, sizeof(cap), "%s/tls.pcapng", dir);
-	ck_assert_int_eq(tu_run(argv, NULL, 0, 60000, &r), 0);
+	tu_assert_exit(tu_run(argv, NULL, 0, 60000, &r), &r, 0);
 	ck_assert_msg(strstr(r.out, "Cipher Suite: TLS_AES_") != NULL &&
 	    strstr(r.out, "GCM_SHA") != NULL, "no AEAD cipher suite");
 	tu_result_free(&r);
@@ -260,11 +260,11 @@ START_TEST(key_log_tls12_via_env)
 	    0);
 	unsetenv("SSLKEYLOGFILE");
 	snprintf(connect, sizeof(connect), "127.0.0.1:%d", srv.port[0]);
-	ck_assert_int_eq(tu_run((const char *[]){ "/usr/bin/openssl",
+	tu_assert_exit(tu_run((const char *[]){ "/usr/bin/openssl",
 	    "s_client", "-tls1_2", "-ign_eof", "-connect", connect, NULL },
-	    "x\n", 2, 30000, &r), 0);
+	    "x\n", 2, 30000, &r), &r, 0);
 	tu_result_free(&r);
-	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
+	tu_assert_exit(tu_server_stop(&srv, &r), &r, 0);
 	ck_assert_msg(strstr(r.err, "warning: writing TLS session secrets") !=
 	    NULL, "no warning: %s", r.err);
 	tu_result_free(&r);
