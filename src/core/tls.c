@@ -3,8 +3,9 @@
  *
  * Builds one SSL_CTX per role with secure defaults, maps every SSL_ERROR_*
  * onto enum secho_io, and turns OpenSSL's error queue into one sentence a
- * person can act on.  With dtls.c, tls_verify.c and tls_info.c it is the
- * only code that includes OpenSSL (through tls_int.h).
+ * person can act on.  With dtls.c, tls_verify.c, tls_info.c and
+ * tls_tickets.c it is the only code that includes OpenSSL (through
+ * tls_int.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /*
  * tls_int.h - what the TLS modules (tls.c, dtls.c, tls_verify.c,
- * tls_info.c) share; nothing outside them includes OpenSSL.
+ * tls_info.c, tls_tickets.c) share; nothing outside them includes OpenSSL.
  */
 #ifndef SECHO_TLS_INT_H
 #define SECHO_TLS_INT_H
