@@ -7,6 +7,7 @@
 #                   replays the fuzz corpora and regressions (fuzz-check)
 #   make SAN=1      the same build with ASan+UBSan into build/san/
 #   make capture    capture tcp/tls/udp echoes into captures/ and compare
+#   make readme-capture  the same, and its table into README.md
 #   make certs      mint the local CA and certificates into certs/
 #   make deps       install missing Debian packages (as root)
 #   make fuzz       libFuzzer harnesses, FUZZ_TIME s each (tests/fuzz/)
@@ -61,7 +62,7 @@ TESTOBJ = $(TESTSRC:tests/%.c=$(O)/tests/%.o)
 TESTBIN = $(O)/tests/check_secho
 
 .PHONY: all clean certs deps run test test-unit test-san test-valgrind \
-	valgrind-suites check capture install uninstall
+	valgrind-suites check capture readme-capture install uninstall
 # Keep the objects of the programs: they are not throwaway intermediates.
 .SECONDARY:
 all: $(LIB) $(PROGS) $(O)/headers.ok
@@ -122,6 +123,12 @@ run: deps
 capture: deps
 	@$(MAKE) --no-print-directory all certs
 	bash scripts/capture.sh --embed-secrets --out captures
+
+# The same capture, its table written into README.md between the
+# <!-- capture:begin/end --> lines (tests/check_capture.c checks it).
+readme-capture: deps
+	@$(MAKE) --no-print-directory all certs
+	bash scripts/capture.sh --out captures --readme README.md
 
 # The Check suite against this build's binaries.  CK_DEFAULT_TIMEOUT is
 # a backstop; cases set their own limits.

@@ -5,7 +5,9 @@
 # whether the message can be read (in clear, or with the TLS key log).
 #
 # Usage: scripts/capture.sh [--out DIR] [--message MSG] [--embed-secrets]
-#                           [--bin DIR] [--certs DIR]
+#                           [--bin DIR] [--certs DIR] [--readme FILE]
+# --readme FILE: also write the comparison table between the lines
+# <!-- capture:begin --> and <!-- capture:end --> of FILE (README.md).
 # Needs root or membership of the 'wireshark' group (dumpcap on lo).
 set -euo pipefail
 
@@ -15,9 +17,10 @@ msg='secho: can you read this?'
 bindir="$here/bin"
 certs="$here/certs"
 embed=0
+readme=
 
 die() { printf 'capture.sh: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,10s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -26,6 +29,7 @@ while [ $# -gt 0 ]; do
     --bin) bindir=${2:?--bin needs a directory}; shift 2 ;;
     --certs) certs=${2:?--certs needs a directory}; shift 2 ;;
     --embed-secrets) embed=1; shift ;;
+    --readme) readme=${2:?--readme needs a file}; shift 2 ;;
     -h | --help) usage 0 ;;
     *) printf 'capture.sh: unknown option %s\n' "$1" >&2; usage 1 ;;
     esac
@@ -38,6 +42,11 @@ done
 [ -x "$bindir/secho-server" ] && [ -x "$bindir/secho-client" ] ||
     die "no secho binaries in $bindir: run 'make'"
 [ -r "$certs/server.pem" ] || die "no certificates in $certs: run 'make certs'"
+if [ -n "$readme" ]; then
+    marks=$(grep -cx '<!-- capture:\(begin\|end\) -->' "$readme" || true)
+    [ "$marks" = 2 ] ||
+        die "$readme needs one <!-- capture:begin/end --> pair of lines"
+fi
 if [ "$(id -u)" -ne 0 ] && ! id -nG | tr ' ' '\n' | grep -qx wireshark; then
     die "capturing on lo needs root or the 'wireshark' group" \
         "(sudo usermod -aG wireshark \"\$USER\", then log in again)"
@@ -215,7 +224,7 @@ echo_bytes=$((2 * ${#msg}))
 printf 'secho capture: "%s" (%d bytes) echoed once per transport; ' \
     "$msg" "${#msg}"
 printf 'echo payload = %d bytes (sent + echoed)\n\n' "$echo_bytes"
-printf '%-9s %7s %8s %10s %8s  %-15s %s\n' transport packets "wire B" \
+table=$(printf '%-9s %7s %8s %10s %8s  %-15s %s\n' transport packets "wire B" \
     "L4 payload" overhead "handshake RTTs" "the message on the wire"
 for t in tcp tls udp dtls; do
     proto=tcp
@@ -231,7 +240,20 @@ for t in tcp tls udp dtls; do
     printf '%-9s %7d %8d %10d %8d  %-15s %s\n' "$t" "$pkts" "$wire" \
         "$payload" $((payload - echo_bytes)) "$rtt" \
         "$(readable "$out/$t.pcapng" "$t")"
-done
+done)
+printf '%s\n' "$table"
+# The README's copy of the table, as an indented code block, replaced in
+# place (through a temporary file, so an interrupted run leaves it whole).
+if [ -n "$readme" ]; then
+    TABLE=$table awk '
+        /^<!-- capture:end -->$/ { skip = 0 }
+        !skip { print }
+        /^<!-- capture:begin -->$/ { skip = 1
+            n = split(ENVIRON["TABLE"], l, "\n")
+            print ""; for (i = 1; i <= n; i++) print "    " l[i]; print "" }
+        ' "$readme" >"$work/readme"
+    cat "$work/readme" >"$readme"
+fi
 printf '\nwire B: whole frames on lo; L4 payload: TCP/UDP payload bytes;\n'
 printf 'overhead: L4 payload beyond the echoed message (TLS handshake, '
 printf 'records, alerts).\n\nfiles in %s:\n' "$out"

@@ -344,7 +344,7 @@ wrong_server(int dgram, long flip_at, int *port)
 	ck_assert(getsockname(fd, (struct sockaddr *)&sin, &len) == 0);
 	*port = ntohs(sin.sin_port);
 	if ((pid = fork()) == 0) {
-		alarm(60);	/* a backstop if the test dies first */
+		alarm((unsigned)tu_slow(60));	/* should the test die first */
 		if (dgram)
 			wrong_dgram(fd, flip_at);
 		else
@@ -449,8 +449,8 @@ START_TEST(usage_exit_1)
 		    NULL, "%s", r.err);
 		tu_result_free(&r);
 	}
-	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-bench"),
-	    "--help", NULL }, NULL, 0, 10000, &r), 0);
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-bench"),
+	    "--help", NULL }, NULL, 0, 10000, &r), &r, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "usage: secho-bench MODE"));
 	tu_result_free(&r);
 }

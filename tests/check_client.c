@@ -91,7 +91,7 @@ fork_server(int lfd, void (*fn)(int))
 
 	ck_assert_int_ne(pid, -1);
 	if (pid == 0) {
-		alarm(30);	/* a backstop should the client never go */
+		alarm((unsigned)tu_slow(30));	/* should the client never go */
 		secho_net_set_nonblock(lfd, 0);
 		fn(lfd);
 	}
@@ -463,7 +463,8 @@ closing_server(int lfd, int reset)
 	char buf[5];
 	int fd = accept(lfd, NULL, NULL);
 
-	if (fd == -1 || tu_read_full(fd, buf, sizeof(buf), 20000) != 5)
+	if (fd == -1 || tu_read_full(fd, buf, sizeof(buf),
+	    tu_slow(20000)) != 5)
 		_exit(1);
 	if (reset)
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -1258,9 +1259,9 @@ START_TEST(mtls_default_files)
 	start_tls((const char *[]){ "--verify-client", NULL });
 	/* The fixture's certs/ and its CA become the defaults. */
 	ck_assert_int_eq(chdir(top), 0);
-	ck_assert_int_eq(tu_run((const char *[]){ bin, "--tls", "--mtls",
+	tu_assert_exit(tu_run((const char *[]){ bin, "--tls", "--mtls",
 	    "-v", "-m", "mutual", "localhost", port_of("tls"), NULL }, NULL,
-	    0, 60000, &r), 0);
+	    0, 60000, &r), &r, 0);
 	ck_assert_str_eq(r.out, "mutual\n");
 	assert_err(&r, "presenting client certificate certs/client.pem");
 	tu_result_free(&r);
@@ -1270,8 +1271,8 @@ START_TEST(mtls_default_files)
 	tu_server_stop_clean(&srv);
 	/* Elsewhere the files are missing: a usage error that says so. */
 	ck_assert_int_eq(chdir(tu_tmpdir()), 0);
-	ck_assert_int_eq(tu_run((const char *[]){ bin, "--tls", "--mtls",
-	    "-m", "x", "localhost", NULL }, NULL, 0, 60000, &r),
+	tu_assert_exit(tu_run((const char *[]){ bin, "--tls", "--mtls",
+	    "-m", "x", "localhost", NULL }, NULL, 0, 60000, &r), &r,
 	    SECHO_EXIT_USAGE);
 	assert_err(&r, "--mtls: no client.pem in ./certs, ");
 	tu_result_free(&r);

@@ -82,7 +82,7 @@ stop_server(void)
 {
 	struct tu_result r;
 
-	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
+	tu_assert_exit(tu_server_stop(&srv, &r), &r, 0);
 	free(r.out);
 	return r.err;
 }
@@ -145,7 +145,7 @@ gnutls_cli(char **out, const char *prio, const char *line,
 	ck_assert_int_eq(tu_spawn(&p, argv, fifo), 0);
 	ck_assert_int_eq(tu_write_all(wfd, line, strlen(line)), 0);
 	close(rfd);
-	len = read_until(p.outfd, seen, sizeof(seen), line, 20000);
+	len = read_until(p.outfd, seen, sizeof(seen), line, tu_slow(20000));
 	close(wfd);
 	rc = tu_wait(&p, 20000, &r);
 	ck_assert(asprintf(out, "%.*s%s%s", (int)len, seen, r.out, r.err) >= 0);
@@ -164,11 +164,12 @@ static int
 start_serv(struct tu_proc *p, int dgram, const char *prio,
     const char *const *extra)
 {
-	const char *argv[24] = { "/usr/bin/timeout", "120", GNUTLS_SERV,
-	    "--echo", "--priority", prio, "--x509certfile",
+	const char *argv[24] = { "/usr/bin/timeout", tu_num(tu_slow(120)),
+	    GNUTLS_SERV, "--echo", "--priority", prio, "--x509certfile",
 	    tu_cert("server.pem"), "--x509keyfile", tu_cert("server.key"),
 	    "--port" };
-	unsigned long long deadline = secho_now_us() + 15000000ULL;
+	unsigned long long deadline = secho_now_us() +
+	    tu_slow(15000) * 1000ULL;
 	int port = tu_free_port(dgram), n = 11, up = 0;
 	char ready[64];
 

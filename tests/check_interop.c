@@ -41,11 +41,11 @@ START_TEST(s_client_echo)
 	    "--port", "0", "--idle-timeout", "0.5", TLS_ARGS, NULL }, 1), 0);
 	snprintf(connect, sizeof(connect), "localhost:%d", srv.port[0]);
 	for (int i = 0; i < 2; i++) {
-		ck_assert_int_eq(run(&r, "interop line\n", (const char *[]){
+		tu_assert_exit(run(&r, "interop line\n", (const char *[]){
 		    "/usr/bin/openssl", "s_client", versions[i], "-ign_eof",
 		    "-connect", connect, "-CAfile", tu_cert("ca.pem"),
 		    "-verify_hostname", "localhost", "-verify_return_error",
-		    NULL }), 0);
+		    NULL }), &r, 0);
 		ck_assert_msg(strstr(r.out, "interop line\n") != NULL, "%s",
 		    r.out);
 		ck_assert_msg(strstr(r.out, "Verify return code: 0 (ok)") !=
@@ -93,20 +93,20 @@ START_TEST(socat_clients)
 	    "--tls", "--udp", "--port", "0", TLS_ARGS, NULL }, 3), 0);
 	snprintf(addr, sizeof(addr), "TCP:127.0.0.1:%d",
 	    tu_server_port(&srv, "tcp"));
-	ck_assert_int_eq(run(&r, "via socat tcp\n", (const char *[]){
-	    "/usr/bin/socat", "-t5", "-", addr, NULL }), 0);
+	tu_assert_exit(run(&r, "via socat tcp\n", (const char *[]){
+	    "/usr/bin/socat", "-t5", "-", addr, NULL }), &r, 0);
 	ck_assert_str_eq(r.out, "via socat tcp\n");
 	tu_result_free(&r);
 	snprintf(addr, sizeof(addr), "UDP:127.0.0.1:%d",
 	    tu_server_port(&srv, "udp"));
-	ck_assert_int_eq(run(&r, "via socat udp\n", (const char *[]){
-	    "/usr/bin/socat", "-t2", "-", addr, NULL }), 0);
+	tu_assert_exit(run(&r, "via socat udp\n", (const char *[]){
+	    "/usr/bin/socat", "-t2", "-", addr, NULL }), &r, 0);
 	ck_assert_str_eq(r.out, "via socat udp\n");
 	tu_result_free(&r);
 	snprintf(addr, sizeof(addr), "OPENSSL:localhost:%d,cafile=%s,"
 	    "verify=1", tu_server_port(&srv, "tls"), tu_cert("ca.pem"));
-	ck_assert_int_eq(run(&r, "via socat tls\n", (const char *[]){
-	    "/usr/bin/socat", "-t5", "-", addr, NULL }), 0);
+	tu_assert_exit(run(&r, "via socat tls\n", (const char *[]){
+	    "/usr/bin/socat", "-t5", "-", addr, NULL }), &r, 0);
 	ck_assert_str_eq(r.out, "via socat tls\n");
 	tu_result_free(&r);
 	tu_server_stop_clean(&srv);
@@ -117,7 +117,8 @@ END_TEST
 static void
 start_peer(struct tu_proc *p, const char *const *argv, int port)
 {
-	unsigned long long deadline = secho_now_us() + 15000000ULL;
+	unsigned long long deadline = secho_now_us() +
+	    tu_slow(15000) * 1000ULL;
 	int fd = -1;
 
 	ck_assert_int_eq(tu_spawn(p, argv, NULL), 0);
@@ -156,9 +157,9 @@ START_TEST(client_vs_socat)
 	    "reuseaddr,fork", port);
 	start_peer(&peer, (const char *[]){ "/usr/bin/socat", listen, "PIPE",
 	    NULL }, port);
-	ck_assert_int_eq(run(&r, NULL, (const char *[]){
+	tu_assert_exit(run(&r, NULL, (const char *[]){
 	    tu_bin("secho-client"), "-m", "to socat", "127.0.0.1", tu_num(port),
-	    NULL }), 0);
+	    NULL }), &r, 0);
 	ck_assert_str_eq(r.out, "to socat\n");
 	tu_result_free(&r);
 	stop_peer(&peer);
@@ -169,9 +170,9 @@ START_TEST(client_vs_socat)
 	    tu_cert("server.pem"), tu_cert("server.key"));
 	start_peer(&peer, (const char *[]){ "/usr/bin/socat", listen, "PIPE",
 	    NULL }, port);
-	ck_assert_int_eq(run(&r, NULL, (const char *[]){
+	tu_assert_exit(run(&r, NULL, (const char *[]){
 	    tu_bin("secho-client"), "--tls", "-m", "to socat tls", "--ca",
-	    tu_cert("ca.pem"), "localhost", tu_num(port), NULL }), 0);
+	    tu_cert("ca.pem"), "localhost", tu_num(port), NULL }), &r, 0);
 	ck_assert_str_eq(r.out, "to socat tls\n");
 	tu_result_free(&r);
 	stop_peer(&peer);
@@ -193,9 +194,9 @@ START_TEST(client_vs_s_server)
 	ck_assert_int_eq(tu_mkcerts((const char *[]){ "--out", other, NULL }),
 	    0);
 	strcat(other, "/ca.pem");
-	ck_assert_int_eq(run(&r, NULL, (const char *[]){
+	tu_assert_exit(run(&r, NULL, (const char *[]){
 	    tu_bin("secho-client"), "--tls", "-m", "x", "--ca", other,
-	    "localhost", tu_num(port), NULL }), SECHO_EXIT_VERIFY);
+	    "localhost", tu_num(port), NULL }), &r, SECHO_EXIT_VERIFY);
 	ck_assert_msg(strstr(r.err, "unable to get local issuer certificate"),
 	    "%s", r.err);
 	tu_result_free(&r);

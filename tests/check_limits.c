@@ -149,7 +149,7 @@ assert_echoes(int fd, const char *msg)
 	size_t n = strlen(msg);
 
 	ck_assert_int_eq(tu_write_all(fd, msg, n), 0);
-	ck_assert_uint_eq(tu_read_full(fd, buf, n, 5000), n);
+	ck_assert_uint_eq(tu_read_full(fd, buf, n, tu_slow(5000)), n);
 	ck_assert_str_eq(buf, msg);
 }
 
@@ -225,7 +225,7 @@ START_TEST(per_ip_limit_tls_no_crypto)
 	    TLS_ARGS, "--max-conns-per-ip", "1", "--handshake-timeout", "60",
 	    "-v", NULL }, 1);
 	a = connect_from("127.0.0.1", srv.port[0]);
-	ck_assert(tu_server_await_log(&srv, "accepted (1 open)", 5000));
+	tu_assert_log(&srv, "accepted (1 open)", 5000);
 	b = connect_from("127.0.0.1", srv.port[0]);
 	(void)!write(b, hello, sizeof(hello) - 1);
 	{
@@ -238,7 +238,7 @@ START_TEST(per_ip_limit_tls_no_crypto)
 	close(b);
 	close(a);
 	/* The slot comes back: a real client is served. */
-	ck_assert(tu_server_await_log(&srv, "closed", 5000));
+	tu_assert_log(&srv, "closed", 5000);
 	tu_assert_echo("tls", srv.port[0], "after the refusal");
 	tu_server_stop_clean(&srv);
 }
@@ -274,7 +274,7 @@ lifetime_case(const char *proto)
 	}
 	t0 = (long long)(secho_now_us() / 1000);
 	ck_assert_int_eq(tu_spawn(&p, argv, "/dev/zero"), 0);
-	ck_assert_int_eq(tu_wait(&p, 20000, &r), 2);
+	tu_assert_exit(tu_wait(&p, 20000, &r), &r, 2);
 	ck_assert(!r.timed_out);
 	/* Not before its time (the clock is the server's, give 50 ms). */
 	ck_assert_int_ge((long long)(secho_now_us() / 1000) - t0, 450);
@@ -346,23 +346,23 @@ START_TEST(refuses_root_untold)
 
 	if (!running_as_root())
 		return;
-	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-server"),
-	    "--tcp", "--port", "0", NULL }, NULL, 0, 10000, &r), 2);
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-server"),
+	    "--tcp", "--port", "0", NULL }, NULL, 0, 10000, &r), &r, 2);
 	ck_assert_msg(strstr(r.err, "secho-server: refusing to run as root: "
 	    "give --user NAME") != NULL, "%s", r.err);
 	ck_assert_msg(strstr(r.out, "listening") == NULL, "%s", r.out);
 	tu_result_free(&r);
-	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-server"),
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-server"),
 	    "--tcp", "--port", "0", "--user", "no-such-user-here", NULL }, NULL,
-	    0, 10000, &r), 2);
+	    0, 10000, &r), &r, 2);
 	ck_assert_msg(strstr(r.err, "--user no-such-user-here: no such user")
 	    != NULL, "%s", r.err);
 	tu_result_free(&r);
 	/* --chroot without a user would leave root in a chroot it can
 	 * leave: refused like plain root. */
-	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-server"),
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-server"),
 	    "--tcp", "--port", "0", "--chroot", "/", NULL }, NULL, 0, 10000,
-	    &r), 2);
+	    &r), &r, 2);
 	ck_assert_msg(strstr(r.err, "refusing to run as root") != NULL, "%s",
 	    r.err);
 	tu_result_free(&r);

@@ -37,7 +37,7 @@ stop(void)
 	struct tu_result r;
 	char *log;
 
-	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
+	tu_assert_exit(tu_server_stop(&srv, &r), &r, 0);
 	log = r.err;
 	free(r.out);
 	return log;
@@ -117,10 +117,12 @@ START_TEST(verify_client_required)
 	char *out, *log;
 
 	start((const char *[]){ "--verify-client", NULL });
-	ck_assert_int_ne(s_client(&out, (const char *[]){ NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ NULL }) != 0,
+	    "s_client got through: %s", tu_tail(out, 1500));
 	free(out);
-	ck_assert_int_eq(s_client(&out, (const char *[]){ CLIENT_CERT, NULL }),
-	    0);
+	ck_assert_msg(s_client(&out, (const char *[]){ CLIENT_CERT,
+	    NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_echoed(out);
 	free(out);
 	log = stop();
@@ -135,11 +137,13 @@ START_TEST(verify_client_optional)
 	char *out, *log;
 
 	start((const char *[]){ "--verify-client=optional", NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_echoed(out);
 	free(out);
-	ck_assert_int_eq(s_client(&out, (const char *[]){ CLIENT_CERT, NULL }),
-	    0);
+	ck_assert_msg(s_client(&out, (const char *[]){ CLIENT_CERT,
+	    NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_echoed(out);
 	free(out);
 	log = stop();
@@ -158,9 +162,10 @@ START_TEST(client_cert_refusals)
 	/* Same CA as the server trusts, but an expired client cert. */
 	expired = mint((const char *[]){ NULL });
 	start((const char *[]){ "--verify-client", NULL });
-	ck_assert_int_ne(s_client(&out, (const char *[]){ "-cert",
+	ck_assert_msg(s_client(&out, (const char *[]){ "-cert",
 	    in_dir(other, "client.pem"), "-key", in_dir(other, "client.key"),
-	    NULL }), 0);
+	    NULL }) != 0,
+	    "s_client got through: %s", tu_tail(out, 1500));
 	free(out);
 	log = stop();
 	assert_has(log, "client certificate verify failed: unable to get "
@@ -170,18 +175,19 @@ START_TEST(client_cert_refusals)
 	{
 		struct tu_result r;
 
-		ck_assert_int_eq(tu_run((const char *[]){ "/bin/cp",
+		tu_assert_exit(tu_run((const char *[]){ "/bin/cp",
 		    tu_cert("ca.pem"), tu_cert("ca.key"), expired, NULL },
-		    NULL, 0, 10000, &r), 0);
+		    NULL, 0, 10000, &r), &r, 0);
 		tu_result_free(&r);
 		ck_assert_int_eq(tu_mkcerts((const char *[]){ "--out", expired,
 		    "--only", "client", "--not-before", "2020-01-01",
 		    "--not-after", "2020-02-01", NULL }), 0);
 	}
 	start((const char *[]){ "--verify-client", NULL });
-	ck_assert_int_ne(s_client(&out, (const char *[]){ "-cert",
+	ck_assert_msg(s_client(&out, (const char *[]){ "-cert",
 	    in_dir(expired, "client.pem"), "-key",
-	    in_dir(expired, "client.key"), NULL }), 0);
+	    in_dir(expired, "client.key"), NULL }) != 0,
+	    "s_client got through: %s", tu_tail(out, 1500));
 	free(out);
 	log = stop();
 	assert_has(log, "client certificate verify failed: certificate has "
@@ -197,21 +203,23 @@ START_TEST(allow_lists)
 	struct tu_result r;
 
 	/* An "intruder" client cert signed by the trusted CA. */
-	ck_assert_int_eq(tu_run((const char *[]){ "/bin/cp",
+	tu_assert_exit(tu_run((const char *[]){ "/bin/cp",
 	    tu_cert("ca.pem"), tu_cert("ca.key"), intruder, NULL }, NULL, 0,
-	    10000, &r), 0);
+	    10000, &r), &r, 0);
 	tu_result_free(&r);
 	ck_assert_int_eq(tu_mkcerts((const char *[]){ "--out", intruder,
 	    "--only", "client", "--client-cn", "intruder", NULL }), 0);
 
 	start((const char *[]){ "--allow-client-cn", "secho client", NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ CLIENT_CERT, NULL }),
-	    0);
+	ck_assert_msg(s_client(&out, (const char *[]){ CLIENT_CERT,
+	    NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_echoed(out);
 	free(out);
-	ck_assert_int_ne(s_client(&out, (const char *[]){ "-cert",
+	ck_assert_msg(s_client(&out, (const char *[]){ "-cert",
 	    in_dir(intruder, "client.pem"), "-key",
-	    in_dir(intruder, "client.key"), NULL }), 0);
+	    in_dir(intruder, "client.key"), NULL }) != 0,
+	    "s_client got through: %s", tu_tail(out, 1500));
 	free(out);
 	log = stop();
 	assert_has(log, "not in the allow-list");
@@ -219,13 +227,15 @@ START_TEST(allow_lists)
 
 	/* By SAN: the minted client certificate has DNS:secho-client. */
 	start((const char *[]){ "--allow-client-san", "secho-client", NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ CLIENT_CERT, NULL }),
-	    0);
+	ck_assert_msg(s_client(&out, (const char *[]){ CLIENT_CERT,
+	    NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	free(out);
 	free(stop());
 	start((const char *[]){ "--allow-client-san", "other.example", NULL });
-	ck_assert_int_ne(s_client(&out, (const char *[]){ CLIENT_CERT, NULL }),
-	    0);
+	ck_assert_msg(s_client(&out, (const char *[]){ CLIENT_CERT,
+	    NULL }) != 0,
+	    "s_client got through: %s", tu_tail(out, 1500));
 	free(out);
 	free(stop());
 }
@@ -236,20 +246,22 @@ START_TEST(versions_suites_groups)
 	char *out;
 
 	start((const char *[]){ "--tls-max", "1.2", NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_has(out, "Protocol  : TLSv1.2");
 	free(out);
 	free(stop());
 
 	start((const char *[]){ "--tls-min", "1.3", NULL });
-	ck_assert_int_ne(s_client(&out, (const char *[]){ "-tls1_2", NULL }),
-	    0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-tls1_2", NULL }) != 0,
+	    "s_client got through: %s", tu_tail(out, 1500));
 	free(out);
 	free(stop());
 
 	start((const char *[]){ "--ciphersuites",
 	    "TLS_CHACHA20_POLY1305_SHA256", "--groups", "P-256", NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_has(out, "TLS_CHACHA20_POLY1305_SHA256");
 	assert_has(out, "prime256v1");
 	free(out);
@@ -257,7 +269,8 @@ START_TEST(versions_suites_groups)
 
 	start((const char *[]){ "--tls-max", "1.2", "--ciphers",
 	    "ECDHE-ECDSA-CHACHA20-POLY1305", NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_has(out, "ECDHE-ECDSA-CHACHA20-POLY1305");
 	free(out);
 	free(stop());
@@ -268,19 +281,19 @@ START_TEST(bad_values)
 {
 	struct tu_result r;
 
-	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-server"),
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-server"),
 	    "--tls", "--port", "0", SERVER_CERTS, "--ciphers", "NONSENSE",
-	    NULL }, NULL, 0, 10000, &r), 2);
+	    NULL }, NULL, 0, 10000, &r), &r, 2);
 	assert_has(r.err, "--ciphers 'NONSENSE'");
 	tu_result_free(&r);
-	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-server"),
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-server"),
 	    "--tls", "--port", "0", SERVER_CERTS, "--tls-min", "1.1",
-	    NULL }, NULL, 0, 10000, &r), 1);
+	    NULL }, NULL, 0, 10000, &r), &r, 1);
 	assert_has(r.err, "'1.1' is not a TLS version");
 	tu_result_free(&r);
-	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-server"),
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-server"),
 	    "--dtls", "--port", "0", SERVER_CERTS, "--tls-min", "1.3",
-	    NULL }, NULL, 0, 10000, &r), 2);
+	    NULL }, NULL, 0, 10000, &r), &r, 2);
 	assert_has(r.err, "DTLS has no version 1.3");
 	tu_result_free(&r);
 }
@@ -342,13 +355,15 @@ START_TEST(alpn)
 	char *out;
 
 	start((const char *[]){ "--alpn", "echo,x-other", NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ "-alpn", "h2,echo",
-	    NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-alpn", "h2,echo",
+	    NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_has(out, "ALPN protocol: echo");
 	free(out);
 	/* Nothing in common: no_application_protocol (RFC 7301). */
-	ck_assert_int_ne(s_client(&out, (const char *[]){ "-alpn", "h2",
-	    NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-alpn", "h2",
+	    NULL }) != 0,
+	    "s_client got through: %s", tu_tail(out, 1500));
 	free(out);
 	free(stop());
 }
@@ -362,28 +377,34 @@ START_TEST(resumption)
 
 	snprintf(sess, sizeof(sess), "%s/session.pem", tu_tmpdir());
 	start((const char *[]){ NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ "-sess_out", sess,
-	    NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-sess_out", sess,
+	    NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	free(out);
-	ck_assert_int_eq(s_client(&out, (const char *[]){ "-sess_in", sess,
-	    NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-sess_in", sess,
+	    NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_has(out, "Reused, TLSv1.3");
 	free(out);
 	free(stop());
 
 	start((const char *[]){ "--no-tickets", NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ "-sess_out", sess,
-	    NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-sess_out", sess,
+	    NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	free(out);
-	ck_assert_int_eq(s_client(&out, (const char *[]){ "-sess_in", sess,
-	    NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-sess_in", sess,
+	    NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_has(out, "New, TLSv1.3");
 	free(out);
-	ck_assert_int_eq(s_client(&out, (const char *[]){ "-tls1_2",
-	    "-sess_out", sess, NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-tls1_2",
+	    "-sess_out", sess, NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	free(out);
-	ck_assert_int_eq(s_client(&out, (const char *[]){ "-tls1_2",
-	    "-sess_in", sess, NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-tls1_2",
+	    "-sess_in", sess, NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_has(out, "Reused, TLSv1.2");
 	free(out);
 	free(stop());
@@ -398,9 +419,9 @@ START_TEST(sni_certificates)
 	struct tu_result r;
 
 	/* A certificate for other.example only, from the trusted CA. */
-	ck_assert_int_eq(tu_run((const char *[]){ "/bin/cp",
+	tu_assert_exit(tu_run((const char *[]){ "/bin/cp",
 	    tu_cert("ca.pem"), tu_cert("ca.key"), other, NULL }, NULL, 0,
-	    10000, &r), 0);
+	    10000, &r), &r, 0);
 	tu_result_free(&r);
 	ck_assert_int_eq(tu_mkcerts((const char *[]){ "--out", other, "--only",
 	    "server", "--no-default-san", "--host", "other.example", "--host",
@@ -408,24 +429,30 @@ START_TEST(sni_certificates)
 	snprintf(spec, sizeof(spec), "other.example:%s:%s",
 	    in_dir(other, "server.pem"), in_dir(other, "server.key"));
 	start((const char *[]){ "--sni-cert", spec, NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ "-servername",
-	    "other.example", "-verify_hostname", "other.example", NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-servername",
+	    "other.example", "-verify_hostname", "other.example", NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	assert_echoed(out);
 	free(out);
 	/* Any other name gets the default certificate. */
-	ck_assert_int_eq(s_client(&out, (const char *[]){ "-servername",
-	    "localhost", "-verify_hostname", "localhost", NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-servername",
+	    "localhost", "-verify_hostname", "localhost", NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	free(out);
-	ck_assert_int_ne(s_client(&out, (const char *[]){ "-servername",
-	    "nomatch.example", "-verify_hostname", "other.example", NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-servername",
+	    "nomatch.example", "-verify_hostname", "other.example",
+	    NULL }) != 0,
+	    "s_client got through: %s", tu_tail(out, 1500));
 	free(out);
 	free(stop());
 	/* Wildcard patterns match one label. */
 	snprintf(spec, sizeof(spec), "*.wild.example:%s:%s",
 	    in_dir(other, "server.pem"), in_dir(other, "server.key"));
 	start((const char *[]){ "--sni-cert", spec, NULL });
-	ck_assert_int_eq(s_client(&out, (const char *[]){ "-servername",
-	    "a.wild.example", "-verify_hostname", "a.wild.example", NULL }), 0);
+	ck_assert_msg(s_client(&out, (const char *[]){ "-servername",
+	    "a.wild.example", "-verify_hostname", "a.wild.example",
+	    NULL }) == 0,
+	    "s_client failed: %s", tu_tail(out, 1500));
 	free(out);
 	free(stop());
 }

@@ -25,8 +25,8 @@ copy_certs(void)
 	struct tu_result r;
 
 	snprintf(dir, sizeof(dir), "%s/certs", tu_tmpdir());
-	ck_assert_int_eq(tu_run((const char *[]){ "/bin/cp", "-r",
-	    tu_certs(), dir, NULL }, NULL, 0, 10000, &r), 0);
+	tu_assert_exit(tu_run((const char *[]){ "/bin/cp", "-r",
+	    tu_certs(), dir, NULL }, NULL, 0, 10000, &r), &r, 0);
 	tu_result_free(&r);
 }
 
@@ -49,9 +49,9 @@ served_san(int port)
 	struct tu_result r;
 	char *san;
 
-	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-client"),
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"),
 	    "--tls", "-v", "-m", "x", "--ca", in_dir("ca.pem"), "localhost",
-	    tu_num(port), NULL }, NULL, 0, 30000, &r), 0);
+	    tu_num(port), NULL }, NULL, 0, 30000, &r), &r, 0);
 	san = strdup(r.err);
 	tu_result_free(&r);
 	return san;
@@ -72,9 +72,10 @@ open_conn(struct secho_tls *t, struct secho_conn *c, int port)
 		struct pollfd pfd = { .fd = fd, .events =
 		    rc == SECHO_WANT_READ ? POLLIN : POLLOUT };
 
-		ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+		ck_assert_msg(poll(&pfd, 1, tu_slow(5000)) == 1,
+		    "no handshake answer in %d ms", tu_slow(5000));
 	}
-	ck_assert_int_eq(rc, 0);
+	ck_assert_msg(rc == 0, "handshake: %s", secho_conn_error(c));
 }
 
 static void
@@ -90,7 +91,8 @@ assert_conn_echoes(struct secho_conn *c, const char *msg)
 
 		n = secho_conn_read(c, buf + got, sizeof(buf) - got);
 		if (n == SECHO_WANT_READ) {
-			ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+			ck_assert_msg(poll(&pfd, 1, tu_slow(5000)) == 1,
+			    "no echo in %d ms", tu_slow(5000));
 			continue;
 		}
 		ck_assert_int_gt(n, 0);
@@ -148,22 +150,22 @@ START_TEST(reload_keeps_live_connections)
 	ck_assert_int_eq(tu_mkcerts((const char *[]){ "--out", dir, "--only",
 	    "server", "--host", "renewed.example", NULL }), 0);
 	kill(srv.proc.pid, SIGHUP);
-	ck_assert(tu_server_await_log(&srv, "reloaded", 10000));
+	tu_assert_log(&srv, "reloaded", 10000);
 	san = served_san(srv.port[0]);
 	ck_assert_msg(strstr(san, "renewed.example") != NULL, "%s", san);
 	free(san);
 	assert_conn_echoes(&c, "after");	/* the live one goes on */
 	secho_conn_close(&c);
 	/* A broken file: logged, and the last good one keeps serving. */
-	ck_assert_int_eq(tu_run((const char *[]){ "/bin/cp", "/dev/null",
-	    in_dir("server.pem"), NULL }, NULL, 0, 10000, &r), 0);
+	tu_assert_exit(tu_run((const char *[]){ "/bin/cp", "/dev/null",
+	    in_dir("server.pem"), NULL }, NULL, 0, 10000, &r), &r, 0);
 	tu_result_free(&r);
 	kill(srv.proc.pid, SIGHUP);
-	ck_assert(tu_server_await_log(&srv, "still serving the old", 10000));
+	tu_assert_log(&srv, "still serving the old", 10000);
 	san = served_san(srv.port[0]);
 	ck_assert_msg(strstr(san, "renewed.example") != NULL, "%s", san);
 	free(san);
-	ck_assert_int_eq(tu_server_stop(&srv, &r), 0);
+	tu_assert_exit(tu_server_stop(&srv, &r), &r, 0);
 	tu_result_free(&r);
 	secho_tls_free(t);
 }
@@ -213,8 +215,8 @@ write_key(const char *path, unsigned seed)
 	ck_assert_ptr_nonnull(f);
 	ck_assert_uint_eq(fwrite(key, 1, sizeof(key), f), sizeof(key));
 	fclose(f);
-	ck_assert_int_eq(tu_run((const char *[]){ "/bin/mv", tmp, path, NULL },
-	    NULL, 0, 10000, &r), 0);
+	tu_assert_exit(tu_run((const char *[]){ "/bin/mv", tmp, path, NULL },
+	    NULL, 0, 10000, &r), &r, 0);
 	tu_result_free(&r);
 }
 
@@ -226,9 +228,9 @@ s_client(int port, const char *flag, const char *sess)
 	struct tu_result r;
 
 	snprintf(connect, sizeof(connect), "127.0.0.1:%d", port);
-	ck_assert_int_eq(tu_run((const char *[]){ "/usr/bin/openssl",
+	tu_assert_exit(tu_run((const char *[]){ "/usr/bin/openssl",
 	    "s_client", "-ign_eof", "-connect", connect, "-CAfile",
-	    tu_cert("ca.pem"), flag, sess, NULL }, "x\n", 2, 30000, &r), 0);
+	    tu_cert("ca.pem"), flag, sess, NULL }, "x\n", 2, 30000, &r), &r, 0);
 	out = strdup(r.out);
 	tu_result_free(&r);
 	return out;
@@ -261,7 +263,7 @@ START_TEST(shared_and_rotated_ticket_keys)
 	/* Rotate: the ticket made under the old key still resumes. */
 	write_key(key, 2);
 	kill(a.proc.pid, SIGHUP);
-	ck_assert(tu_server_await_log(&a, "reloaded", 10000));
+	tu_assert_log(&a, "reloaded", 10000);
 	out = s_client(a.port[0], "-sess_in", sess);
 	ck_assert_msg(strstr(out, "Reused, TLSv1.3") != NULL, "%s", out);
 	free(out);
@@ -271,9 +273,9 @@ START_TEST(shared_and_rotated_ticket_keys)
 	out = s_client(b.port[0], "-sess_in", sess);
 	ck_assert_msg(strstr(out, "New, TLSv1.3") != NULL, "%s", out);
 	free(out);
-	ck_assert_int_eq(tu_server_stop(&a, &r), 0);
+	tu_assert_exit(tu_server_stop(&a, &r), &r, 0);
 	tu_result_free(&r);
-	ck_assert_int_eq(tu_server_stop(&b, &r), 0);
+	tu_assert_exit(tu_server_stop(&b, &r), &r, 0);
 	tu_result_free(&r);
 }
 END_TEST
@@ -288,10 +290,10 @@ START_TEST(bad_ticket_key_file)
 	f = fopen(key, "w");
 	fputs("too short", f);
 	fclose(f);
-	ck_assert_int_eq(tu_run((const char *[]){ tu_bin("secho-server"),
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-server"),
 	    "--tls", "--port", "0", "--cert", tu_cert("server.pem"), "--key",
 	    tu_cert("server.key"), "--ticket-key-file", key, NULL }, NULL, 0,
-	    10000, &r), 2);
+	    10000, &r), &r, 2);
 	ck_assert_msg(strstr(r.err, "must hold exactly 80 bytes") != NULL,
 	    "%s", r.err);
 	tu_result_free(&r);

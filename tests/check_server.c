@@ -123,7 +123,7 @@ run_clients(struct client *cls, int n, int timeout_ms)
 	struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
 	int *done = calloc((size_t)n, sizeof(int)), ndone = 0, ok = 0;
 	unsigned long long deadline = secho_now_us() +
-	    (unsigned long long)timeout_ms * 1000;
+	    (unsigned long long)tu_slow(timeout_ms) * 1000;
 
 	while (ndone < n && secho_now_us() < deadline) {
 		for (int i = 0; i < n; i++) {
@@ -153,6 +153,21 @@ run_clients(struct client *cls, int n, int timeout_ms)
 	return ok;
 }
 
+/* Why run_clients() fell short: the first client not fully echoed. */
+static const char *
+clients_why(struct client *cls, int n)
+{
+	static char why[2600];
+	int i = 0;
+
+	while (i < n - 1 && cls[i].got == cls[i].len)
+		i++;
+	snprintf(why, sizeof(why), "client %d: %zu of %zu sent, %zu back, "
+	    "error '%s'; server log tail: %s", i, cls[i].sent, cls[i].len,
+	    cls[i].got, secho_conn_error(&cls[i].c), tu_server_log_tail(&srv));
+	return why;
+}
+
 static void
 client_close(struct client *cl)
 {
@@ -169,7 +184,8 @@ assert_stream_echo(int port, int tls, size_t len)
 	struct client cl;
 
 	client_open(&cl, t, port, len, (unsigned)len);
-	ck_assert_int_eq(run_clients(&cl, 1, 60000), 1);
+	ck_assert_msg(run_clients(&cl, 1, 60000) == 1, "%s",
+	    clients_why(&cl, 1));
 	client_close(&cl);
 	secho_tls_free(t);
 }
@@ -209,7 +225,10 @@ START_TEST(concurrent_clients)
 		for (int i = 0; i < N; i++)
 			client_open(&cls[i], tls ? t : NULL, port,
 			    1000 + (size_t)i * 97, (unsigned)i);
-		ck_assert_int_eq(run_clients(cls, N, 60000), N);
+		int ok = run_clients(cls, N, 60000);
+
+		ck_assert_msg(ok == N, "%d of %d echoed; %s", ok, N,
+		    clients_why(cls, N));
 		for (int i = 0; i < N; i++)
 			client_close(&cls[i]);
 	}
@@ -338,7 +357,7 @@ START_TEST(port_in_use)
 	ck_assert_int_eq(tu_server_start(&first,
 	    (const char *[]){ "--tcp", "--port", "0", NULL }, 1), 0);
 	snprintf(port, sizeof(port), "%d", first.port[0]);
-	ck_assert_int_eq(tu_run(argv, NULL, 0, 10000, &r), 2);
+	tu_assert_exit(tu_run(argv, NULL, 0, 10000, &r), &r, 2);
 	ck_assert_msg(strstr(r.err, "cannot bind [::]:") != NULL &&
 	    strstr(r.err, ": Address already in use") != NULL,
 	    "stderr: %s", r.err);
@@ -352,12 +371,12 @@ START_TEST(port_in_use)
 
 		snprintf(spec, sizeof(spec), "tcp://:%s", port);
 		argv2[6] = spec;
-		ck_assert_int_eq(tu_run(argv2, NULL, 0, 10000, &r), 2);
+		tu_assert_exit(tu_run(argv2, NULL, 0, 10000, &r), &r, 2);
 		ck_assert_msg(strstr(r.out, "listening") == NULL, "%s", r.out);
 		tu_result_free(&r);
 	}
 	ck_assert(tu_server_alive(&first));
-	ck_assert_int_eq(tu_server_stop(&first, &r), 0);
+	tu_assert_exit(tu_server_stop(&first, &r), &r, 0);
 	tu_result_free(&r);
 }
 END_TEST
@@ -369,7 +388,7 @@ assert_setup_fails(const char *cert, const char *key, const char *want)
 	const char *argv[] = { tu_bin("secho-server"), "--tls", "--port", "0",
 	    "--cert", cert, "--key", key, NULL };
 
-	ck_assert_int_eq(tu_run(argv, NULL, 0, 10000, &r), 2);
+	tu_assert_exit(tu_run(argv, NULL, 0, 10000, &r), &r, 2);
 	ck_assert_msg(strstr(r.err, want) != NULL, "want '%s' in: %s", want,
 	    r.err);
 	ck_assert_msg(strstr(r.out, "listening") == NULL, "it listened");
@@ -400,10 +419,10 @@ START_TEST(bad_cert_and_key)
 		struct tu_result r;
 
 		snprintf(enc, sizeof(enc), "%s/enc.key", dir);
-		ck_assert_int_eq(tu_run((const char *[]){ "/usr/bin/openssl",
+		tu_assert_exit(tu_run((const char *[]){ "/usr/bin/openssl",
 		    "pkey", "-in", tu_cert("server.key"), "-aes256",
 		    "-passout", "pass:secret", "-out", enc, NULL }, NULL, 0,
-		    10000, &r), 0);
+		    10000, &r), &r, 0);
 		tu_result_free(&r);
 		snprintf(want, sizeof(want), "secho-server: private key %s is "
 		    "encrypted", enc);
@@ -425,7 +444,7 @@ START_TEST(plain_client_on_tls_port)
 	ck_assert_int_ne(fd, -1);
 	ck_assert_int_eq(tu_write_all(fd, "hello, plain\n", 13), 0);
 	/* No echo: at most a TLS alert record, then the server closes. */
-	n = (ssize_t)tu_read_full(fd, buf, sizeof(buf), 10000);
+	n = (ssize_t)tu_read_full(fd, buf, sizeof(buf), tu_slow(10000));
 	ck_assert_msg(n == 0 || (unsigned char)buf[0] == 0x15,
 	    "got %zd bytes starting 0x%02x", n, (unsigned char)buf[0]);
 	close(fd);
@@ -452,7 +471,7 @@ START_TEST(handshake_timeout)
 	    "--handshake-timeout", "0.3", NULL }, 1);
 	fd = tu_connect(srv.port[0], 0);
 	t0 = secho_now_us();
-	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 10000), 0);
+	ck_assert_uint_eq(tu_read_full(fd, &c, 1, tu_slow(10000)), 0);
 	ck_assert_msg(secho_now_us() - t0 < tu_slow(5000) * 1000ULL,
 	    "not closed in time");
 	ck_assert_msg(secho_now_us() - t0 >= 250000ULL, "closed too early");
@@ -471,8 +490,9 @@ START_TEST(idle_timeout)
 	    "0.3", NULL }, 1);
 	fd = tu_connect(srv.port[0], 0);
 	ck_assert_int_eq(tu_write_all(fd, "x", 1), 0);
-	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 5000), 1);
-	ck_assert_uint_eq(tu_read_full(fd, &c, 1, 10000), 0);	/* closed */
+	ck_assert_uint_eq(tu_read_full(fd, &c, 1, tu_slow(5000)), 1);
+	/* closed */
+	ck_assert_uint_eq(tu_read_full(fd, &c, 1, tu_slow(10000)), 0);
 	close(fd);
 	tu_server_stop_clean(&srv);
 }
@@ -573,7 +593,8 @@ START_TEST(max_conns)
 		fds[i] = tu_connect(srv.port[0], 0);
 		/* An echo proves the server holds this one. */
 		ck_assert_int_eq(tu_write_all(fds[i], "k", 1), 0);
-		ck_assert_uint_eq(tu_read_full(fds[i], &c, 1, 5000), 1);
+		ck_assert_uint_eq(tu_read_full(fds[i], &c, 1, tu_slow(5000)),
+		    1);
 	}
 	extra = tu_connect(srv.port[0], 0);
 	tu_write_all(extra, "k", 1);
@@ -627,7 +648,7 @@ START_TEST(sigterm_drains)
 	ck_assert_int_gt(sent, 0);
 	kill(srv.proc.pid, SIGTERM);
 	{
-		size_t got = tu_read_full(fd, in, LEN + 1, 10000);
+		size_t got = tu_read_full(fd, in, LEN + 1, tu_slow(10000));
 		char *log = tu_server_log(&srv);
 
 		ck_assert_msg(got == (size_t)sent, "got %zu of %zd (%s); log: %s",
@@ -636,7 +657,7 @@ START_TEST(sigterm_drains)
 	}
 	ck_assert(memcmp(in, out, (size_t)sent) == 0);
 	close(fd);
-	ck_assert_int_eq(tu_wait(&srv.proc, 15000, &r), 0);
+	tu_assert_exit(tu_wait(&srv.proc, 15000, &r), &r, 0);
 	ck_assert_msg(strstr(r.err, "shutting down") != NULL, "%s", r.err);
 	tu_result_free(&r);
 	free(out);
@@ -672,7 +693,7 @@ START_TEST(sigterm_mid_handshake)
 	}
 	client_close(&cl);
 	secho_tls_free(t);
-	ck_assert_int_eq(tu_wait(&srv.proc, 15000, &r), 0);
+	tu_assert_exit(tu_wait(&srv.proc, 15000, &r), &r, 0);
 	tu_result_free(&r);
 }
 END_TEST

@@ -197,9 +197,20 @@ tu_valgrind(void)
 }
 
 int
+tu_load(void)
+{
+	const char *v = getenv("SECHO_TEST_SLOW");
+	char *end;
+	long f = v != NULL ? strtol(v, &end, 10) : 1;
+
+	/* Nonsense (0, "x", 1e9) means no extra room, not a silent hang. */
+	return v != NULL && (*end != '\0' || f < 1 || f > 100) ? 1 : (int)f;
+}
+
+int
 tu_slow(int ms)
 {
-	return tu_valgrind() ? ms * TU_VG_SLOW : ms;
+	return ms * tu_load() * (tu_valgrind() ? TU_VG_SLOW : 1);
 }
 
 /* Is path one of the programs under test, $SECHO_BIN/secho-*? */
@@ -343,9 +354,10 @@ now_ms(void)
 int
 tu_wait(struct tu_proc *p, int timeout_ms, struct tu_result *r)
 {
-	/* A bound for a wrapped program grows with its slowness. */
+	/* A bound for a wrapped program grows with its slowness; any
+	 * program's with the machine's load. */
 	long long deadline = now_ms() + (p->vglog[0] != '\0' ?
-	    tu_slow(timeout_ms) : timeout_ms);
+	    tu_slow(timeout_ms) : (long long)timeout_ms * tu_load());
 	size_t cap = 0;
 	int status = 0, exited = 0;
 	char buf[65536];
@@ -582,6 +594,28 @@ tu_server_log(const struct tu_server *s)
 	char *log = tu_slurp(s->proc.errpath, NULL);
 
 	return log != NULL ? log : strdup("");
+}
+
+const char *
+tu_tail(const char *text, size_t max)
+{
+	size_t len;
+
+	if (text == NULL)
+		return "(none)";
+	len = strlen(text);
+	return len > max ? text + len - max : text;
+}
+
+const char *
+tu_server_log_tail(const struct tu_server *s)
+{
+	static char buf[2048];
+	char *log = tu_server_log(s);
+
+	snprintf(buf, sizeof(buf), "%s", tu_tail(log, sizeof(buf) - 1));
+	free(log);
+	return buf;
 }
 
 /* --- sockets --- */

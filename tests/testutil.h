@@ -76,9 +76,15 @@ struct tu_proc {
 /* True when the programs under test run under valgrind. */
 int tu_valgrind(void);
 /*
- * ms scaled for how much slower the programs under test run here (x1, or
- * xTU_VG_SLOW under valgrind): for bounds that only a slow program hits,
- * never for waits a test expects to run out.
+ * How much room a loaded machine is given: SECHO_TEST_SLOW (an integer
+ * 1..100, default 1).  check_main.c also multiplies Check's own limits
+ * (CK_TIMEOUT_MULTIPLIER) by it.
+ */
+int tu_load(void);
+/*
+ * ms scaled for how much slower the programs under test run here
+ * (x tu_load(), and xTU_VG_SLOW more under valgrind): for bounds that
+ * only a slow program hits, never for waits a test expects to run out.
  */
 #define TU_VG_SLOW 10
 int tu_slow(int ms);
@@ -100,9 +106,9 @@ struct tu_result {
  */
 int tu_spawn(struct tu_proc *p, const char *const *argv, const char *infile);
 /*
- * Waits at most timeout_ms (tu_slow()'d for a program under valgrind) for
- * exit; kills with SIGKILL after that.  A valgrind report (TU_VG_EXIT)
- * fails the running test.
+ * Waits at most timeout_ms (tu_slow()'d for a program under valgrind,
+ * x tu_load() for any other) for exit; kills with SIGKILL after that.
+ * A valgrind report (TU_VG_EXIT) fails the running test.
  */
 int tu_wait(struct tu_proc *p, int timeout_ms, struct tu_result *r);
 void tu_result_free(struct tu_result *r);
@@ -154,6 +160,27 @@ int tu_server_await_log(const struct tu_server *s, const char *needle,
     int timeout_ms);
 /* The server's stderr so far (malloc'd). */
 char *tu_server_log(const struct tu_server *s);
+/* Its last lines (a static buffer): the reason to put in a message. */
+const char *tu_server_log_tail(const struct tu_server *s);
+/* The last max bytes of text ("(none)" for NULL), for a message. */
+const char *tu_tail(const char *text, size_t max);
+
+/*
+ * Asserts a program's exit status (rc, as tu_run()/tu_wait() return it),
+ * saying on failure what it was, whether it was killed at its deadline,
+ * and the end of its stderr: e.g. tu_assert_exit(tu_run(..., &r), &r, 0).
+ */
+#define tu_assert_exit(rc, r, want) do {				\
+	int tu_rc_ = (rc);						\
+	ck_assert_msg(tu_rc_ == (want), "exit %d, want %d%s; stderr: %s",\
+	    tu_rc_, (want), (r)->timed_out ? " (killed at its deadline)" :\
+	    "", tu_tail((r)->err, 1500));				\
+} while (0)
+/* Asserts that the server logs needle within tu_slow(ms), with its log. */
+#define tu_assert_log(s, needle, ms)					\
+	ck_assert_msg(tu_server_await_log((s), (needle), (ms)),		\
+	    "no \"%s\" in the server's log within %d ms; its tail: %s",	\
+	    (needle), tu_slow(ms), tu_server_log_tail(s))
 
 /* Blocking TCP/UDP connect to 127.0.0.1:port; returns fd or -1. */
 int tu_connect(int port, int dgram);

@@ -2,8 +2,8 @@
  * tls.c - TLS and DTLS contexts over OpenSSL 3: one SSL_CTX per role with
  * secure defaults (versions, AEAD ciphers, groups, ALPN, SNI, tickets,
  * verification).  Connections live in tls_conn.c, messages in tls_error.c;
- * with dtls.c, tls_verify.c and tls_info.c they are the only code that
- * includes OpenSSL (through tls_int.h).
+ * with dtls.c, dtls_filter.c, tls_verify.c, tls_info.c and tls_tickets.c
+ * they are the only code that includes OpenSSL (through tls_int.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
