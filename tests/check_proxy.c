@@ -2,12 +2,18 @@
  * check_proxy.c - the PROXY protocol parser and builder (v1 text, v2
  * binary with TLVs and CRC32C) and the --proxy-from CIDR list: every
  * prefix of a header asks for more, every malformed one is refused with
- * a sentence, and what the builder writes the parser reads back.
+ * a sentence, and what the builder writes the parser reads back; and a
+ * secho-server whose listeners require the header: the client it names
+ * is the one logged and limited, and a bad or untrusted header closes
+ * that connection only.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "secho/proxy.h"
 #include "testutil.h"
@@ -388,6 +394,170 @@ START_TEST(cidr)
 }
 END_TEST
 
+/* --- the server side --- */
+
+static struct tu_server srv;
+
+static void
+start_proxied(const char *const *extra)
+{
+	const char *args[24] = { "--tcp", "-b", "127.0.0.1", "-p", "0",
+	    "--proxy-protocol", "-v", "--handshake-timeout", "1" };
+	int n = 9;
+
+	while (*extra != NULL)
+		args[n++] = *extra++;
+	args[n] = NULL;
+	ck_assert_msg(tu_server_start(&srv, args, 1) == 0,
+	    "secho-server did not start");
+}
+
+/* Sends hdr then msg on a new connection; returns what came back. */
+static size_t
+proxied_echo(const void *hdr, size_t hlen, const char *msg, char *got,
+    size_t cap)
+{
+	int fd = tu_connect(srv.port[0], 0);
+	size_t n;
+
+	ck_assert_msg(fd >= 0, "connect");
+	ck_assert_int_eq(tu_write_all(fd, hdr, hlen), 0);
+	ck_assert_int_eq(tu_write_all(fd, msg, strlen(msg)), 0);
+	n = tu_read_full(fd, got, cap < strlen(msg) ? cap : strlen(msg),
+	    tu_slow(5000));
+	close(fd);
+	return n;
+}
+
+/* True when the server closes fd (EOF or reset) within ms, unechoed. */
+static int
+closed_unechoed(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	return poll(&pfd, 1, tu_slow(ms)) == 1 && read(fd, &c, 1) <= 0;
+}
+
+START_TEST(server_v1_v2_local)
+{
+	struct secho_sockaddr src = sa("198.51.100.20", 40001),
+	    dst = sa("127.0.0.1", 7007);
+	struct secho_proxy_tlvs t = { .alpn = "echo", .authority = "a.test",
+	    .crc32c = 1 };
+	unsigned char hdr[256];
+	char got[64];
+	ssize_t n;
+
+	start_proxied((const char *[]){ NULL });
+	/* v1: the client it names is the one the log speaks of. */
+	ck_assert_uint_eq(proxied_echo("PROXY TCP4 192.0.2.55 127.0.0.1 "
+	    "6000 7007\r\n", 43, "one", got, sizeof(got)), 3);
+	ck_assert_int_eq(memcmp(got, "one", 3), 0);
+	tu_assert_log(&srv, "tcp 192.0.2.55:6000: PROXY header from "
+	    "127.0.0.1:", 5000);
+	tu_assert_log(&srv, "tcp 192.0.2.55:6000: closed (done, 3 bytes", 5000);
+	/* v2 with TLVs and a checksum. */
+	n = secho_proxy_build(2, (struct sockaddr *)&src.ss,
+	    (struct sockaddr *)&dst.ss, 0, &t, hdr, sizeof(hdr));
+	ck_assert_uint_eq(proxied_echo(hdr, (size_t)n, "two", got,
+	    sizeof(got)), 3);
+	tu_assert_log(&srv, "tcp 198.51.100.20:40001: PROXY header from", 5000);
+	/* LOCAL, as haproxy's health checks send: the real peer stands. */
+	n = secho_proxy_build(2, NULL, NULL, 0, NULL, hdr, sizeof(hdr));
+	ck_assert_uint_eq(proxied_echo(hdr, (size_t)n, "local", got,
+	    sizeof(got)), 5);
+	tu_assert_log(&srv, "tcp 127.0.0.1:", 5000);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+START_TEST(server_refuses_bad_headers)
+{
+	static const char *const bad[] = {
+		"GET / HTTP/1.0\r\n\r\n",
+		"PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n",
+		"\x16\x03\x01\x00\x05hello",
+	};
+	char got[16];
+	int fd;
+
+	start_proxied((const char *[]){ NULL });
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg((fd = tu_connect(srv.port[0], 0)) >= 0, "connect");
+		ck_assert_int_eq(tu_write_all(fd, bad[i], strlen(bad[i])), 0);
+		ck_assert_msg(closed_unechoed(fd, 2000), "bad header %zu was "
+		    "not closed at once", i);
+		close(fd);
+	}
+	tu_assert_log(&srv, "PROXY header refused: the connection does not "
+	    "start with a PROXY protocol header", 5000);
+	tu_assert_log(&srv, "PROXY header refused: PROXY v1 header: '99999' "
+	    "is not a port", 5000);
+	/* Half a header, then silence: the handshake timeout ends it. */
+	ck_assert_msg((fd = tu_connect(srv.port[0], 0)) >= 0, "connect");
+	ck_assert_int_eq(tu_write_all(fd, "PROXY TCP4 1.2", 14), 0);
+	ck_assert_msg(closed_unechoed(fd, 5000), "a stalled header lived on");
+	close(fd);
+	tu_assert_log(&srv, "PROXY header refused: none within the handshake "
+	    "timeout", 5000);
+	/* Nobody else noticed. */
+	ck_assert_uint_eq(proxied_echo("PROXY UNKNOWN\r\n", 15, "still", got,
+	    sizeof(got)), 5);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+START_TEST(server_untrusted_peer)
+{
+	int fd;
+
+	start_proxied((const char *[]){ "--proxy-from", "10.0.0.0/8", NULL });
+	ck_assert_msg((fd = tu_connect(srv.port[0], 0)) >= 0, "connect");
+	ck_assert_int_eq(tu_write_all(fd, "PROXY UNKNOWN\r\n", 15), 0);
+	ck_assert_msg(closed_unechoed(fd, 2000), "an untrusted peer was served");
+	close(fd);
+	tu_assert_log(&srv, "tcp 127.0.0.1:", 5000);
+	tu_assert_log(&srv, "PROXY header refused: the peer is not in "
+	    "--proxy-from", 5000);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/* --max-conns-per-ip counts the clients the headers name, not the
+ * balancer that all of them come through. */
+START_TEST(server_limits_proxied_clients)
+{
+	const char *h1 = "PROXY TCP4 192.0.2.1 127.0.0.1 1000 7007\r\n";
+	const char *h2 = "PROXY TCP4 192.0.2.2 127.0.0.1 1000 7007\r\n";
+	char got[4];
+	int a, b, c;
+
+	start_proxied((const char *[]){ "--max-conns-per-ip", "1", NULL });
+	ck_assert((a = tu_connect(srv.port[0], 0)) >= 0);
+	ck_assert_int_eq(tu_write_all(a, h1, strlen(h1)), 0);
+	ck_assert_int_eq(tu_write_all(a, "a", 1), 0);
+	ck_assert_uint_eq(tu_read_full(a, got, 1, tu_slow(5000)), 1);
+	/* Another client through the same balancer: served. */
+	ck_assert((b = tu_connect(srv.port[0], 0)) >= 0);
+	ck_assert_int_eq(tu_write_all(b, h2, strlen(h2)), 0);
+	ck_assert_int_eq(tu_write_all(b, "b", 1), 0);
+	ck_assert_msg(tu_read_full(b, got, 1, tu_slow(5000)) == 1,
+	    "a second client behind the balancer was refused: %s",
+	    tu_server_log_tail(&srv));
+	/* The first client again: over its limit. */
+	ck_assert((c = tu_connect(srv.port[0], 0)) >= 0);
+	ck_assert_int_eq(tu_write_all(c, h1, strlen(h1)), 0);
+	ck_assert_msg(closed_unechoed(c, 2000), "192.0.2.1 got two");
+	tu_assert_log(&srv, "tcp 192.0.2.1:1000: refused: --max-conns-per-ip "
+	    "1 reached", 5000);
+	close(a);
+	close(b);
+	close(c);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 Suite *
 proxy_suite(void)
 {
@@ -410,6 +580,13 @@ proxy_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("cidr");
 	tcase_add_test(tc, cidr);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("server");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, server_v1_v2_local);
+	tcase_add_test(tc, server_refuses_bad_headers);
+	tcase_add_test(tc, server_untrusted_peer);
+	tcase_add_test(tc, server_limits_proxied_clients);
 	suite_add_tcase(s, tc);
 	return s;
 }
