@@ -341,7 +341,7 @@ conn_proxy(struct conn *cn)
 {
 	struct server *s = cn->srv;
 	const char *why = NULL;
-	char addr[SECHO_ADDRSTR_MAX], via[SECHO_ADDRSTR_MAX];
+	char addr[SECHO_ADDRSTR_MAX];
 	int rc = srv_proxy_read(cn, &why);
 
 	if (rc == SECHO_WANT_READ) {
@@ -356,9 +356,6 @@ conn_proxy(struct conn *cn)
 		srv_conn_close(cn, NULL);
 		return;
 	}
-	logv(s, "%s %s: PROXY header from %s", secho_proto_name(cn->proto),
-	    peer_str(cn, addr, sizeof(addr)), secho_sockaddr_str(
-	    (const struct sockaddr *)&cn->via.ss, via, sizeof(via)));
 	if (!srv_slot_take_ip(s, cn->proto, &cn->c.peer)) {
 		srv_conn_close(cn, NULL);
 		return;

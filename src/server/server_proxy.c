@@ -5,6 +5,7 @@
  * client it names stands for the balancer from then on.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,14 +29,47 @@ srv_proxy_admit(struct listener *ls, const struct secho_sockaddr *peer)
 	return 0;
 }
 
+/* What a header said beyond the addresses, for the -v log line. */
+static void
+describe(const struct secho_proxy_info *pi, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "v%d%s", pi->version, pi->local ?
+	    " LOCAL" : "");
+
+	if (pi->ssl && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, ", balancer TLS %s %s%s%s",
+		    pi->ssl_version, pi->ssl_cipher, pi->ssl_cn[0] != '\0' ?
+		    " client CN=" : "", pi->ssl_cn);
+	if (pi->alpn[0] != '\0' && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, ", ALPN %s", pi->alpn);
+	if (pi->authority[0] != '\0' && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, ", authority %s",
+		    pi->authority);
+	if (pi->unique_id_len > 0 && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, ", unique id of %zu "
+		    "bytes", pi->unique_id_len);
+	if (pi->crc_checked && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", CRC32C ok");
+}
+
 /* The header is whole: the client it names replaces the balancer. */
 static void
 take_client(struct conn *cn, const struct secho_proxy_info *pi)
 {
+	char addr[SECHO_ADDRSTR_MAX], via[SECHO_ADDRSTR_MAX], what[512];
+
 	cn->via = cn->c.peer;
 	/* LOCAL (a health check) and UNKNOWN: the real endpoints stand. */
 	if (!pi->local && pi->src.len > 0)
 		cn->c.peer = pi->src;
+	if (cn->srv->cfg->verbose > 0) {
+		describe(pi, what, sizeof(what));
+		srv_log("%s %s: PROXY header from %s (%s)",
+		    secho_proto_name(cn->proto), secho_sockaddr_str(
+		    (const struct sockaddr *)&cn->c.peer.ss, addr,
+		    sizeof(addr)), secho_sockaddr_str((const struct sockaddr *)
+		    &cn->via.ss, via, sizeof(via)), what);
+	}
 	free(cn->pp);
 	cn->pp = NULL;
 	cn->pp_len = 0;
