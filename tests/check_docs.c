@@ -124,13 +124,13 @@ page_options(const char *page, struct names *s, char *bad, size_t len)
 	}
 }
 
+/* docs/man/prog.1 of the checkout, into path; its text (malloc'd). */
 static char *
-page_source(const char *prog)
+page_source(const char *prog, char *path, size_t len)
 {
-	char path[512];
 	char *text;
 
-	snprintf(path, sizeof(path), "%s/docs/man/%s.1", tu_root(), prog);
+	snprintf(path, len, "%s/docs/man/%s.1", tu_root(), prog);
 	text = tu_slurp(path, NULL);
 	ck_assert_msg(text != NULL, "%s: %s", path, strerror(errno));
 	return text;
@@ -141,8 +141,8 @@ START_TEST(options_match_help)
 	const char *prog = progs[_i];
 	struct names *help = calloc(1, sizeof(*help));
 	struct names *page = calloc(1, sizeof(*page));
-	char only_help[2048], only_page[2048], bad[2048];
-	char *src = page_source(prog);
+	char only_help[2048], only_page[2048], bad[2048], path[512];
+	char *src = page_source(prog, path, sizeof(path));
 	struct tu_result r;
 
 	ck_assert(help != NULL && page != NULL);
@@ -154,9 +154,9 @@ START_TEST(options_match_help)
 	names_minus(help, page, only_help, sizeof(only_help));
 	names_minus(page, help, only_page, sizeof(only_page));
 	ck_assert_msg(only_help[0] == '\0' && only_page[0] == '\0' &&
-	    bad[0] == '\0', "docs/man/%s.1 and %s --help differ: in --help "
-	    "only:%s; in the page only:%s; page items without a long "
-	    "option:%s", prog, prog, only_help, only_page, bad);
+	    bad[0] == '\0', "%s and %s --help differ: in --help only:%s; "
+	    "in the page only:%s; page items without a long option:%s",
+	    path, prog, only_help, only_page, bad);
 	tu_result_free(&r);
 	free(src);
 	free(help);
@@ -194,7 +194,8 @@ START_TEST(page_renders)
 {
 	const char *prog = progs[_i];
 	char path[512], want[512], name[512], title[64];
-	char *src = page_source(prog), *nd = strstr(src, "\n.Nd ");
+	char *src = page_source(prog, path, sizeof(path));
+	char *nd = strstr(src, "\n.Nd ");
 	struct tu_result r;
 
 	if (access(MAN, X_OK) != 0) {
@@ -203,10 +204,9 @@ START_TEST(page_renders)
 		free(src);
 		return;
 	}
-	ck_assert_msg(nd != NULL, "docs/man/%s.1 has no .Nd", prog);
+	ck_assert_msg(nd != NULL, "%s has no .Nd", path);
 	snprintf(want, sizeof(want), "%s \xe2\x80\x94 %.*s", prog,
 	    (int)strcspn(nd + 5, "\n"), nd + 5);
-	snprintf(path, sizeof(path), "%s/docs/man/%s.1", tu_root(), prog);
 	ck_assert_int_eq(setenv("MANWIDTH", "80", 1), 0);
 	/* The rendering is kept for its NAME line, not thrown away. */
 	tu_run((const char *[]){ MAN, "--warnings", "-E", "UTF-8", "-l", path,
