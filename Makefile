@@ -13,7 +13,8 @@
 #   make fuzz       libFuzzer harnesses, FUZZ_TIME s each (tests/fuzz/)
 #   make install    programs, man pages, systemd units, secho-mkcerts
 #                   (PREFIX=/usr/local, DESTDIR, BINDIR, MANDIR,
-#                   SYSCONFDIR, UNITDIR); make uninstall removes them
+#                   SYSCONFDIR, UNITDIR, INSTALL_PYTHON); make
+#                   uninstall removes them
 
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -25,6 +26,9 @@ MANDIR  ?= $(PREFIX)/share/man
 SYSCONFDIR ?= $(PREFIX)/etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALL ?= install
+# The interpreter of the installed secho-mkcerts: the system's python3,
+# which python3-cryptography is for, not the first one on a user's PATH.
+INSTALL_PYTHON ?= /usr/bin/python3
 PYTHON  ?= $(shell for p in python3 /usr/bin/python3; do \
 	     $$p -c 'import cryptography' 2>/dev/null && echo $$p && break; \
 	   done)
@@ -193,7 +197,9 @@ install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/secho
 	$(INSTALL) -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)
-	$(INSTALL) -m 0755 scripts/mkcerts.py $(DESTDIR)$(BINDIR)/secho-mkcerts
+	sed -e '1s|^#!.*|#!$(INSTALL_PYTHON)|' scripts/mkcerts.py \
+	    > $(DESTDIR)$(BINDIR)/secho-mkcerts && \
+	    chmod 0755 $(DESTDIR)$(BINDIR)/secho-mkcerts
 	for m in $(MANPAGES); do \
 	    $(INSTALL) -m 0644 docs/man/$$m $(DESTDIR)$(MANDIR)/man1/$$m || \
 		exit 1; \
