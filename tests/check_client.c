@@ -1440,6 +1440,76 @@ START_TEST(send_proxy_mixed_families)
 }
 END_TEST
 
+/*
+ * Two TLS connections, each after a PROXY header: the header is read a
+ * byte at a time so that no TLS byte is taken from the handshake.
+ */
+static void
+proxy_tls_server(int lfd)
+{
+	struct secho_tls_opts o = { .cert = tu_cert("server.pem"),
+	    .key = tu_cert("server.key") };
+	struct secho_tls *t = secho_tls_new(&o, SECHO_TLS_SERVER, 0);
+	unsigned char buf[512];
+	struct secho_conn c;
+	ssize_t n, r;
+
+	for (int k = 0; k < 2 && t != NULL; k++) {
+		struct proxy_seen s = { .first = -1 };
+		int fd = accept(lfd, NULL, NULL);
+		size_t len = 0;
+
+		while ((n = secho_proxy_parse(buf, len, &s.pi)) == 0 &&
+		    read(fd, buf + len, 1) == 1)
+			len++;
+		s.ok = n > 0;
+		if (write(proxy_pipe, &s, sizeof(s)) != sizeof(s) || !s.ok ||
+		    secho_tls_conn_init(t, &c, fd, NULL) == -1)
+			_exit(1);
+		while ((r = secho_conn_handshake(&c)) == SECHO_WANT_READ ||
+		    r == SECHO_WANT_WRITE)
+			;	/* blocking fd: each call makes progress */
+		while (r == 0 && ((n = secho_conn_read(&c, buf, sizeof(buf))) >
+		    0 || n == SECHO_WANT_READ))
+			if (n > 0 && secho_conn_write(&c, buf, (size_t)n) != n)
+				_exit(1);
+		(void)secho_conn_shutdown(&c);
+		secho_conn_close(&c);
+	}
+	_exit(0);
+}
+
+/* --resume: every reconnection sends its header again. */
+START_TEST(send_proxy_resume)
+{
+	struct proxy_seen s;
+	struct tu_result r;
+	char port[16];
+	int p[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(p), 0);
+	proxy_pipe = p[1];
+	pid = fork_server(listen_local(0, port, sizeof(port)),
+	    proxy_tls_server);
+	close(p[1]);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--ca", tu_cert("ca.pem"), "--servername", "localhost",
+	    "--send-proxy=v2", "--proxy-source", "10.9.8.7:6543",
+	    "--resume", "1", "-m", "hi", "127.0.0.1", port, NULL }), 0);
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(read(p[0], &s, sizeof(s)), sizeof(s));
+		ck_assert_msg(s.ok, "connection %d: no header", k + 1);
+		ck_assert_int_eq(s.pi.version, 2);
+		ck_assert_str_eq(sa_str(&s.pi.src), "10.9.8.7:6543");
+	}
+	ck_assert_msg(strstr(r.out, "resumed 1 of 1") != NULL, "%s", r.out);
+	tu_result_free(&r);
+	close(p[0]);
+	assert_child_exit(pid, 0);
+}
+END_TEST
+
 /* Each bad use is a usage error in one sentence. */
 START_TEST(send_proxy_usage)
 {
@@ -1533,6 +1603,7 @@ client_suite(void)
 	tcase_add_test(tc, send_proxy_claimed);
 	tcase_add_test(tc, send_proxy_mixed_families);
 	tcase_add_test(tc, send_proxy_usage);
+	tcase_add_test(tc, send_proxy_resume);
 	suite_add_tcase(s, tc);
 	return s;
 }
