@@ -3,10 +3,12 @@
  * process, then every mode and transport briefly against the real
  * secho-server (exit 0, operations counted, no mismatch), the open loop
  * and threads, and the failures: a server that flips one byte (exit 6),
- * one that hangs up (exit 2), nothing listening (exit 2), usage (exit 1).
+ * one that hangs up (exit 2), nothing listening (exit 2), usage (exit 1);
+ * --send-proxy against a server that parses each connection's header.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "../src/bench/bench_int.h"
+#include "secho/proxy.h"
 #include "testutil.h"
 
 #define TLS_ARGS "--cert", tu_cert("server.pem"), "--key", \
@@ -286,8 +289,12 @@ END_TEST
 /*
  * A forked echo server on 127.0.0.1 that flips one bit of the byte at
  * flip_at of each connection's stream (or of each datagram), or with
- * flip_at < 0 closes every connection at once.  Returns its pid.
+ * flip_at -1 closes every connection at once; -2 hands each to
+ * proxy_conn in a child.  Returns its pid.
  */
+static int report_fd = -1;	/* proxy_conn's */
+static void proxy_conn(int c, int report);
+
 static void
 wrong_stream(int lfd, long flip_at)
 {
@@ -296,7 +303,13 @@ wrong_stream(int lfd, long flip_at)
 	long off;
 	int c;
 
+	if (flip_at == -2)
+		signal(SIGCHLD, SIG_IGN);	/* no zombies */
 	while ((c = accept(lfd, NULL, NULL)) != -1) {
+		if (flip_at == -2 && fork() == 0) {
+			alarm(60);
+			proxy_conn(c, report_fd);
+		}
 		for (off = 0; flip_at >= 0 && (n = read(c, buf,
 		    sizeof(buf))) > 0; off += n) {
 			if (flip_at >= off && flip_at < off + n)
@@ -389,6 +402,90 @@ START_TEST(flipped_byte_exit_6)
 }
 END_TEST
 
+/* "ip:port" of a connection's end, to compare with a header's. */
+static const char *
+end_str(int fd, int peer, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &sl) :
+	    getsockname(fd, (struct sockaddr *)&ss, &sl)) == -1)
+		return "?";
+	return secho_sockaddr_str((struct sockaddr *)&ss, buf, len);
+}
+
+/*
+ * One connection to proxy_server: its v2 header must name the real ends;
+ * reports {1, last octet of the source} (or {0, 0}) on report, then
+ * echoes the rest of the stream.
+ */
+static void
+proxy_conn(int c, int report)
+{
+	static unsigned char buf[65536];
+	char a[SECHO_ADDRSTR_MAX], b[SECHO_ADDRSTR_MAX];
+	unsigned char rep[2] = { 0, 0 };
+	struct secho_proxy_info pi;
+	size_t len = 0;
+	ssize_t n = 0, r;
+
+	while ((n = secho_proxy_parse(buf, len, &pi)) == 0 &&
+	    (r = read(c, buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)r;
+	if (n > 0 && pi.version == 2 && pi.src.ss.ss_family == AF_INET &&
+	    strcmp(secho_sockaddr_str((struct sockaddr *)&pi.src.ss, a,
+	    sizeof(a)), end_str(c, 1, b, sizeof(b))) == 0 &&
+	    strcmp(secho_sockaddr_str((struct sockaddr *)&pi.dst.ss, a,
+	    sizeof(a)), end_str(c, 0, b, sizeof(b))) == 0) {
+		rep[0] = 1;
+		rep[1] = ((unsigned char *)&((struct sockaddr_in *)
+		    &pi.src.ss)->sin_addr)[3];
+	}
+	if (write(report, rep, 2) != 2 || !rep[0] ||
+	    tu_write_all(c, buf + n, len - (size_t)n) == -1)
+		_exit(1);
+	while ((r = read(c, buf, sizeof(buf))) > 0 &&
+	    tu_write_all(c, buf, (size_t)r) == 0)
+		;
+	_exit(0);
+}
+
+/*
+ * rr --send-proxy=v2 over four sources: every connection's header names
+ * its real source (127.0.0.1..4) and destination, and the bench passes.
+ */
+START_TEST(send_proxy_v2)
+{
+	unsigned char rep[64];
+	struct tu_result r;
+	int port, p[2], seen = 0;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(p), 0);
+	report_fd = p[1];
+	pid = wrong_server(0, -2, &port);
+	close(p[1]);
+	ck_assert_int_eq(bench(&r, "rr", (const char *[]){ "--send-proxy=v2",
+	    "-c", "4", "-n", "40", "--src-addrs", "4", "--json", NULL },
+	    "127.0.0.1", port), 0);
+	ck_assert_msg(jget(r.out, "ops") == 40, "%s", r.out);
+	tu_result_free(&r);
+	ck_assert_int_eq(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	n = read(p[0], rep, sizeof(rep));
+	ck_assert_int_eq(n, 8);	/* four connections, no reconnects */
+	for (ssize_t i = 0; i < n; i += 2) {
+		ck_assert_int_eq(rep[i], 1);
+		ck_assert(rep[i + 1] >= 1 && rep[i + 1] <= 4);
+		seen |= 1 << rep[i + 1];
+	}
+	ck_assert_int_eq(seen, 0x1e);	/* each of 127.0.0.1..4 */
+	close(p[0]);
+	reap(pid);
+}
+END_TEST
+
 /* A server that hangs up on everyone: many failures, exit 2. */
 START_TEST(hangups_exit_2)
 {
@@ -439,6 +536,8 @@ START_TEST(usage_exit_1)
 		{ "rr", "-d", "0" },
 		{ "rr", "-c", "0" },
 		{ "rr", "--pid", "999999999" },
+		{ "udp", "--send-proxy" },
+		{ "rr", "--send-proxy=v3" },
 	};
 	struct tu_result r;
 
@@ -474,6 +573,7 @@ bench_suite(void)
 	tcase_add_test(tc, hangups_exit_2);
 	tcase_add_test(tc, refused_exit_2);
 	tcase_add_test(tc, usage_exit_1);
+	tcase_add_test(tc, send_proxy_v2);
 	suite_add_tcase(s, tc);
 	return s;
 }

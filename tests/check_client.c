@@ -20,6 +20,7 @@
 
 #include "../src/client/client_int.h"
 #include "secho/client.h"
+#include "secho/proxy.h"
 #include "secho/tls.h"
 #include "testutil.h"
 
@@ -1279,6 +1280,275 @@ START_TEST(mtls_default_files)
 }
 END_TEST
 
+/* What a fake balancer-side server saw of a --send-proxy connection. */
+struct proxy_seen {
+	int ok;			/* a whole header parsed */
+	struct secho_proxy_info pi;
+	int first;		/* the stream's first byte after it, or -1 */
+	char err[200];
+};
+
+static int proxy_pipe = -1;	/* the fake server reports here */
+
+/*
+ * Reads the header of one connection, reports it on proxy_pipe, then
+ * echoes the rest of the stream until the client's FIN.
+ */
+static void
+proxy_server(int lfd)
+{
+	struct proxy_seen s = { .first = -1 };
+	unsigned char buf[4096];
+	size_t len = 0;
+	ssize_t n = 0, r = 0;
+	int fd = accept(lfd, NULL, NULL);
+
+	while (fd != -1 && (n = secho_proxy_parse(buf, len, &s.pi)) == 0 &&
+	    (r = read(fd, buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)r;
+	s.ok = fd != -1 && n > 0;
+	snprintf(s.err, sizeof(s.err), "%s", n < 0 ? secho_error() : "");
+	if (s.ok && (size_t)n == len && read(fd, buf + len, 1) == 1)
+		len++;
+	if (s.ok && (size_t)n < len)
+		s.first = buf[n];
+	if (write(proxy_pipe, &s, sizeof(s)) != sizeof(s) || !s.ok ||
+	    write(fd, buf + n, len - (size_t)n) != (ssize_t)(len - (size_t)n))
+		_exit(1);
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)r) != r)
+			_exit(1);
+	_exit(0);
+}
+
+static const char *
+sa_str(const struct secho_sockaddr *a)
+{
+	static char buf[2][SECHO_ADDRSTR_MAX];
+	static int slot;
+
+	slot = (slot + 1) % 2;
+	return secho_sockaddr_str((const struct sockaddr *)&a->ss, buf[slot],
+	    sizeof(buf[slot]));
+}
+
+/*
+ * secho-client opts... 127.0.0.1 PORT against proxy_server: its exit
+ * code, what the server saw in *s, the server's port in port.
+ */
+static int
+proxy_client(const char *const *opts, struct proxy_seen *s,
+    struct tu_result *r, char *port, size_t plen)
+{
+	const char *args[24];
+	int p[2], n = 0, rc;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(p), 0);
+	proxy_pipe = p[1];
+	pid = fork_server(listen_local(0, port, plen), proxy_server);
+	close(p[1]);
+	while (*opts != NULL && n < 20)
+		args[n++] = *opts++;
+	args[n++] = "127.0.0.1";
+	args[n++] = port;
+	args[n] = NULL;
+	rc = client(r, NULL, 0, args);
+	memset(s, 0, sizeof(*s));
+	ck_assert_int_eq(read(p[0], s, sizeof(*s)), sizeof(*s));
+	close(p[0]);
+	ck_assert_msg(s->ok, "the fake server parsed no header: %s", s->err);
+	waitpid(pid, NULL, 0);
+	return rc;
+}
+
+/* --send-proxy without a value: v1, the socket's own ends; -v says so. */
+START_TEST(send_proxy_default)
+{
+	struct proxy_seen s;
+	struct tu_result r;
+	char port[16], want[64];
+
+	ck_assert_int_eq(proxy_client((const char *[]){ "--send-proxy", "-v",
+	    "-m", "hello", NULL }, &s, &r, port, sizeof(port)), 0);
+	ck_assert_str_eq(r.out, "hello\n");
+	ck_assert_int_eq(s.pi.version, 1);
+	ck_assert_int_eq(s.pi.local, 0);
+	ck_assert_msg(strncmp(sa_str(&s.pi.src), "127.0.0.1:", 10) == 0 &&
+	    secho_sockaddr_port((struct sockaddr *)&s.pi.src.ss) != 0,
+	    "src %s", sa_str(&s.pi.src));
+	snprintf(want, sizeof(want), "127.0.0.1:%s", port);
+	ck_assert_str_eq(sa_str(&s.pi.dst), want);
+	snprintf(want, sizeof(want), "-> 127.0.0.1:%s\n", port);
+	assert_err(&r, "sent a PROXY v1 header: 127.0.0.1:");
+	assert_err(&r, want);
+	tu_result_free(&r);
+}
+END_TEST
+
+/* =v2 with claimed ends; over --tls the header comes before the hello. */
+START_TEST(send_proxy_claimed)
+{
+	struct proxy_seen s;
+	struct tu_result r;
+	char port[16], want[64];
+
+	ck_assert_int_eq(proxy_client((const char *[]){ "--send-proxy=v2",
+	    "--proxy-source", "10.1.2.3:4567", "-m", "hi", NULL }, &s, &r,
+	    port, sizeof(port)), 0);
+	ck_assert_int_eq(s.pi.version, 2);
+	ck_assert_str_eq(sa_str(&s.pi.src), "10.1.2.3:4567");
+	snprintf(want, sizeof(want), "127.0.0.1:%s", port);
+	ck_assert_str_eq(sa_str(&s.pi.dst), want);
+	tu_result_free(&r);
+	ck_assert_int_ne(proxy_client((const char *[]){ "--tls", "--ca",
+	    tu_cert("ca.pem"), "--send-proxy=v2", "--proxy-dest",
+	    "192.0.2.7:443", "-m", "hi", NULL }, &s, &r, port, sizeof(port)),
+	    0);
+	ck_assert_int_eq(s.pi.version, 2);
+	ck_assert_str_eq(sa_str(&s.pi.dst), "192.0.2.7:443");
+	ck_assert_int_eq(s.first, 0x16);	/* a TLS handshake record */
+	tu_result_free(&r);
+}
+END_TEST
+
+/* One family in a header: the IPv4 end goes as ::ffff:a.b.c.d. */
+START_TEST(send_proxy_mixed_families)
+{
+	struct proxy_seen s;
+	struct tu_result r;
+	char port[16], want[64];
+
+	ck_assert_int_eq(proxy_client((const char *[]){ "--send-proxy",
+	    "--proxy-source", "[2001:db8::1]:4000", "-m", "hi", NULL }, &s,
+	    &r, port, sizeof(port)), 0);
+	ck_assert_int_eq(s.pi.version, 1);
+	ck_assert_str_eq(sa_str(&s.pi.src), "[2001:db8::1]:4000");
+	/* secho_sockaddr_str shows a v4-mapped address as plain v4. */
+	ck_assert_int_eq(s.pi.dst.ss.ss_family, AF_INET6);
+	ck_assert(IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)
+	    &s.pi.dst.ss)->sin6_addr));
+	snprintf(want, sizeof(want), "127.0.0.1:%s", port);
+	ck_assert_str_eq(sa_str(&s.pi.dst), want);
+	tu_result_free(&r);
+	ck_assert_int_eq(proxy_client((const char *[]){ "--send-proxy=v2",
+	    "--proxy-source", "10.0.0.1:1234", "--proxy-dest", "[::1]:7007",
+	    "-m", "hi", NULL }, &s, &r, port, sizeof(port)), 0);
+	ck_assert_int_eq(s.pi.src.ss.ss_family, AF_INET6);
+	ck_assert_str_eq(sa_str(&s.pi.src), "10.0.0.1:1234");
+	ck_assert_str_eq(sa_str(&s.pi.dst), "[::1]:7007");
+	tu_result_free(&r);
+}
+END_TEST
+
+/*
+ * Two TLS connections, each after a PROXY header: the header is read a
+ * byte at a time so that no TLS byte is taken from the handshake.
+ */
+static void
+proxy_tls_server(int lfd)
+{
+	struct secho_tls_opts o = { .cert = tu_cert("server.pem"),
+	    .key = tu_cert("server.key") };
+	struct secho_tls *t = secho_tls_new(&o, SECHO_TLS_SERVER, 0);
+	unsigned char buf[512];
+	struct secho_conn c;
+	ssize_t n, r;
+
+	for (int k = 0; k < 2 && t != NULL; k++) {
+		struct proxy_seen s = { .first = -1 };
+		int fd = accept(lfd, NULL, NULL);
+		size_t len = 0;
+
+		while ((n = secho_proxy_parse(buf, len, &s.pi)) == 0 &&
+		    read(fd, buf + len, 1) == 1)
+			len++;
+		s.ok = n > 0;
+		if (write(proxy_pipe, &s, sizeof(s)) != sizeof(s) || !s.ok ||
+		    secho_tls_conn_init(t, &c, fd, NULL) == -1)
+			_exit(1);
+		while ((r = secho_conn_handshake(&c)) == SECHO_WANT_READ ||
+		    r == SECHO_WANT_WRITE)
+			;	/* blocking fd: each call makes progress */
+		while (r == 0 && ((n = secho_conn_read(&c, buf, sizeof(buf))) >
+		    0 || n == SECHO_WANT_READ))
+			if (n > 0 && secho_conn_write(&c, buf, (size_t)n) != n)
+				_exit(1);
+		(void)secho_conn_shutdown(&c);
+		secho_conn_close(&c);
+	}
+	_exit(0);
+}
+
+/* --resume: every reconnection sends its header again. */
+START_TEST(send_proxy_resume)
+{
+	struct proxy_seen s;
+	struct tu_result r;
+	char port[16];
+	int p[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(p), 0);
+	proxy_pipe = p[1];
+	pid = fork_server(listen_local(0, port, sizeof(port)),
+	    proxy_tls_server);
+	close(p[1]);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--ca", tu_cert("ca.pem"), "--servername", "localhost",
+	    "--send-proxy=v2", "--proxy-source", "10.9.8.7:6543",
+	    "--resume", "1", "-m", "hi", "127.0.0.1", port, NULL }), 0);
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(read(p[0], &s, sizeof(s)), sizeof(s));
+		ck_assert_msg(s.ok, "connection %d: no header", k + 1);
+		ck_assert_int_eq(s.pi.version, 2);
+		ck_assert_str_eq(sa_str(&s.pi.src), "10.9.8.7:6543");
+	}
+	ck_assert_msg(strstr(r.out, "resumed 1 of 1") != NULL, "%s", r.out);
+	tu_result_free(&r);
+	close(p[0]);
+	assert_child_exit(pid, 0);
+}
+END_TEST
+
+/* Each bad use is a usage error in one sentence. */
+START_TEST(send_proxy_usage)
+{
+	static const struct {
+		const char *args[4];
+		const char *want;
+	} cases[] = {
+		{ { "--send-proxy=v3" }, "--send-proxy=v3: the PROXY protocol "
+		    "version is v1 or v2" },
+		{ { "--send-proxy", "--proxy-source", "nonsense" },
+		    "--proxy-source: 'nonsense' is not an IP address and port" },
+		{ { "--udp", "--send-proxy" }, "--send-proxy is for tcp and tls" },
+		{ { "--dtls", "--send-proxy=v2" }, "--send-proxy is for tcp "
+		    "and tls" },
+		{ { "--proxy-dest", "1.2.3.4:5" }, "--proxy-dest needs "
+		    "--send-proxy" },
+	};
+	struct tu_result r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *args[8];
+		int n = 0;
+
+		while (n < 3 && cases[i].args[n] != NULL) {
+			args[n] = cases[i].args[n];
+			n++;
+		}
+		args[n++] = "-m";
+		args[n++] = "x";
+		args[n++] = "localhost";
+		args[n] = NULL;
+		ck_assert_int_eq(client(&r, NULL, 0, args), SECHO_EXIT_USAGE);
+		assert_err(&r, cases[i].want);
+		tu_result_free(&r);
+	}
+}
+END_TEST
+
 START_TEST(usage_errors)
 {
 	struct tu_result r;
@@ -1330,6 +1600,11 @@ client_suite(void)
 	tcase_add_test(tc, alpn);
 	tcase_add_test(tc, capath);
 	tcase_add_test(tc, mtls_default_files);
+	tcase_add_test(tc, send_proxy_default);
+	tcase_add_test(tc, send_proxy_claimed);
+	tcase_add_test(tc, send_proxy_mixed_families);
+	tcase_add_test(tc, send_proxy_usage);
+	tcase_add_test(tc, send_proxy_resume);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -49,6 +49,7 @@ struct secho_bench_config {
 	int json;
 	int quiet;
 	int src_addrs;
+	int send_proxy;			/* 0, or the PROXY version (1, 2) */
 	struct secho_tls_opts tls;
 	char ca_found[SECHO_CERTS_PATH_MAX];	/* the default CA (certs.h) */
 };

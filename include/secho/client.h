@@ -61,6 +61,10 @@ struct secho_client_config {
 	const char *servername;
 	/* --resume: reconnections after the first, 0 = none. */
 	long resume;
+	/* --send-proxy: 0 none, else the PROXY protocol version (1, 2). */
+	int send_proxy;
+	/* --proxy-source / --proxy-dest; len 0: the connection's own. */
+	struct secho_sockaddr proxy_src, proxy_dst;
 	struct secho_tls_opts tls;
 	/* Default CA, --mtls certificate and key found (secho/certs.h). */
 	char certs[3][SECHO_CERTS_PATH_MAX];

@@ -102,4 +102,34 @@ int secho_cidr_parse(const char *s, struct secho_cidr *c);
 int secho_cidr_match(const struct secho_cidr *list, size_t n,
     const struct sockaddr *sa);
 
+/* --- Sending a header (proxy_send.c) --- */
+
+/* A header about to go out, and the addresses it claims. */
+struct secho_proxy_header {
+	unsigned char buf[SECHO_PROXY_V1_MAX + 1];	/* v1 or v2, no TLVs */
+	size_t len;
+	struct secho_sockaddr src, dst;
+};
+
+/*
+ * --send-proxy[=v1|v2]: s NULL (no value) is v1, as haproxy's send-proxy;
+ * "v2" (or "2") the binary form.  opt names the option in the message.
+ */
+int secho_proxy_version_parse(const char *opt, const char *s, int *version);
+/* "10.0.0.1:1234" or "[2001:db8::1]:1234": a numeric address and a port. */
+int secho_proxy_addr_parse(const char *opt, const char *s,
+    struct secho_sockaddr *out);
+/*
+ * Builds the header for the connected stream socket fd: src and dst are
+ * the claimed ends, each NULL or len 0 for the socket's real local
+ * address and peer.  Ends of different families are sent as IPv6, the
+ * IPv4 one mapped (::ffff:a.b.c.d).  Returns 0 or -1.
+ */
+int secho_proxy_header_for(int version, int fd,
+    const struct secho_sockaddr *src, const struct secho_sockaddr *dst,
+    struct secho_proxy_header *h);
+/* "10.0.0.1:1234 -> 127.0.0.1:7007", for -v. */
+char *secho_proxy_header_str(const struct secho_proxy_header *h, char *buf,
+    size_t len);
+
 #endif

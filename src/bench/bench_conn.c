@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bench_int.h"
+#include "secho/proxy.h"
 
 #define SWEEP_NS	(100ULL * 1000 * 1000)	/* timeouts, retries */
 #define RETRY_NS	(10ULL * 1000 * 1000)	/* reconnect backoff */
@@ -239,6 +240,32 @@ secho_bench_conn_open(struct secho_bench_worker *w,
 	}
 }
 
+/*
+ * --send-proxy: the header on the raw socket, before the transport's
+ * first byte, with the connection's real ends (--src-addrs spreads the
+ * sources).  A fresh connection's send buffer takes its few bytes whole,
+ * so a short write is a failure rather than a state to come back to.
+ */
+static int
+send_proxy(struct secho_bench_worker *w, struct secho_bench_conn *c)
+{
+	struct secho_proxy_header h;
+	ssize_t n;
+
+	if (secho_proxy_header_for(w->cfg->send_proxy, c->c.fd, NULL, NULL,
+	    &h) == -1) {
+		secho_bench_conn_fail(w, c, secho_error());
+		return -1;
+	}
+	n = send(c->c.fd, h.buf, h.len, MSG_NOSIGNAL);
+	if (n != (ssize_t)h.len) {
+		secho_bench_conn_fail(w, c, n == -1 ? strerror(errno) :
+		    "the PROXY header did not fit the send buffer");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 connected(struct secho_bench_worker *w, struct secho_bench_conn *c)
 {
@@ -251,6 +278,8 @@ connected(struct secho_bench_worker *w, struct secho_bench_conn *c)
 		secho_bench_conn_fail(w, c, strerror(err));
 		return;
 	}
+	if (w->cfg->send_proxy && send_proxy(w, c) == -1)
+		return;
 	c->state = BC_HANDSHAKE;
 	handshake(w, c);
 }

@@ -14,12 +14,14 @@
 
 #include "bench_int.h"
 #include "secho/opts.h"
+#include "secho/proxy.h"
 #include "secho/tls_opts.h"
 
 
 /* The TLS options shared with the server and client are in tls_opts.c. */
 enum {
 	OPT_RATE = 256, OPT_TLS, OPT_TIMEOUT, OPT_PID, OPT_JSON, OPT_SRC_ADDRS,
+	OPT_SEND_PROXY,
 };
 
 static const struct option longopts[] = {
@@ -34,6 +36,7 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "pid", required_argument, NULL, OPT_PID },
 	{ "src-addrs", required_argument, NULL, OPT_SRC_ADDRS },
+	{ "send-proxy", optional_argument, NULL, OPT_SEND_PROXY },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -80,6 +83,11 @@ static const char usage[] =
 "                         one) and, for hold, its RSS per connection\n"
 "      --src-addrs N      spread connections over 127.0.0.1..127.0.0.N\n"
 "                         when HOST is 127.0.0.1 (hold: 8, else 1)\n"
+"      --send-proxy[=v1|v2]  each connection first sends a PROXY protocol\n"
+"                         header with its real source and destination,\n"
+"                         before any TLS byte: v1 (text) without a value,\n"
+"                         as haproxy's send-proxy; =v2 the binary form\n"
+"                         (rr, bulk, hs, hold; write the '=')\n"
 "      --json             one JSON object on stdout instead of the table\n"
 "  -q, --quiet            no progress lines or notes on stderr\n"
 "  -h, --help             this text\n"
@@ -211,6 +219,9 @@ parse_one(struct secho_bench_config *cfg, struct parse_state *ps, int c,
 		return parse_rate(arg, &cfg->rate);
 	case OPT_PID:
 		return parse_pid(arg, &cfg->pid);
+	case OPT_SEND_PROXY:
+		return secho_proxy_version_parse("--send-proxy", arg,
+		    &cfg->send_proxy);
 	case OPT_TLS:
 		ps->tls_flag = 1;
 		return 0;
@@ -329,6 +340,11 @@ finish_mode(struct secho_bench_config *cfg, const struct parse_state *ps)
 
 	if (cfg->rate > 0 && m != SECHO_BENCH_RR && !dgram) {
 		secho_error_set("--rate is for the rr, udp and dtls modes");
+		return -1;
+	}
+	if (cfg->send_proxy && dgram) {
+		secho_error_set("--send-proxy is for tcp and tls (the rr, bulk, "
+		    "hs and hold modes)");
 		return -1;
 	}
 	if (ps->window_set && !dgram) {

@@ -163,7 +163,10 @@ connect_server(struct client *cl)
 	secho_client_note(cl, "connected to %s (%s) over %s in %.2f ms",
 	    cl->host, cl->addr, cl->dgram ? "udp" : "tcp",
 	    (secho_now_us() - t0) / 1000.0);
-	return wrap(cl, fd);
+	if (wrap(cl, fd) == -1)
+		return -1;
+	/* Wrapping sends nothing: the header still comes first. */
+	return cfg->send_proxy ? secho_client_proxy_send(cl) : 0;
 }
 
 /* "[::1]" -> "::1" */

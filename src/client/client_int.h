@@ -2,7 +2,8 @@
  * client_int.h - private glue between the client's files: client.c
  * (connect, handshake, -m, resume), client_io.c (errors, notes, polling
  * and the drive loop every mode uses), client_echo.c (the stdin/echo
- * engine), client_ping.c (-c) and client_opts.c (the command line).
+ * engine), client_ping.c (-c), client_proxy.c (--send-proxy) and
+ * client_opts.c (the command line).
  */
 #ifndef SECHO_CLIENT_INT_H
 #define SECHO_CLIENT_INT_H
@@ -172,6 +173,13 @@ int secho_client_interrupted(void);
  * 1 once interrupted (what was echoed is written out first).
  */
 int secho_client_echo_run(struct client_echo *e);
+
+/*
+ * --send-proxy: writes the PROXY header on cl->conn's socket, which no
+ * byte of the transport has crossed yet.  Returns 0 or -1 (see
+ * secho_client_error).
+ */
+int secho_client_proxy_send(struct client *cl);
 
 /*
  * -c: ping the server.  Returns 0, also when probes were lost (then it

@@ -14,6 +14,7 @@
 
 #include "client_int.h"
 #include "secho/opts.h"
+#include "secho/proxy.h"
 #include "secho/tls_opts.h"
 
 
@@ -21,7 +22,10 @@
  * The TLS options shared with the server and bench are in tls_opts.c;
  * they and --mtls need a TLS transport (see finish_tls).
  */
-enum { OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_MTLS };
+enum {
+	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_MTLS, OPT_SEND_PROXY,
+	OPT_PROXY_SOURCE, OPT_PROXY_DEST,
+};
 
 static const struct option longopts[] = {
 	{ "tcp", no_argument, NULL, OPT_TCP },
@@ -36,6 +40,9 @@ static const struct option longopts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "mtls", no_argument, NULL, OPT_MTLS },
+	{ "send-proxy", optional_argument, NULL, OPT_SEND_PROXY },
+	{ "proxy-source", required_argument, NULL, OPT_PROXY_SOURCE },
+	{ "proxy-dest", required_argument, NULL, OPT_PROXY_DEST },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -73,6 +80,18 @@ static const char usage[] =
 "                         probe counts as lost (default 10; 0: none)\n"
 "  -v, --verbose          connection and TLS details on stderr\n"
 "  -q, --quiet            ping: print only the summary\n"
+"\n"
+"PROXY protocol, to test a balancer's or server's handling of it (tcp\n"
+"and tls; the header goes out right after the connect, before any TLS):\n"
+"  --send-proxy[=v1|v2]   send a PROXY header first: v1 (text) without a\n"
+"                         value, as haproxy's send-proxy does; =v2 the\n"
+"                         binary form (haproxy's send-proxy-v2).  Write\n"
+"                         the '=': a separate word is taken for HOST\n"
+"  --proxy-source ADDR:PORT  the client the header claims (default: the\n"
+"                         connection's own address and port)\n"
+"  --proxy-dest ADDR:PORT the destination it claims (default: the\n"
+"                         server's address); IPv4 with IPv6: the IPv4\n"
+"                         end is sent as ::ffff:a.b.c.d\n"
 "\n"
 "TLS and DTLS (each needs --tls or --dtls):\n";
 
@@ -181,6 +200,13 @@ parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
 	case 't': return secho_opt_secs(name, optarg, 1, &cfg->timeout_ms);
 	case 'v': cfg->verbose++; return 0;
 	case 'q': cfg->quiet = 1; return 0;
+	case OPT_SEND_PROXY:
+		return secho_proxy_version_parse(name, optarg,
+		    &cfg->send_proxy);
+	case OPT_PROXY_SOURCE:
+		return secho_proxy_addr_parse(name, optarg, &cfg->proxy_src);
+	case OPT_PROXY_DEST:
+		return secho_proxy_addr_parse(name, optarg, &cfg->proxy_dst);
 	case OPT_MTLS:
 		ps->mtls = 1;
 		if (ps->tls.first == NULL)
@@ -247,6 +273,12 @@ parse_operands(struct secho_client_config *cfg, struct parse_state *ps,
 		secho_error_set("missing HOST");
 		return -1;
 	}
+	if (cfg->send_proxy && (strcmp(argv[optind], "v1") == 0 ||
+	    strcmp(argv[optind], "v2") == 0)) {
+		secho_error_set("write --send-proxy=%s, with '=' (a separate "
+		    "word is taken for HOST)", argv[optind]);
+		return -1;
+	}
 	if (n > 2) {
 		secho_error_set("unexpected argument '%s'", argv[optind + 2]);
 		return -1;
@@ -287,6 +319,23 @@ check_modes(const struct secho_client_config *cfg,
 	if (cfg->resume > 0 && cfg->message == NULL && cfg->count == 0) {
 		secho_error_set("--resume needs --message or --count (stdin "
 		    "can be sent only once)");
+		return -1;
+	}
+	return 0;
+}
+
+/* --send-proxy: stream transports only; the claimed ends need it. */
+static int
+check_proxy(const struct secho_client_config *cfg)
+{
+	if (cfg->send_proxy && secho_proto_is_dgram(cfg->proto)) {
+		secho_error_set("--send-proxy is for tcp and tls");
+		return -1;
+	}
+	if (!cfg->send_proxy && (cfg->proxy_src.len > 0 ||
+	    cfg->proxy_dst.len > 0)) {
+		secho_error_set("--proxy-%s needs --send-proxy",
+		    cfg->proxy_src.len > 0 ? "source" : "dest");
 		return -1;
 	}
 	return 0;
@@ -496,7 +545,7 @@ secho_client_parse_args(struct secho_client_config *cfg, int argc,
 		return rc;
 	if (parse_operands(cfg, &ps, argc, argv) == -1 ||
 	    check_modes(cfg, &ps) == -1 || check_sizes(cfg) == -1 ||
-	    finish_tls(cfg, &ps) == -1)
+	    check_proxy(cfg) == -1 || finish_tls(cfg, &ps) == -1)
 		return -1;
 	if (cfg->port == -1)
 		cfg->port = (int)secho_proto_default_port(cfg->proto);
