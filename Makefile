@@ -232,5 +232,5 @@ bench: deps
 
 include tests/fuzz/fuzz.mk
 
--include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d) $(O)/cmd/secho-server.d \
-	$(O)/cmd/secho-client.d
+-include $(LIBOBJ:.o=.d) $(TESTOBJ:.o=.d) \
+	$(PROGS:$(BIN)/%=$(O)/cmd/%.d)
