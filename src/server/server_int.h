@@ -127,6 +127,7 @@ struct shared {
 	int nworkers;
 	int running;			/* workers whose loop runs, atomic */
 	size_t nconns;			/* all workers, atomic */
+	size_t nhandshakes;		/* tls/dtls ones in CS_HANDSHAKE, atomic */
 	struct secho_iplimit *iplimit;	/* --max-conns-per-ip, or NULL */
 	struct secho_tls *tls;		/* the process's own references */
 	struct secho_tls *dtls;
@@ -148,7 +149,11 @@ void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* server_conn.c */
 int srv_slot_take(struct server *s, enum secho_proto proto,
     const struct secho_sockaddr *peer);
-void srv_slot_give(struct server *s, const struct secho_sockaddr *peer);
+void srv_slot_give(struct server *s, const struct secho_sockaddr *peer,
+    int handshaking);
+int srv_handshake_room(struct server *s);
+void srv_refused(struct server *s, enum secho_proto proto,
+    const struct secho_sockaddr *peer, const char *limit, int max);
 void srv_conn_new(struct listener *ls, int fd,
     const struct secho_sockaddr *peer);
 void srv_conn_close(struct conn *cn, const char *why);
