@@ -4,6 +4,7 @@
  * (--max-conns, --max-conns-per-ip) it holds.  The echo itself, and the
  * buffer pool it draws on, are echo.c's.
  */
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include "server_int.h"
 
 #define DISCARD_MAX	65536	/* unread bytes dropped before a close */
+#define TRIM_PEAK	256	/* connections a worker had before a trim */
+#define TRIM_MS		1000	/* at most one trim per worker a second */
 
 static const char *
 peer_str(const struct conn *cn, char *buf, size_t len)
@@ -127,6 +130,38 @@ bounded_wait(const struct conn *cn, uint64_t now, uint64_t wait)
 	return left < wait ? left : wait;
 }
 
+/*
+ * After a burst of connections the heap keeps the burst's pages: freed,
+ * but among chunks still in use, so free() cannot return them and RSS
+ * stays at the peak for good.  Once a worker is down to a quarter of a
+ * large peak, malloc_trim() (every arena, glibc >= 2.8) gives them back,
+ * from a timer a second later: neither a wave of closes nor the echo path
+ * pays for it, and it runs at most once a second.
+ */
+void
+srv_trim_run(struct secho_loop *l, struct secho_timer *t)
+{
+	struct server *s = container_of(t, struct server, trim);
+
+	(void)l;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	logv(s, "worker %d: heap trimmed (%zu connections, %zu at the peak)",
+	    s->id, s->nconns, s->peak);
+	s->peak = s->nconns;
+	s->trimming = 0;
+}
+
+static void
+trim_check(struct server *s)
+{
+	if (s->trimming || s->peak < TRIM_PEAK || s->nconns >= s->peak / 4)
+		return;
+	s->trimming = 1;
+	secho_loop_timer_set(s->loop, &s->trim, TRIM_MS);
+}
+
 void
 srv_conn_close(struct conn *cn, const char *why)
 {
@@ -157,6 +192,7 @@ srv_conn_close(struct conn *cn, const char *why)
 	s->nconns--;
 	srv_slot_give(s, &cn->c.peer, cn->state == CS_HANDSHAKE);
 	free(cn);
+	trim_check(s);
 	if (s->draining)
 		srv_worker_check_done(s);
 }
@@ -408,7 +444,8 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	if (s->conns != NULL)
 		s->conns->prev = cn;
 	s->conns = cn;
-	s->nconns++;
+	if (++s->nconns > s->peak)
+		s->peak = s->nconns;
 	secho_event_init(&cn->ev, fd, conn_io);
 	secho_timer_init(&cn->timer, conn_timeout);
 	touch(cn);

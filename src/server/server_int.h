@@ -101,6 +101,9 @@ struct server {
 	struct secho_tls *dtls;
 	struct conn *conns;
 	size_t nconns;
+	size_t peak;			/* most nconns since the last trim */
+	struct secho_timer trim;	/* gives a burst's memory back */
+	int trimming;			/* trim armed */
 	struct echo_pool pool;
 	struct secho_timer drain_timer;
 	int draining;
@@ -157,6 +160,7 @@ void srv_refused(struct server *s, enum secho_proto proto,
 void srv_conn_new(struct listener *ls, int fd,
     const struct secho_sockaddr *peer);
 void srv_conn_close(struct conn *cn, const char *why);
+void srv_trim_run(struct secho_loop *l, struct secho_timer *t);
 
 /* server_listen.c */
 int srv_sock_open(struct shared *sh, const struct secho_endpoint *ep);
