@@ -53,6 +53,7 @@ main(void)
 	srunner_add_suite(sr, gnutls_suite());
 	srunner_add_suite(sr, capture_suite());
 	srunner_add_suite(sr, limits_suite());
+	srunner_add_suite(sr, handshakes_suite());
 	srunner_add_suite(sr, bench_suite());
 	srunner_add_suite(sr, hostile_suite());
 	srunner_run_all(sr, CK_NORMAL);

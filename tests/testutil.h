@@ -27,6 +27,7 @@ Suite *reload_suite(void);
 Suite *bench_suite(void);
 Suite *limits_suite(void);
 Suite *hostile_suite(void);
+Suite *handshakes_suite(void);
 
 /* $SECHO_BIN/name, e.g. the secho-server under test. */
 const char *tu_bin(const char *name);
