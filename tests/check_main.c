@@ -54,6 +54,7 @@ main(void)
 	srunner_add_suite(sr, gnutls_suite());
 	srunner_add_suite(sr, capture_suite());
 	srunner_add_suite(sr, limits_suite());
+	srunner_add_suite(sr, handshakes_suite());
 	srunner_add_suite(sr, bench_suite());
 	srunner_add_suite(sr, systemd_suite());
 	srunner_add_suite(sr, docs_suite());

@@ -30,6 +30,7 @@ Suite *hostile_suite(void);
 Suite *systemd_suite(void);
 Suite *proxy_suite(void);
 Suite *docs_suite(void);
+Suite *handshakes_suite(void);
 
 /* $SECHO_BIN/name, e.g. the secho-server under test. */
 const char *tu_bin(const char *name);

@@ -34,6 +34,7 @@ struct secho_server_config {
 	int max_lifetime_ms;		/* accept -> forced close; 0: none */
 	int max_conns;			/* open connections at once */
 	int max_conns_per_ip;		/* per client address; 0: no limit */
+	int max_handshakes;		/* TLS and DTLS handshakes at once */
 	size_t bufsize;			/* per-connection echo buffer */
 	int backlog;
 	int workers;			/* event-loop threads; 0: one per CPU */

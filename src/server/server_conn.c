@@ -4,6 +4,7 @@
  * (--max-conns, --max-conns-per-ip) it holds.  The echo itself, and the
  * buffer pool it draws on, are echo.c's.
  */
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include "server_int.h"
 
 #define DISCARD_MAX	65536	/* unread bytes dropped before a close */
+#define TRIM_PEAK	256	/* connections a worker had before a trim */
+#define TRIM_MS		1000	/* at most one trim per worker a second */
 
 static const char *
 peer_str(const struct conn *cn, char *buf, size_t len)
@@ -30,13 +33,22 @@ touch(struct conn *cn)
 	cn->last_ms = secho_loop_now(cn->srv->loop);
 }
 
-/*
- * --max-conns across all workers, and --max-conns-per-ip: a slot is taken
- * before any work is spent on a new client and given back when its
- * connection closes.  Returns 1, or 0 after logging why it was refused.
- */
-static void
-refused(struct server *s, enum secho_proto proto,
+/* Takes one of max places in *count (shared by all workers); 0: full. */
+static int
+count_take(size_t *count, int max)
+{
+	size_t n = __atomic_load_n(count, __ATOMIC_RELAXED);
+
+	do {
+		if (n >= (size_t)max)
+			return 0;
+	} while (!__atomic_compare_exchange_n(count, &n, n + 1, 1,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return 1;
+}
+
+void
+srv_refused(struct server *s, enum secho_proto proto,
     const struct secho_sockaddr *peer, const char *limit, int max)
 {
 	char addr[SECHO_ADDRSTR_MAX];
@@ -53,37 +65,61 @@ srv_slot_take_ip(struct server *s, enum secho_proto proto,
 	if (s->sh->iplimit == NULL || secho_iplimit_take(s->sh->iplimit,
 	    (const struct sockaddr *)&peer->ss))
 		return 1;
-	refused(s, proto, peer, "--max-conns-per-ip", s->cfg->max_conns_per_ip);
+	srv_refused(s, proto, peer, "--max-conns-per-ip",
+	    s->cfg->max_conns_per_ip);
 	return 0;
 }
 
+/*
+ * --max-conns across all workers, --max-conns-per-ip (per_ip: a PROXY
+ * listener takes it only once the header has named the client), and for
+ * tls and dtls --max-handshakes: the slots are taken before any work is
+ * spent on a new client; the handshake's is given back when its
+ * handshake ends, the others when its connection closes.  Returns 1, or
+ * 0 after logging why it was refused.
+ */
 int
 srv_slot_take(struct server *s, enum secho_proto proto, int per_ip,
     const struct secho_sockaddr *peer)
 {
-	size_t n = __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED);
+	const struct secho_server_config *cfg = s->cfg;
 
-	do {
-		if (n >= (size_t)s->cfg->max_conns) {
-			refused(s, proto, peer, "--max-conns",
-			    s->cfg->max_conns);
-			return 0;
-		}
-	} while (!__atomic_compare_exchange_n(&s->sh->nconns, &n, n + 1, 1,
-	    __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-	if (!per_ip || srv_slot_take_ip(s, proto, peer))
+	if (!count_take(&s->sh->nconns, cfg->max_conns)) {
+		srv_refused(s, proto, peer, "--max-conns", cfg->max_conns);
+		return 0;
+	}
+	if (per_ip && !srv_slot_take_ip(s, proto, peer)) {
+		__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (proto == SECHO_TCP || count_take(&s->sh->nhandshakes,
+	    cfg->max_handshakes))
 		return 1;
-	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
+	srv_slot_give(s, per_ip ? peer : NULL, 0);
+	srv_refused(s, proto, peer, "--max-handshakes", cfg->max_handshakes);
 	return 0;
 }
 
+/* peer NULL: no per-address slot is held; handshaking: its handshake
+ * slot goes back too. */
 void
-srv_slot_give(struct server *s, const struct secho_sockaddr *peer)
+srv_slot_give(struct server *s, const struct secho_sockaddr *peer,
+    int handshaking)
 {
+	if (handshaking)
+		__atomic_sub_fetch(&s->sh->nhandshakes, 1, __ATOMIC_RELAXED);
 	if (s->sh->iplimit != NULL && peer != NULL)
 		secho_iplimit_give(s->sh->iplimit,
 		    (const struct sockaddr *)&peer->ss);
 	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
+}
+
+/* 1 while --max-handshakes has room (a hint: srv_slot_take decides). */
+int
+srv_handshake_room(struct server *s)
+{
+	return __atomic_load_n(&s->sh->nhandshakes, __ATOMIC_RELAXED) <
+	    (size_t)s->cfg->max_handshakes;
 }
 
 /* Milliseconds until --max-lifetime ends cn (UINT64_MAX: never). */
@@ -130,6 +166,38 @@ arm(struct conn *cn, uint64_t now, uint64_t wait)
 		secho_loop_timer_set(cn->srv->loop, &cn->timer, ms);
 }
 
+/*
+ * After a burst of connections the heap keeps the burst's pages: freed,
+ * but among chunks still in use, so free() cannot return them and RSS
+ * stays at the peak for good.  Once a worker is down to a quarter of a
+ * large peak, malloc_trim() (every arena, glibc >= 2.8) gives them back,
+ * from a timer a second later: neither a wave of closes nor the echo path
+ * pays for it, and it runs at most once a second.
+ */
+void
+srv_trim_run(struct secho_loop *l, struct secho_timer *t)
+{
+	struct server *s = container_of(t, struct server, trim);
+
+	(void)l;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	logv(s, "worker %d: heap trimmed (%zu connections, %zu at the peak)",
+	    s->id, s->nconns, s->peak);
+	s->peak = s->nconns;
+	s->trimming = 0;
+}
+
+static void
+trim_check(struct server *s)
+{
+	if (s->trimming || s->peak < TRIM_PEAK || s->nconns >= s->peak / 4)
+		return;
+	s->trimming = 1;
+	secho_loop_timer_set(s->loop, &s->trim, TRIM_MS);
+}
+
 void
 srv_conn_close(struct conn *cn, const char *why)
 {
@@ -160,8 +228,13 @@ srv_conn_close(struct conn *cn, const char *why)
 	if (cn->next != NULL)
 		cn->next->prev = cn->prev;
 	s->nconns--;
-	srv_slot_give(s, cn->ip_slot ? &cn->c.peer : NULL);
+	/* A PROXY tls connection still reading its header holds a
+	 * handshake slot too. */
+	srv_slot_give(s, cn->ip_slot ? &cn->c.peer : NULL,
+	    cn->state == CS_HANDSHAKE || (cn->state == CS_PROXY &&
+	    cn->proto != SECHO_TCP));
 	free(cn);
+	trim_check(s);
 	if (s->draining)
 		srv_worker_check_done(s);
 }
@@ -320,6 +393,8 @@ conn_handshake(struct conn *cn)
 		conn_fail(cn, rc);
 		return;
 	}
+	/* Its handshake slot frees up for the next client. */
+	__atomic_sub_fetch(&s->sh->nhandshakes, 1, __ATOMIC_RELAXED);
 	cn->state = CS_ECHO;
 	touch(cn);
 	arm(cn, cn->last_ms, idle_ms(cn));
@@ -477,7 +552,8 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 		    cn == NULL ? "out of memory" : secho_error());
 		free(cn);
 		close(fd);
-		srv_slot_give(s, ls->flags & SECHO_LISTEN_PROXY ? NULL : peer);
+		srv_slot_give(s, ls->flags & SECHO_LISTEN_PROXY ? NULL : peer,
+		    ls->proto != SECHO_TCP);
 		return;
 	}
 	cn->c.peer = *peer;
@@ -490,7 +566,8 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	if (s->conns != NULL)
 		s->conns->prev = cn;
 	s->conns = cn;
-	s->nconns++;
+	if (++s->nconns > s->peak)
+		s->peak = s->nconns;
 	secho_event_init(&cn->ev, fd, conn_io);
 	secho_timer_init(&cn->timer, conn_timeout);
 	touch(cn);

@@ -112,6 +112,9 @@ struct server {
 	struct secho_tls *dtls;
 	struct conn *conns;
 	size_t nconns;
+	size_t peak;			/* most nconns since the last trim */
+	struct secho_timer trim;	/* gives a burst's memory back */
+	int trimming;			/* trim armed */
 	struct echo_pool pool;
 	struct secho_timer drain_timer;
 	int draining;
@@ -138,6 +141,7 @@ struct shared {
 	int nworkers;
 	int running;			/* workers whose loop runs, atomic */
 	size_t nconns;			/* all workers, atomic */
+	size_t nhandshakes;		/* tls/dtls ones in CS_HANDSHAKE, atomic */
 	struct secho_iplimit *iplimit;	/* --max-conns-per-ip, or NULL */
 	struct secho_tls *tls;		/* the process's own references */
 	struct secho_tls *dtls;
@@ -181,7 +185,11 @@ void srv_warn_expiry(const struct secho_tls *t, const char *path);
  */
 int srv_slot_take(struct server *s, enum secho_proto proto, int per_ip,
     const struct secho_sockaddr *peer);
-void srv_slot_give(struct server *s, const struct secho_sockaddr *peer);
+void srv_slot_give(struct server *s, const struct secho_sockaddr *peer,
+    int handshaking);
+int srv_handshake_room(struct server *s);
+void srv_refused(struct server *s, enum secho_proto proto,
+    const struct secho_sockaddr *peer, const char *limit, int max);
 /* Takes a --max-conns-per-ip slot for peer alone; 1, or 0 if refused. */
 int srv_slot_take_ip(struct server *s, enum secho_proto proto,
     const struct secho_sockaddr *peer);
@@ -199,6 +207,7 @@ void srv_conn_new(struct listener *ls, int fd,
     const struct secho_sockaddr *peer);
 void srv_conn_close(struct conn *cn, const char *why);
 int srv_conn_cut(struct conn *cn);
+void srv_trim_run(struct secho_loop *l, struct secho_timer *t);
 
 /* server_listen.c */
 int srv_sock_open(struct shared *sh, const struct secho_endpoint *ep);

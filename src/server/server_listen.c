@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "server_int.h"
@@ -193,6 +194,27 @@ dgram_io(struct secho_loop *l, struct secho_event *ev, int mask)
 }
 
 /*
+ * While --max-handshakes is reached a ClientHello gets no cookie (the
+ * client could only come back to be refused): it is read and dropped
+ * unanswered, and the client's retransmission is served once handshakes
+ * have finished.  Returns 0 once none is waiting.
+ */
+static int
+dtls_refuse(struct listener *ls)
+{
+	struct secho_sockaddr peer;
+	unsigned char byte;
+
+	peer.len = sizeof(peer.ss);
+	if (recvfrom(ls->ev.fd, &byte, 1, MSG_DONTWAIT | MSG_TRUNC,
+	    (struct sockaddr *)&peer.ss, &peer.len) == -1)
+		return errno != EAGAIN && errno != EWOULDBLOCK;
+	srv_refused(ls->srv, SECHO_DTLS, &peer, "--max-handshakes",
+	    ls->srv->cfg->max_handshakes);
+	return 1;
+}
+
+/*
  * A DTLS listener answers ClientHellos statelessly; a client that comes
  * back with a valid cookie gets a connected socket and a connection.
  */
@@ -208,6 +230,11 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 	(void)mask;
 	/* One datagram per round, so a hello flood cannot hog the loop. */
 	for (int i = 0; i < DGRAM_BUDGET; i++) {
+		if (!srv_handshake_room(s)) {
+			if (!dtls_refuse(ls))
+				return;
+			continue;
+		}
 		if ((rc = secho_dtls_listen(ls->dtls, &peer, &local)) == 0)
 			return;		/* level-triggered: READ stays set */
 		if (rc == 2)
@@ -222,7 +249,7 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 			continue;
 		if ((fd = secho_net_dgram_child(&local, &peer)) == -1) {
 			srv_log("dtls %s: %s", addr, secho_error());
-			srv_slot_give(s, &peer);
+			srv_slot_give(s, &peer, 1);
 			continue;
 		}
 		srv_conn_new(ls, fd, &peer);

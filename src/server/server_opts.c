@@ -20,7 +20,7 @@ enum {
 	OPT_IDLE_TIMEOUT, OPT_DRAIN_TIMEOUT, OPT_MAX_CONNS, OPT_BUFSIZE,
 	OPT_BACKLOG, OPT_VERIFY_CLIENT, OPT_ALLOW_CN, OPT_ALLOW_SAN,
 	OPT_SNI_CERT, OPT_WORKERS, OPT_MAX_PER_IP, OPT_LIFETIME, OPT_USER,
-	OPT_GROUP, OPT_CHROOT, OPT_PROXY, OPT_PROXY_FROM,
+	OPT_GROUP, OPT_CHROOT, OPT_PROXY, OPT_PROXY_FROM, OPT_MAX_HANDSHAKES,
 };
 
 static const struct option longopts[] = {
@@ -38,6 +38,7 @@ static const struct option longopts[] = {
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "max-conns-per-ip", required_argument, NULL, OPT_MAX_PER_IP },
+	{ "max-handshakes", required_argument, NULL, OPT_MAX_HANDSHAKES },
 	{ "max-lifetime", required_argument, NULL, OPT_LIFETIME },
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "group", required_argument, NULL, OPT_GROUP },
@@ -113,6 +114,9 @@ static const char usage_tail[] =
 "  --max-conns N          open connections at most (default 20000)\n"
 "  --max-conns-per-ip N   open connections per client IPv4 address or\n"
 "                         IPv6 /64 (default: no limit)\n"
+"  --max-handshakes N     TLS and DTLS handshakes in progress at most;\n"
+"                         one more client is closed at once, or gets no\n"
+"                         DTLS cookie (default 1280, about 64 MB)\n"
 "  --buffer-size BYTES    echo buffer per active connection (16384)\n"
 "  --backlog N            listen backlog (default 4096)\n"
 "  --workers N            event-loop threads (default: one per CPU)\n"
@@ -141,6 +145,8 @@ secho_server_config_init(struct secho_server_config *cfg)
 	cfg->idle_timeout_ms = 300 * 1000;
 	cfg->drain_timeout_ms = 10 * 1000;
 	cfg->max_conns = 20000;
+	/* A stalled handshake holds about 51 KiB (DTLS): 64 MB in all. */
+	cfg->max_handshakes = 1280;
 	cfg->bufsize = 16384;
 	cfg->backlog = 4096;
 }
@@ -512,6 +518,11 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 		if (secho_opt_long(name, optarg, 1, INT_MAX, &v) == -1)
 			return -1;
 		cfg->max_conns_per_ip = (int)v;
+		return 0;
+	case OPT_MAX_HANDSHAKES:
+		if (secho_opt_long(name, optarg, 1, INT_MAX, &v) == -1)
+			return -1;
+		cfg->max_handshakes = (int)v;
 		return 0;
 	case OPT_LIFETIME:
 		return secho_opt_secs(name, optarg, 1, &cfg->max_lifetime_ms);

@@ -178,6 +178,7 @@ srv_worker_open(struct server *s, struct shared *sh, int id)
 	for (size_t i = 0; i < SECHO_MAX_LISTENERS; i++)
 		s->ls[i].ev.fd = -1;
 	secho_timer_init(&s->drain_timer, drain_expired);
+	secho_timer_init(&s->trim, srv_trim_run);
 	if ((s->cmdfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 		secho_error_errno("eventfd");
 		return -1;
