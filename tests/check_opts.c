@@ -273,7 +273,11 @@ START_TEST(test_server_default_certs)
 
 	ck_assert_int_eq(chdir(tu_tmpdir()), 0);
 	unsetenv("CREDENTIALS_DIRECTORY");
+	/* Found nowhere: parsed, and the server says so when it starts. */
 	ck_assert_int_eq(server_parse(&cfg, (const char *[]){ "--tls", NULL }),
+	    0);
+	ck_assert_ptr_null(cfg.tls.cert);
+	ck_assert_int_eq(secho_certs_find("server.pem", cred, sizeof(cred)),
 	    -1);
 	snprintf(want, sizeof(want), "no server.pem in ./certs, "
 	    "$CREDENTIALS_DIRECTORY (unset) or %s: run 'make certs' in a "

@@ -145,10 +145,18 @@ open_socks(struct shared *sh)
 static int
 open_tls(struct shared *sh)
 {
+	char path[SECHO_CERTS_PATH_MAX];
+
 	for (size_t i = 0; i < sh->nsocks; i++) {
 		enum secho_proto p = sh->socks[i].proto;
 		struct secho_tls **t = p == SECHO_TLS ? &sh->tls :
 		    p == SECHO_DTLS ? &sh->dtls : NULL;
+
+		/* None given and none found: say where we looked. */
+		if (t != NULL && sh->cfg->tls.cert == NULL) {
+			secho_certs_find("server.pem", path, sizeof(path));
+			return -1;
+		}
 
 		if (t != NULL && *t == NULL && (*t = secho_tls_new(
 		    &sh->cfg->tls, SECHO_TLS_SERVER, p == SECHO_DTLS)) == NULL)

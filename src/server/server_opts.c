@@ -287,9 +287,10 @@ check_clash(const struct secho_endpoint *a, const struct secho_endpoint *b)
 
 /*
  * The certificate, key and CA none were given for, from the first of
- * the default places that holds a server.pem (secho/certs.h).  Missing
- * there, they are an error only for a TLS or DTLS listener: a tcp server
- * needs none (and one given its sockets by systemd says so at start).
+ * the default places that holds a server.pem (secho/certs.h).  Found
+ * nowhere, they stay NULL: a tcp server needs none, and a TLS one says
+ * where it looked when it starts (secho_server_run, exit 2, after a
+ * port clash is reported, like any other unreadable certificate).
  */
 static int
 default_certs(struct secho_server_config *cfg)
@@ -297,13 +298,10 @@ default_certs(struct secho_server_config *cfg)
 	static const char *const names[] = { "server.pem", "server.key",
 	    "ca.pem" };
 	struct secho_tls_opts *t = &cfg->tls;
-	int secure = 0;
 
-	for (size_t i = 0; i < cfg->nlisten; i++)
-		secure |= secho_proto_is_secure(cfg->listen[i].proto);
 	if (t->cert == NULL) {
 		if (secho_certs_find_set(names, 3, cfg->certs) == -1)
-			return secure ? -1 : 0;
+			return 0;
 		t->cert = cfg->certs[0];
 		if (t->key == NULL && cfg->certs[1][0] != '\0')
 			t->key = cfg->certs[1];
