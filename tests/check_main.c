@@ -57,6 +57,7 @@ main(void)
 	srunner_add_suite(sr, handshakes_suite());
 	srunner_add_suite(sr, bench_suite());
 	srunner_add_suite(sr, systemd_suite());
+	srunner_add_suite(sr, haproxy_suite());
 	srunner_add_suite(sr, docs_suite());
 	srunner_add_suite(sr, hostile_suite());
 	srunner_run_all(sr, CK_NORMAL);

@@ -28,6 +28,7 @@ Suite *bench_suite(void);
 Suite *limits_suite(void);
 Suite *hostile_suite(void);
 Suite *systemd_suite(void);
+Suite *haproxy_suite(void);
 Suite *proxy_suite(void);
 Suite *docs_suite(void);
 Suite *handshakes_suite(void);
