@@ -280,6 +280,35 @@ START_TEST(shared_and_rotated_ticket_keys)
 }
 END_TEST
 
+/*
+ * Every reconnection resumes with a key file too: under TLS 1.3 a resumed
+ * handshake issues a fresh ticket, since the client's used one is spent
+ * (before, OpenSSL sent none, and every other reconnection was full).
+ */
+START_TEST(ticket_key_file_keeps_resuming)
+{
+	struct tu_server a;
+	struct tu_result r;
+	char key[400];
+
+	snprintf(key, sizeof(key), "%s/ticket.key", tu_tmpdir());
+	write_key(key, 1);
+	start_with_key(&a, key);
+	for (int v = 0; v < 2; v++) {
+		tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"),
+		    "--tls", "--tls-max", v == 0 ? "1.3" : "1.2", "--ca",
+		    tu_cert("ca.pem"), "--resume", "4", "-m", "again",
+		    "localhost", tu_num(a.port[0]), NULL }, NULL, 0, 30000, &r),
+		    &r, 0);
+		ck_assert_msg(strstr(r.out, "resumed 4 of 4 reconnections") !=
+		    NULL, "TLS 1.%d: %s", v == 0 ? 3 : 2, r.out);
+		tu_result_free(&r);
+	}
+	tu_assert_exit(tu_server_stop(&a, &r), &r, 0);
+	tu_result_free(&r);
+}
+END_TEST
+
 START_TEST(bad_ticket_key_file)
 {
 	struct tu_result r;
@@ -310,6 +339,7 @@ reload_suite(void)
 	tcase_add_test(tc, reload_keeps_live_connections);
 	tcase_add_test(tc, expiry_warnings);
 	tcase_add_test(tc, shared_and_rotated_ticket_keys);
+	tcase_add_test(tc, ticket_key_file_keeps_resuming);
 	tcase_add_test(tc, bad_ticket_key_file);
 	tcase_add_test(tc, terminal_hangup_drains);
 	suite_add_tcase(s, tc);

@@ -78,7 +78,15 @@ ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 		if (!EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k + 48,
 		    iv) || !set_mac_key(hctx, k + 16))
 			return -1;
-		return i == 0 ? 1 : 2;	/* 2: valid, but issue a new one */
+		/*
+		 * 2: valid, and issue a new one.  Always under TLS 1.3,
+		 * where OpenSSL sends no ticket on a resumed handshake
+		 * unless told to, and a client holding a used session
+		 * (RFC 8446 C.4: tickets are single-use) then makes a full
+		 * handshake on its next connection; for TLS 1.2 only when
+		 * the ticket is under the previous key.
+		 */
+		return i == 0 && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
 	}
 	return 0;	/* unknown key: a full handshake */
 }
