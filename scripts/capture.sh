@@ -133,7 +133,7 @@ await_marker() {
 # seen before the client starts proves the capture is live (dumpcap's
 # "Capturing on" can come a moment early); one seen after it proves the
 # exchange is all in the file.
-capture_once() {
+capture() {
     local name=$1 filter=$2 raw="$work/$1.raw.pcapng" before
     shift 2
     dumpcap -q -i lo -f "($filter) or (udp dst port $MARKER_PORT)" \
@@ -152,28 +152,6 @@ capture_once() {
     dumpcap_pid=
     # shellcheck disable=SC2046  # one argument per frame number
     editcap "$raw" "$out/$name.pcapng" $(all_marker_frames "$raw")
-}
-
-# Packets the kernel or dumpcap dropped in the last capture, from its
-# summary ("Packets received/dropped on interface 'Loopback: lo': 18/0").
-dropped() {
-    sed -n 's|.*received/dropped on interface.*: [0-9]*/\([0-9]*\) .*|\1|p' \
-        "$work/dumpcap.err" | head -n 1
-}
-
-# A loopback busy with other traffic (a test suite running beside us)
-# can make dumpcap drop packets, and a capture with holes shows wrong
-# figures: such a capture is taken again, up to three times.
-capture() {
-    local try n
-    for try in 1 2 3; do
-        capture_once "$@"
-        n=$(dropped)
-        [ "${n:-0}" = 0 ] && return 0
-        printf 'capture.sh: %s: dumpcap dropped %s packets (try %d), capturing again\n' \
-            "$1" "$n" "$try" >&2
-    done
-    die "the capture of $1 kept dropping packets (a busy loopback?)"
 }
 
 tcp_port=$(port_of tcp)
