@@ -102,13 +102,21 @@ port_of() { awk -v p="$1" '$2 == p { n = split($3, a, ":"); print a[n] }' \
 # same time sends markers too, and those must not count as ours.
 MARKER_PORT=9
 MARKER="secho-capture-$$-$RANDOM$RANDOM"
-MARKER_HEX=$(printf '%s' "$MARKER" | od -An -tx1 | tr -d ' \n')
 
-send_marker() { printf '%s' "$MARKER" >/dev/udp/127.0.0.1/$MARKER_PORT || true; }
+# A start marker and an end marker of their own per capture: a start
+# marker that reaches the file late (several go out before the first is
+# seen) must not pass for the end one, or the end of the exchange may
+# still be missing when the capture stops (seen under load: a udp capture
+# with both markers and no echo in between).
+send_marker() {
+    printf '%s' "$MARKER-$1" >/dev/udp/127.0.0.1/$MARKER_PORT || true
+}
 
-# Our markers, by frame number.
+# Frame numbers of our marker with tag $2 in capture $1.
 marker_frames() {
-    tshark -r "$1" -Y "udp.dstport == $MARKER_PORT && data.data == $MARKER_HEX" \
+    local hex
+    hex=$(printf '%s' "$MARKER-$2" | od -An -tx1 | tr -d ' \n')
+    tshark -r "$1" -Y "udp.dstport == $MARKER_PORT && data.data == $hex" \
         -T fields -e frame.number 2>/dev/null
 }
 
@@ -118,34 +126,35 @@ all_marker_frames() {
         -e frame.number 2>/dev/null
 }
 
-# Sends markers until the capture holds more than $2 of them.
+# Sends marker $2 until capture $1 holds one.
 await_marker() {
-    local raw=$1 seen=$2 i
+    local raw=$1 tag=$2 i
     for ((i = 0; i < 100; i++)); do
-        send_marker
-        [ "$(marker_frames "$raw" | wc -l)" -gt "$seen" ] && return 0
+        send_marker "$tag"
+        [ -n "$(marker_frames "$raw" "$tag")" ] && return 0
         read -r -t 0.1 <> <(:) || true
     done
     return 1
 }
 
-# Captures one client run of the message into $out/NAME.pcapng.  A marker
-# seen before the client starts proves the capture is live (dumpcap's
-# "Capturing on" can come a moment early); one seen after it proves the
-# exchange is all in the file.
+# Captures one client run of the message into $out/NAME.pcapng.  A start
+# marker seen before the client starts proves the capture is live
+# (dumpcap's "Capturing on" can come a moment early); an end marker, sent
+# only after the client is done, seen in the file proves the exchange is
+# all in it (the kernel hands packets to dumpcap in order).
 capture() {
-    local name=$1 filter=$2 raw="$work/$1.raw.pcapng" before
+    local name=$1 filter=$2 raw="$work/$1.raw.pcapng"
     shift 2
     dumpcap -q -i lo -f "($filter) or (udp dst port $MARKER_PORT)" \
         -w "$raw" 2>"$work/dumpcap.err" &
     dumpcap_pid=$!
     await_line "$work/dumpcap.err" 'Capturing on' "$dumpcap_pid" ||
         die "dumpcap could not capture on lo: $(cat "$work/dumpcap.err")"
-    await_marker "$raw" 0 || die "the capture of $name never started"
-    before=$(marker_frames "$raw" | wc -l)
+    await_marker "$raw" "$name-start" ||
+        die "the capture of $name never started"
     "$@" >"$work/$name.echo" 2>"$work/$name.client" ||
         die "secho-client over $name failed: $(cat "$work/$name.client")"
-    await_marker "$raw" "$before" ||
+    await_marker "$raw" "$name-end" ||
         die "the capture of $name never saw its end marker"
     kill -INT "$dumpcap_pid"
     wait "$dumpcap_pid" || true
