@@ -267,6 +267,42 @@ START_TEST(gnutls_cli_to_server_tls)
 }
 END_TEST
 
+/*
+ * gnutls-cli → secho-server --record-layer secho: each TLS 1.3 suite
+ * sealed and opened by secho's own record layer, with an implementation
+ * that shares no code with OpenSSL on the other end.
+ */
+START_TEST(gnutls_cli_to_secho_records)
+{
+	static const struct version suites[] = {
+		{ "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM",
+		    "TLS1.3", "TLSv1.3" },
+		{ "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM",
+		    "TLS1.3", "TLSv1.3" },
+		{ "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:"
+		    "+CHACHA20-POLY1305", "TLS1.3", "TLSv1.3" },
+	};
+	const char *name[] = { "TLS_AES_128_GCM_SHA256",
+	    "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256" };
+	const char *p;
+	char *log;
+	int n = 0;
+
+	start_server("--tls", "--record-layer=secho");
+	for (int i = 0; i < 3; i++)
+		free(cli_echo(&suites[i], "gnutls-cli over secho's records\n",
+		    NO_ARGS));
+	log = stop_server();
+	for (int i = 0; i < 3; i++)
+		assert_has(log, name[i]);
+	for (p = log; (p = strstr(p, "secho record layer")) != NULL; p++)
+		n++;
+	ck_assert_msg(n == 3, "%d of 3 sessions had secho's records: %s", n,
+	    tail(log));
+	free(log);
+}
+END_TEST
+
 /* gnutls-cli --udp → secho-server --dtls (cookie exchange included). */
 START_TEST(gnutls_cli_to_server_dtls)
 {
@@ -415,6 +451,7 @@ gnutls_suite(void)
 		tcase_add_test(tc, gnutls_missing);
 	} else {
 		tcase_add_test(tc, gnutls_cli_to_server_tls);
+		tcase_add_test(tc, gnutls_cli_to_secho_records);
 		tcase_add_test(tc, gnutls_cli_to_server_dtls);
 		tcase_add_test(tc, client_to_gnutls_serv_tls);
 		tcase_add_test(tc, client_to_gnutls_serv_dtls);

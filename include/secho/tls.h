@@ -45,6 +45,12 @@ struct secho_tls_opts {
 	int no_tickets;		/* server: no session tickets */
 	int no_resume;		/* client: never offer an earlier session */
 	/*
+	 * server: 1 to seal and open TLS 1.3 application data with secho's
+	 * own record layer once the handshake is done (tls_rec.c), 0 for
+	 * OpenSSL's all along.
+	 */
+	int record_layer;
+	/*
 	 * server: 80 bytes of ticket keys shared by several servers (so a
 	 * client resumes wherever a load balancer sends it); re-read on
 	 * secho_tls_renew(), the previous key still accepted.
@@ -166,6 +172,12 @@ int secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *info)
 
 /* True if the handshake resumed an earlier session. */
 int secho_tls_conn_resumed(const struct secho_conn *c);
+
+/*
+ * True once secho's own record layer seals and opens c's records
+ * (--record-layer secho), not OpenSSL's.
+ */
+int secho_tls_conn_own_records(const struct secho_conn *c);
 
 /*
  * Client: true if it had a certificate to present but the server, in a

@@ -54,6 +54,7 @@ struct secho_conn {
 	int fd;
 	unsigned flags;
 	void *tls;		/* SSL *, owned by src/tls.c */
+	void *rec;		/* secho's TLS 1.3 record layer (tls_rec.c) */
 	/*
 	 * Datagram servers on an unconnected socket: the sender of the last
 	 * datagram read, and where the next write goes.

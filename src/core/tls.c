@@ -87,7 +87,11 @@ keylog_cb(const SSL *ssl, const char *line)
 	char buf[512];
 	int n;
 
-	if (t == NULL || t->keylog_fd == -1)
+	if (t == NULL)
+		return;
+	if (t->rec)
+		secho_rec_keylog(ssl, line);
+	if (t->keylog_fd == -1)
 		return;
 	/* One write per line: O_APPEND keeps lines whole across processes. */
 	n = snprintf(buf, sizeof(buf), "%s\n", line);
@@ -450,6 +454,9 @@ secho_tls_new(const struct secho_tls_opts *opts, enum secho_tls_role role,
 		free(t);
 		return NULL;
 	}
+	/* secho's record layer learns the traffic secrets from the key log. */
+	if ((t->rec = role == SECHO_TLS_SERVER && !dgram && opts->record_layer))
+		SSL_CTX_set_keylog_callback(t->ctx, keylog_cb);
 	if (setup_common(t, opts) == -1 ||
 	    (role == SECHO_TLS_SERVER ? setup_server(t, opts) :
 	    setup_client(t, opts)) == -1 ||

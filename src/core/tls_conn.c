@@ -72,6 +72,8 @@ secho_tls_conn_init(struct secho_tls *t, struct secho_conn *c, int fd,
 	}
 	c->tls = ssl;
 	c->ops = &secho_tls_ops;
+	if (t->rec && secho_rec_prepare(c) == -1)
+		goto fail;
 	secho_tls_ref(t);
 	return 0;
 fail:
@@ -102,7 +104,7 @@ secho_tls_conn_cert_unasked(const struct secho_conn *c)
 int
 secho_conn_is_tls(const struct secho_conn *c)
 {
-	return c->ops == &secho_tls_ops;
+	return c->ops == &secho_tls_ops || c->ops == &secho_tls_rec_ops;
 }
 
 static int
@@ -186,6 +188,8 @@ tls_handshake(struct secho_conn *c)
 	ret = SSL_do_handshake(c->tls);
 	if (ret == 1) {
 		c->flags |= SECHO_CONN_HS_DONE;
+		if (c->rec != NULL)
+			secho_rec_try_start(c);
 		return 0;
 	}
 	ret = map_error(c, ret, SECHO_OP_HANDSHAKE);
@@ -202,6 +206,9 @@ tls_read(struct secho_conn *c, void *buf, size_t len)
 	size_t n;
 	int ret;
 
+	/* Records go to tls_rec.c as soon as OpenSSL holds none of them. */
+	if (c->rec != NULL && secho_rec_try_start(c))
+		return secho_conn_read(c, buf, len);
 	ERR_clear_error();
 	errno = 0;
 	ret = SSL_read_ex(c->tls, buf, len, &n);
@@ -216,9 +223,13 @@ tls_write(struct secho_conn *c, const void *buf, size_t len)
 	size_t n;
 	int ret;
 
+	if (c->rec != NULL && secho_rec_try_start(c))
+		return secho_conn_write(c, buf, len);
 	ERR_clear_error();
 	errno = 0;
 	ret = SSL_write_ex(c->tls, buf, len, &n);
+	if (c->rec != NULL)	/* a record OpenSSL must send before we can */
+		secho_rec_write_blocked(c, ret != 1);
 	if (ret == 1)
 		return (ssize_t)n;
 	ret = map_error(c, ret, SECHO_OP_WRITE);
@@ -264,6 +275,8 @@ tls_close(struct secho_conn *c)
 	struct secho_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(c->tls));
 
 	SSL_free(c->tls);
+	secho_rec_free(c->rec);	/* one that never took over */
+	c->rec = NULL;
 	secho_tls_free(t);	/* this connection's reference */
 	c->tls = NULL;
 	if (c->fd != -1)
@@ -271,8 +284,8 @@ tls_close(struct secho_conn *c)
 	c->fd = -1;
 }
 
-static char *
-tls_describe(const struct secho_conn *c, char *buf, size_t len)
+char *
+secho_tls_describe(const struct secho_conn *c, char *buf, size_t len)
 {
 	const SSL *ssl = c->tls;
 
@@ -326,5 +339,5 @@ const struct secho_transport_ops secho_tls_ops = {
 	.close = tls_close,
 	.next_timeout = tls_next_timeout,
 	.handle_timeout = tls_handle_timeout,
-	.describe = tls_describe,
+	.describe = secho_tls_describe,
 };

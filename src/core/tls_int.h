@@ -35,6 +35,7 @@ struct secho_tls {
 	int insecure;
 	int keylog_fd;
 	int mtu;		/* DTLS link MTU */
+	int rec;		/* server: hand TLS 1.3 records to tls_rec.c */
 	unsigned char *alpn;	/* server: accepted protocols, wire format */
 	size_t alpn_len;
 	SSL_SESSION *last_session; /* client: offered on the next connect */
@@ -63,6 +64,27 @@ struct secho_tls {
 #define DTLS_DEFAULT_MTU 1500
 
 extern const struct secho_transport_ops secho_tls_ops;
+extern const struct secho_transport_ops secho_tls_rec_ops;
+
+/* The transport's describe op for TLS, whichever layer has the records. */
+char *secho_tls_describe(const struct secho_conn *c, char *buf, size_t len);
+
+/*
+ * secho's TLS 1.3 record layer (tls_rec.c).  secho_rec_prepare() makes a
+ * new server connection watch its handshake for the secrets and record
+ * counts (c->rec; 0, or -1 when out of memory); secho_rec_try_start()
+ * hands the records over once the handshake is done and OpenSSL holds
+ * nothing unread or unsent: 1 when it did (c->ops changed), else 0, and
+ * c->rec is NULL once it never will.  The key log callback passes every
+ * line to secho_rec_keylog().  secho_rec_write_blocked() tells it that
+ * OpenSSL keeps a record the socket did not take (1) or not (0).
+ */
+struct secho_rec;
+int secho_rec_prepare(struct secho_conn *c);
+int secho_rec_try_start(struct secho_conn *c);
+void secho_rec_keylog(const SSL *ssl, const char *line);
+void secho_rec_write_blocked(struct secho_conn *c, int blocked);
+void secho_rec_free(struct secho_rec *r);
 
 /* The reason of the oldest queued OpenSSL error, or fallback. */
 const char *secho_tls_reason(const char *fallback);

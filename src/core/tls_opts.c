@@ -43,6 +43,7 @@ enum effect {
 	E_SERVERNAME,	/* cl->servername, outside secho_tls_opts */
 	E_RESUME_N,	/* cl->resume = N, 1 without a value */
 	E_RESUME,	/* cl->resume = 1 */
+	E_RECORDS,	/* an int field = 0 for "openssl", 1 for "secho" */
 };
 
 /*
@@ -134,6 +135,11 @@ static const struct row rows[] = {
 	    "hs: each handshake after a thread's first\n"
 	    "offers the newest session that thread got\n"
 	    "(no N: hs reconnects all the time)" },
+	{ "record-layer", required_argument, SRV, "NAME", E_RECORDS,
+	    AT(record_layer),
+	    "who seals TLS 1.3 application data once the\n"
+	    "handshake is done: openssl (default) or secho\n"
+	    "(its own, faster; TLS 1.2 stays on OpenSSL)" },
 	{ "keylog", required_argument, SRV | CLI, "FILE", E_STRING, AT(keylog),
 	    "append TLS secrets for Wireshark (NSS format;\n"
 	    "default $SSLKEYLOGFILE)" },
@@ -295,6 +301,15 @@ apply(struct secho_tls_cmdline *cl, const struct row *r, const char *name,
 	case E_SERVERNAME: return parse_servername(cl, name, optarg);
 	case E_RESUME_N: return parse_resume(cl, name, argc, argv);
 	case E_RESUME: cl->resume = 1; return 0;
+	case E_RECORDS:
+		if (strcmp(optarg, "openssl") != 0 &&
+		    strcmp(optarg, "secho") != 0) {
+			secho_error_set("%s: '%s' is not a record layer "
+			    "(openssl or secho)", name, optarg);
+			return -1;
+		}
+		*(int *)(void *)f = strcmp(optarg, "secho") == 0;
+		return 0;
 	}
 	return 1;
 }

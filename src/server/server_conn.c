@@ -205,9 +205,11 @@ srv_conn_close(struct conn *cn, const char *why)
 	char addr[SECHO_ADDRSTR_MAX];
 
 	if (why != NULL)
-		logv(s, "%s %s: closed (%s, %llu bytes echoed)",
+		logv(s, "%s %s: closed (%s, %llu bytes echoed%s)",
 		    secho_proto_name(cn->proto), peer_str(cn, addr,
-		    sizeof(addr)), why, cn->echo.echoed);
+		    sizeof(addr)), why, cn->echo.echoed,
+		    secho_tls_conn_own_records(&cn->c) ?
+		    ", secho record layer" : "");
 	secho_loop_forget(s->loop, &cn->ev);
 	secho_loop_timer_del(s->loop, &cn->timer);
 	/*
