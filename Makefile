@@ -162,7 +162,7 @@ test-san:
 # memcheck itself found nothing; ASan covers it in test-san); net, loop,
 # opts, tls (in-process, no program to wrap; test-san covers them).
 # Either can be run by hand: make test-valgrind VG_SUITES=bench.
-VG_SUITES = client mtls dtls server limits gnutls capture interop reload
+VG_SUITES = client mtls dtls server limits gnutls capture interop reload rec
 VG_JOBS  ?= 2
 test-valgrind:
 	@$(MAKE) --no-print-directory SAN=0 valgrind-suites
@@ -218,6 +218,9 @@ uninstall:
 
 # The floors scripts/bench.sh measures secho against (bench/echo_floor.c),
 # and the side-by-side benchmark against them and the installed peers.
+# The Go and Node.js peers need their toolchains, for make bench only (not
+# in deps.sh's list: make test does not need them); bench.sh builds
+# bench/go-echo itself, offline, into build/bench/.
 .PHONY: bench bench-floor
 bench-floor: $(O)/echo-floor
 
@@ -225,7 +228,8 @@ $(O)/echo-floor: bench/echo_floor.c
 	@mkdir -p $(@D)
 	$(CC) $(ALLCPPFLAGS) $(ALLCFLAGS) $< -o $@
 
-bench: deps
+bench:
+	@DEPS_EXTRA="golang-go nodejs $(DEPS_EXTRA)" bash scripts/deps.sh
 	@$(MAKE) --no-print-directory all certs bench-floor
 	ECHO_FLOOR=$(CURDIR)/$(O)/echo-floor SECHO_BIN=$(CURDIR)/$(BIN) \
 	bash scripts/bench.sh
