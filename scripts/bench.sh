@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench.sh - secho-server side by side with the minimal floors and every
-# installed peer (socat, ncat, gnutls-serv, stunnel), on loopback, in one run.
+# installed peer (socat, ncat, gnutls-serv, stunnel, a Go crypto/tls and a
+# Node.js tls echo server from bench/), on loopback, in one run.
 # Each server runs alone on one CPU (taskset -c 1), secho-bench on the other
 # (-c 0); the figure compared is the server's own CPU per unit of work, summed
 # over its whole process group from /proc (forking peers included).
@@ -15,7 +16,9 @@
 #   --out DIR     where DATE.json and DATE.png go (default bench/results)
 # Env: SECHO_BIN (dir of secho-server and secho-bench, default bin),
 #      ECHO_FLOOR (default build/obj/echo-floor),
-#      BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0).
+#      BENCH_SERVER_CPU (1), BENCH_CLIENT_CPU (0), GO_ECHO (a go-echo
+#      binary; default: built from bench/go-echo into build/bench/),
+#      NODE (default: node on PATH).
 set -euo pipefail
 set +m
 
@@ -36,7 +39,7 @@ cli_cpu=${BENCH_CLIENT_CPU:-0}
 
 die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
 note() { printf 'bench.sh: %s\n' "$*" >&2; }
-usage() { sed -n '2,19s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,21s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -197,6 +200,13 @@ start_server() {
         cmd=(gnutls-serv --echo --quiet -p "$port" --x509certfile "$crt"
             --x509keyfile "$key")
         [ "$tp" = dtls ] && cmd+=(--udp) ;;
+    go:tcp | go:tls)
+        # One P: the other servers get one core and one worker too.
+        cmd=(env GOMAXPROCS=1 "$go_bin" -listen "127.0.0.1:$port")
+        [ "$tp" = tcp ] || cmd+=(-tls -cert "$crt" -key "$key") ;;
+    node:tcp | node:tls)
+        cmd=("$node_bin" "$node_js" -listen "127.0.0.1:$port")
+        [ "$tp" = tcp ] || cmd+=(-tls -cert "$crt" -key "$key") ;;
     stunnel:tls)
         alloc_port q
         cat >"$work/stunnel.conf" <<EOF
@@ -244,25 +254,89 @@ if "$bindir/secho-server" --help 2>&1 | grep -q -- --workers; then
     secho_extra=(--workers 1)   # it has one CPU here
 fi
 stunnel_bin=$(command -v stunnel4 || command -v stunnel || true)
+# The go and node peers (bench/go-echo, bench/node-echo.js): set up by
+# prepare_peers once the rows are known; why a peer is absent, by name.
+go_bin='' node_bin='' node_js=''
+declare -A peer_why=()
 have() {
     case "$1" in
     secho | echo-floor) return 0 ;;
     stunnel) [ -n "$stunnel_bin" ] ;;
+    go) [ -n "$go_bin" ] ;;
+    node) [ -n "$node_bin" ] ;;
     *) command -v "$1" >/dev/null ;;
     esac
 }
 
+# build_go_echo: bench/go-echo (standard library only) into build/bench/,
+# offline (GOPROXY=off, GOTOOLCHAIN=local).  Go keeps its build cache in
+# the user's cache directory, or under build/bench/ when that cannot be
+# written.  Prints the reason on failure.
+build_go_echo() {
+    local dir=$here/build/bench gc
+    local -a genv=(GOTOOLCHAIN=local GOPROXY=off GOFLAGS= GOWORK=off
+        CGO_ENABLED=0)
+    if ! command -v go >/dev/null; then
+        echo "not installed; Debian package golang-go"
+        return 1
+    fi
+    mkdir -p "$dir"
+    gc=$(env "${genv[@]}" go env GOCACHE 2>/dev/null || true)
+    if [ -z "$gc" ] || [ "$gc" = off ] ||
+        ! { mkdir -p "$gc" && [ -w "$gc" ]; } 2>/dev/null; then
+        genv+=(GOCACHE="$dir/go-cache" GOPATH="$dir/go-path")
+    fi
+    if ! (cd "$here/bench/go-echo" &&
+        env "${genv[@]}" go build -trimpath -o "$dir/go-echo" .) \
+        >"$work/go-build.log" 2>&1; then
+        echo "go build failed: $(tail -c 200 "$work/go-build.log" | tr '\n' ' ')"
+        return 1
+    fi
+    echo "$dir/go-echo"
+}
+
+# prepare_peers SERVERS: the go and node peers, when a row to run lists
+# them; copied into the run's directory like the other binaries.
+prepare_peers() {
+    local servers=" $1 " r
+    if [[ $servers == *" go "* ]]; then
+        if [ -n "${GO_ECHO:-}" ] && ! [ -x "$GO_ECHO" ]; then
+            peer_why[go]="GO_ECHO=$GO_ECHO is not executable"
+        elif [ -n "${GO_ECHO:-}" ]; then
+            cp "$GO_ECHO" "$work/go-echo"
+            go_bin=$work/go-echo
+        elif r=$(build_go_echo); then
+            cp "$r" "$work/go-echo"
+            go_bin=$work/go-echo
+        else
+            peer_why[go]=$r
+        fi
+    fi
+    if [[ $servers == *" node "* ]]; then
+        node_bin=${NODE:-$(command -v node || command -v nodejs || true)}
+        if [ -n "${NODE:-}" ] && ! [ -x "$NODE" ]; then
+            node_bin=
+            peer_why[node]="NODE=$NODE is not executable"
+        elif [ -z "$node_bin" ]; then
+            peer_why[node]="not installed; Debian package nodejs"
+        else
+            cp "$here/bench/node-echo.js" "$work/"
+            node_js=$work/node-echo.js
+        fi
+    fi
+}
+
 # id | transport | label | secho-bench mode and options | servers
 rows=(
-    "tcp-rr-64|tcp|tcp rr 64 B x100 conns|rr -c 100 -s 64|secho echo-floor socat ncat"
-    "tcp-rr-16k|tcp|tcp rr 16 KiB x10 conns|rr -c 10 -s 16384|secho echo-floor socat ncat"
-    "tcp-bulk|tcp|tcp bulk x1 conn|bulk -c 1|secho echo-floor socat ncat"
+    "tcp-rr-64|tcp|tcp rr 64 B x100 conns|rr -c 100 -s 64|secho echo-floor socat ncat go node"
+    "tcp-rr-16k|tcp|tcp rr 16 KiB x10 conns|rr -c 10 -s 16384|secho echo-floor socat ncat go node"
+    "tcp-bulk|tcp|tcp bulk x1 conn|bulk -c 1|secho echo-floor socat ncat go node"
     "udp-64-w4|udp|udp 64 B window 4|udp -c 1 -s 64 -w 4|secho echo-floor socat"
-    "tls-rr-64|tls|tls rr 64 B x100 conns|rr -c 100 -s 64 --tls|secho echo-floor socat ncat gnutls-serv stunnel"
-    "tls-rr-16k|tls|tls rr 16 KiB x10 conns|rr -c 10 -s 16384 --tls|secho echo-floor socat ncat gnutls-serv stunnel"
-    "tls-bulk|tls|tls bulk x1 conn|bulk -c 1 --tls|secho echo-floor socat ncat gnutls-serv stunnel"
-    "tls-hs-full|tls|tls handshake, full (x8 at once)|hs -c 8 --tls --src-addrs 8|secho socat ncat gnutls-serv stunnel"
-    "tls-hs-resumed|tls|tls handshake, resumed (x8 at once)|hs -c 8 --tls --resume --src-addrs 8|secho socat ncat gnutls-serv stunnel"
+    "tls-rr-64|tls|tls rr 64 B x100 conns|rr -c 100 -s 64 --tls|secho echo-floor socat ncat gnutls-serv stunnel go node"
+    "tls-rr-16k|tls|tls rr 16 KiB x10 conns|rr -c 10 -s 16384 --tls|secho echo-floor socat ncat gnutls-serv stunnel go node"
+    "tls-bulk|tls|tls bulk x1 conn|bulk -c 1 --tls|secho echo-floor socat ncat gnutls-serv stunnel go node"
+    "tls-hs-full|tls|tls handshake, full (x8 at once)|hs -c 8 --tls --src-addrs 8|secho socat ncat gnutls-serv stunnel go node"
+    "tls-hs-resumed|tls|tls handshake, resumed (x8 at once)|hs -c 8 --tls --resume --src-addrs 8|secho socat ncat gnutls-serv stunnel go node"
     "dtls-64-w4|dtls|dtls 64 B window 4|dtls -c 1 -s 64 -w 4|secho gnutls-serv"
     "tcp-hold|tcp|tcp hold $hold_conns idle conns|hold -c $hold_conns --src-addrs 8|secho"
     "tls-hold|tls|tls hold $hold_conns idle conns|hold -c $hold_conns --tls --src-addrs 8|secho"
@@ -291,7 +365,7 @@ run_one() {
         read -r -a args <<<"${spec/ --tls/}"
     fi
     if ! have "$name"; then
-        why="skipped (not installed)"
+        why="skipped (${peer_why[$name]:-not installed})"
     elif [ "$name:$tp" = gnutls-serv:tls ]; then
         # gnutls-serv --echo answers a TLS stream only once it holds a
         # newline, and then only the text before the first NUL (strdup);
@@ -386,19 +460,71 @@ run_one() {
     RSS[$id/$name]=$(jq -r '.rss_kib_per_conn // empty' <<<"$rec")
 }
 
-# Targets (docs/benchmarks.md, issue 5), checked as rows finish.
+# Targets (docs/benchmarks.md, issue 14), checked as rows finish: secho's
+# server CPU per unit of work as a ratio to a peer's or to echo-floor's,
+# both measured in the same run, or secho's RSS per idle connection.  Each
+# verdict is printed, kept for the summary and added to the JSON.
 summary=()
-verdict() { # verdict ROW WHAT VALUE LIMIT [UNIT]: prints, keeps a summary
-    local row=$1 what=$2 val=$3 limit=$4 unit=${5:-x} v
+
+# unmeasured ROW ARRAY [OTHER]: why secho's figure in ROW (and OTHER's,
+# for a ratio) is missing.
+unmeasured() {
+    local id=$1 s
+    local -n fig=$2
+    for s in secho ${3:-}; do
+        case "${STATUS[$id/$s]:-}" in
+        ok) [ -n "${fig[$id/$s]:-}" ] ||
+            { echo "$s: no figure (under 50 ms of server CPU?)"; return; } ;;
+        '') echo "$s: not run"; return ;;
+        *) echo "$s: ${STATUS[$id/$s]%%:*}"; return ;;
+        esac
+    done
+    echo "no peer with a result"
+}
+
+# verdict ROW WHAT LIMIT UNIT ARRAY [OTHER]: with UNIT x, secho's figure
+# in ARRAY (COST, SPG) over OTHER's, in ROW, against LIMIT (no OTHER: no
+# peer had a result); with another UNIT (KiB, of RSS) secho's own figure.
+# Only runs that passed count.  Prints it, keeps it for the summary and
+# writes it into the JSON as {"target": WHAT, "result": "met", ...}.
+verdict() {
+    local row=$1 what=$2 limit=$3 unit=$4 arr=$5 vs=${6:-} v res cmp
+    local -n fig=$5
+    local sc='' vc='' val='' why='' cu=us/op u=" $4"
+    case "$arr" in SPG) cu=s/GB ;; RSS) cu=KiB ;; esac
+    [ "${STATUS[$row/secho]:-}" != ok ] || sc=${fig[$row/secho]:-}
+    if [ "$unit" != x ]; then
+        val=$sc
+    elif [ -n "$vs" ] && [ "${STATUS[$row/$vs]:-}" = ok ]; then
+        vc=${fig[$row/$vs]:-}
+        val=$(ratio "$sc" "$vc")
+    fi
+    [ "$unit" != x ] || u=x
     if [ -z "$val" ]; then
-        v="not measured"
-    elif awk "BEGIN { exit !($val <= $limit) }"; then
-        v="met ($(fmt "$val" %.3f)$unit <= $limit$unit)"
+        res="not measured"
+        why=$(unmeasured "$row" "$arr" "$vs")
+        v="not measured ($why)"
     else
-        v="MISSED ($(fmt "$val" %.3f)$unit > $limit$unit)"
+        if awk "BEGIN { exit !($val <= $limit) }"; then
+            res=met cmp='<='
+        else
+            res=MISSED cmp='>'
+        fi
+        v="$res ($(fmt "$val" %.3f)$u $cmp $limit$u"
+        [ -z "$vc" ] || v+="; $vs $(fmt "$vc" %.3g) $cu"
+        v+=")"
     fi
     printf '  target: %s: %s\n' "$what" "$v"
-    summary+=("$(printf '%-15s %-52s %s' "$row" "$what" "$v")")
+    summary+=("$(printf '%-15s %-44s %s' "$row" "$what" "$v")")
+    jq -nc --arg r "$row" --arg t "$what" --arg res "$res" --arg v "$val" \
+        --argjson l "$limit" --arg u "$unit" --arg vs "$vs" --arg vc "$vc" \
+        --arg sc "$sc" --arg cu "$cu" --arg why "$why" '
+        def num: if . == "" then null else tonumber end;
+        def str: if . == "" then null else . end;
+        {row: $r, target: $t, result: $res, value: ($v | num), limit: $l,
+         unit: $u, secho: ($sc | num), against: ($vs | str),
+         against_value: ($vc | num), figure_unit: $cu, why: ($why | str)}' \
+        >>"$records"
 }
 ratio() { # ratio A B: A/B, or nothing when either is unknown (or B is 0)
     if [ -n "$1" ] && [ -n "$2" ] && awk "BEGIN { exit !($2 > 0) }"; then
@@ -422,12 +548,15 @@ floor_of() {
     printf '%s' "$best"
 }
 
-# After a row: secho against the best peer and the floor, then the target.
+# After a row: secho against the best peer and the floor, then the
+# targets.  In the resumed row a peer that resumed under half of its
+# handshakes is not compared: its figure would be a full handshake's.
 compare() {
-    local id=$1 servers=$2 s v best='' bestc='' unit="us/op" sc fl fr
-    local arr=COST
+    local id=$1 servers=$2 s v r best='' bestc='' unit="us/op" sc fl fr
+    local gc='' gr
+    local arr=COST per=echo
     if [ "${id#*-}" = bulk ]; then
-        arr=SPG unit="s/GB"
+        arr=SPG unit="s/GB" per=GB
     fi
     local -n cost=$arr
     sc=${cost[$id/secho]:-}
@@ -436,6 +565,12 @@ compare() {
         case "$s" in secho | echo-floor) continue ;; esac
         v=${cost[$id/$s]:-}
         if [ "${STATUS[$id/$s]:-}" != ok ] || [ -z "$v" ]; then
+            continue
+        fi
+        r=${RESUMED[$id/$s]:-}
+        if [ "$id" = tls-hs-resumed ] && [ -n "$r" ] && [ "${r%\%}" -lt 50 ]
+        then
+            printf '  %s resumed %s of handshakes: not compared\n' "$s" "$r"
             continue
         fi
         if [ -z "$bestc" ] || awk "BEGIN { exit !($v < $bestc) }"; then
@@ -452,45 +587,54 @@ compare() {
         fr=$(ratio "$sc" "$fl")
         [ -n "$fr" ] && printf '  secho CPU %s: %.2fx the floor (echo-floor %s)\n' \
             "$unit" "$fr" "$(fmt "$fl" %.3g)"
-        case "$id" in
-        tcp-rr-64) verdict "$id" "CPU/echo <= 1.06x epoll floor" "$fr" 1.06 ;;
-        udp-64-w4) verdict "$id" "CPU/echo <= 1.06x recvmmsg floor" "$fr" 1.06 ;;
-        esac ;;
-    tls-rr-64)
-        fl=$(floor_of COST tcp-rr-64 "$id")
-        fr=$(ratio "$sc" "$fl")
-        [ -n "$fr" ] && printf '  secho CPU us/op: %.2fx the plain floor (echo-floor, tcp rr 64 B: %s)\n' \
-            "$fr" "$(fmt "$fl" %.3g)"
-        verdict "$id" "CPU/echo <= 1.15x plain floor" "$fr" 1.15 ;;
-    tls-rr-16k)
-        fl=$(floor_of COST tcp-rr-16k "$id")
-        [ -n "$fl" ] && fl=$(calc "$fl + $aes_ns_per_b * 16384 / 1000")
-        fr=$(ratio "$sc" "$fl")
-        [ -n "$fr" ] && printf '  secho CPU us/op: %.2fx (plain floor + AES-GCM = %s us)\n' \
-            "$fr" "$(fmt "$fl" %.3g)"
-        verdict "$id" "CPU/echo <= 1.1x (plain floor + AES-GCM)" "$fr" 1.1 ;;
+        if [ "$id" = udp-64-w4 ]; then
+            verdict "$id" "CPU/echo <= 1.05x recvmmsg floor" 1.05 x COST \
+                echo-floor
+        else
+            verdict "$id" "CPU/$per <= 1.05x epoll floor" 1.05 x "$arr" \
+                echo-floor
+        fi ;;
+    tls-rr-64 | tls-rr-16k)
+        [ "${STATUS[$id/go]:-}" != ok ] || gc=${cost[$id/go]:-}
+        gr=$(ratio "$sc" "$gc")
+        [ -n "$gr" ] && printf '  secho CPU us/op: %.2fx Go crypto/tls (go, %s)\n' \
+            "$gr" "$(fmt "$gc" %.3g)"
+        if [ "$id" = tls-rr-64 ]; then
+            fl=$(floor_of COST tcp-rr-64 "$id")
+            fr=$(ratio "$sc" "$fl")
+            [ -n "$fr" ] && printf '  secho CPU us/op: %.2fx the plain floor (echo-floor, tcp rr 64 B: %s)\n' \
+                "$fr" "$(fmt "$fl" %.3g)"
+            verdict "$id" "CPU/echo <= 0.7x Go crypto/tls" 0.7 x COST go
+        else
+            fl=$(floor_of COST tcp-rr-16k "$id")
+            [ -n "$fl" ] && fl=$(calc "$fl + $aes_ns_per_b * 16384 / 1000")
+            fr=$(ratio "$sc" "$fl")
+            [ -n "$fr" ] && printf '  secho CPU us/op: %.2fx (plain floor + AES-GCM = %s us)\n' \
+                "$fr" "$(fmt "$fl" %.3g)"
+            verdict "$id" "CPU/echo <= 0.8x Go crypto/tls" 0.8 x COST go
+        fi ;;
     tls-bulk)
         fl=$(floor_of SPG tcp-bulk "$id")
         [ -n "$fl" ] && fl=$(calc "$fl + $aes_ns_per_b")
         fr=$(ratio "$sc" "$fl")
         [ -n "$fr" ] && printf '  secho CPU s/GB: %.2fx (plain floor + AES-GCM = %s s/GB)\n' \
             "$fr" "$(fmt "$fl" %.3g)"
-        verdict "$id" "CPU/GB <= 1.1x (plain floor + AES-GCM)" "$fr" 1.1 ;;
+        verdict "$id" "CPU/GB <= 0.6x the best peer" 0.6 x SPG "$best" ;;
     tls-hs-full)
         fr=$(ratio "$sc" "$hs_floor_us")
         [ -n "$fr" ] && printf '  secho CPU us/handshake: %.2fx the crypto floor (%.1f us)\n' \
             "$fr" "$hs_floor_us"
-        verdict "$id" "CPU/handshake <= 1.8x openssl speed crypto" "$fr" 1.8 ;;
+        verdict "$id" "CPU/handshake <= 0.8x the best peer" 0.8 x COST \
+            "$best" ;;
     tls-hs-resumed)
         fr=$(ratio "$sc" "${COST[tls-hs-full/secho]:-}")
         [ -n "$fr" ] && printf '  secho resumed/full CPU: %.2fx\n' "$fr"
-        verdict "$id" "CPU/resumed <= 0.5x own full handshake" "$fr" 0.5 ;;
+        verdict "$id" "CPU/resumed handshake <= 0.7x the best peer" 0.7 x \
+            COST "$best" ;;
     tls-hold)
-        verdict "$id" "server RSS per idle TLS conn <= 8 KiB" \
-            "${RSS[$id/secho]:-}" 8 " KiB" ;;
+        verdict "$id" "server RSS per idle TLS conn <= 10 KiB" 10 KiB RSS ;;
     tcp-hold)
-        verdict "$id" "server RSS per idle TCP conn <= 1 KiB" \
-            "${RSS[$id/secho]:-}" 1 " KiB" ;;
+        verdict "$id" "server RSS per idle TCP conn <= 1 KiB" 1 KiB RSS ;;
     esac
 }
 
@@ -525,11 +669,13 @@ print_row() {
     done
 }
 
-matched=0
+matched=0 wanted=''
 for row in "${rows[@]}"; do
-    [[ ${row%%|*} =~ $row_filter ]] && matched=1
+    [[ ${row%%|*} =~ $row_filter ]] || continue
+    matched=1 wanted+=" ${row##*|}"
 done
 [ "$matched" -eq 1 ] || die "no row matches '$row_filter'"
+prepare_peers "$wanted"
 
 # ---- the crypto floor (openssl speed, on the server's CPU) -----------------
 
@@ -570,6 +716,14 @@ printf '\nservers on CPU %s, secho-bench on CPU %s, %s s per row; %s\n' \
 printf 'CPU = the server process group'"'"'s CPU time per op in the measured phase\n'
 printf '(its processes'"'"' CPU clocks, exited threads included, plus reaped children)\n'
 [ "$repeat" -le 1 ] || printf 'secho and echo-floor: the lowest of %s runs\n' "$repeat"
+if [ -n "$go_bin" ]; then
+    go_ver=$(go version "$go_bin" 2>/dev/null | awk '{ print $2 }' || true)
+    printf 'go: bench/go-echo built with %s, GOMAXPROCS=1\n' "${go_ver:-go ?}"
+fi
+if [ -n "$node_bin" ]; then
+    printf 'node: bench/node-echo.js on node %s\n' \
+        "$("$node_bin" --version 2>/dev/null || echo ?)"
+fi
 for row in "${rows[@]}"; do
     IFS='|' read -r id tp label spec servers <<<"$row"
     [[ $id =~ $row_filter ]] || continue
@@ -590,7 +744,7 @@ for row in "${rows[@]}"; do
     compare "$id" "$servers"
 done
 
-printf '\n== targets (secho, server on one core) ==\n'
+printf '\n== targets (issue 14; secho, server on one core) ==\n'
 printf '%s\n' "${summary[@]}"
 for row in "${rows[@]}"; do
     IFS='|' read -r id _ _ _ servers <<<"$row"
@@ -620,7 +774,7 @@ elif ! command -v gnuplot >/dev/null; then
     note "gnuplot is missing (Debian package gnuplot-nox): no plot"
     exit 0
 fi
-plot_servers="secho echo-floor socat ncat gnutls-serv stunnel"
+plot_servers="secho echo-floor socat ncat gnutls-serv stunnel go node"
 dat=$work/plot.dat
 # One line per row (in the order they ran): "label", then per server the
 # throughput, the p99 and the CPU cost; "?" where a server has no result.

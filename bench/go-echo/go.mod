@@ -1,0 +1,3 @@
+module secho.local/bench/go-echo
+
+go 1.19
