@@ -102,6 +102,8 @@ dclient_step(struct dclient *d)
 		rc = secho_conn_handshake(&d->c);
 		if (rc == SECHO_WANT_READ || rc == SECHO_WANT_WRITE)
 			return (d->want = rc), 0;
+		if (rc == SECHO_IO_EOF && secho_conn_error(&d->c)[0] == '\0')
+			secho_conn_set_error(&d->c, "EOF in the handshake");
 		if (rc != 0)
 			return -1;
 		d->hs = 1;
@@ -110,6 +112,9 @@ dclient_step(struct dclient *d)
 		n = secho_conn_write(&d->c, d->msg, strlen(d->msg));
 		if (n == SECHO_WANT_READ || n == SECHO_WANT_WRITE)
 			return (d->want = (int)n), 0;
+		if (n >= 0 && n != (ssize_t)strlen(d->msg))
+			secho_conn_set_error(&d->c, "short write: %zd of %zu "
+			    "bytes", n, strlen(d->msg));
 		if (n != (ssize_t)strlen(d->msg))
 			return -1;
 		d->sent = 1;
@@ -117,10 +122,18 @@ dclient_step(struct dclient *d)
 	n = secho_conn_read(&d->c, d->got, sizeof(d->got) - 1);
 	if (n == SECHO_WANT_READ || n == SECHO_WANT_WRITE)
 		return (d->want = (int)n), 0;
+	/* Every failure says what it was: a bare EOF or a wrong echo
+	 * leaves no transport message of its own. */
+	if (n == SECHO_IO_EOF)
+		secho_conn_set_error(&d->c, "the server ended the session "
+		    "(close_notify) before its echo came");
 	if (n <= 0)
 		return -1;
 	d->got[n] = '\0';
-	return strcmp(d->got, d->msg) == 0 ? 1 : -1;
+	if (strcmp(d->got, d->msg) == 0)
+		return 1;
+	secho_conn_set_error(&d->c, "the echo was '%s'", d->got);
+	return -1;
 }
 
 START_TEST(hundred_clients)

@@ -167,7 +167,10 @@ struct secho_tls_info {
 	int resumed;
 };
 
-/* Fills info for an established TLS/DTLS connection; -1 if not TLS. */
+/*
+ * Fills info for an established TLS/DTLS connection; -1 if not TLS, or
+ * once secho's record layer has its records (the SSL object is gone).
+ */
 int secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *info);
 
 /* True if the handshake resumed an earlier session. */

@@ -87,6 +87,8 @@ fail:
 int
 secho_tls_conn_resumed(const struct secho_conn *c)
 {
+	if (secho_tls_conn_own_records(c))	/* no SSL object left */
+		return secho_rec_resumed(c);
 	return secho_conn_is_tls(c) && SSL_session_reused(c->tls);
 }
 

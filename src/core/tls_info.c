@@ -129,7 +129,8 @@ secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *in)
 	int nid;
 
 	memset(in, 0, sizeof(*in));
-	if (!secho_conn_is_tls(c))
+	/* secho's record layer keeps only a summary (secho_conn_describe). */
+	if (!secho_conn_is_tls(c) || ssl == NULL)
 		return -1;
 	snprintf(in->version, sizeof(in->version), "%s", SSL_get_version(ssl));
 	snprintf(in->cipher, sizeof(in->cipher), "%s",

@@ -76,7 +76,8 @@ char *secho_tls_describe(const struct secho_conn *c, char *buf, size_t len);
  * hands the records over once the handshake is done and OpenSSL holds
  * nothing unread or unsent: 1 when it did (c->ops changed), else 0, and
  * c->rec is NULL once it never will.  The key log callback passes every
- * line to secho_rec_keylog().  secho_rec_write_blocked() tells it that
+ * line to secho_rec_keylog().  Once it took over, the SSL object is freed
+ * (c->tls is NULL).  secho_rec_write_blocked() tells it that
  * OpenSSL keeps a record the socket did not take (1) or not (0).
  */
 struct secho_rec;
@@ -84,6 +85,8 @@ int secho_rec_prepare(struct secho_conn *c);
 int secho_rec_try_start(struct secho_conn *c);
 void secho_rec_keylog(const SSL *ssl, const char *line);
 void secho_rec_write_blocked(struct secho_conn *c, int blocked);
+/* Whether a connection whose records are secho's resumed a session. */
+int secho_rec_resumed(const struct secho_conn *c);
 void secho_rec_free(struct secho_rec *r);
 
 /* The reason of the oldest queued OpenSSL error, or fallback. */

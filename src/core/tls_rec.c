@@ -19,11 +19,13 @@
  * Opt-in (--record-layer secho) while it proves itself against peers.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -91,6 +93,14 @@ struct secho_rec {
 	 * bytes) is allowed from a client. */
 	unsigned char hs[5];
 	size_t hs_len;
+	/*
+	 * What the connection still needs of its handshake once the SSL
+	 * object is gone: the context it holds a reference on, the summary
+	 * for logs, and whether it resumed.
+	 */
+	struct secho_tls *t;
+	char desc[224];
+	int resumed;
 };
 
 /* Per worker thread: records are read into and sealed in these. */
@@ -329,8 +339,6 @@ on_alert(struct secho_conn *c, struct secho_rec *r, const unsigned char *p,
 		    "malformed alert");
 	if (p[1] == AL_CLOSE_NOTIFY) {
 		r->state |= RS_PEER_CLOSED;
-		SSL_set_shutdown(c->tls, SSL_get_shutdown(c->tls) |
-		    SSL_RECEIVED_SHUTDOWN);
 		return SECHO_IO_EOF;
 	}
 	if (p[1] == AL_USER_CANCELED)	/* 6.1: a close_notify follows */
@@ -641,7 +649,6 @@ rec_shutdown(struct secho_conn *c)
 	if (r->state & RS_SENT_CLOSE)
 		return 0;
 	r->state |= RS_SENT_CLOSE;
-	SSL_set_shutdown(c->tls, SSL_get_shutdown(c->tls) | SSL_SENT_SHUTDOWN);
 	if ((n = seal(&r->wr, rec, CT_ALERT, cn, sizeof(cn))) == 0) {
 		secho_conn_set_error(c, "shutdown: cannot seal close_notify");
 		return SECHO_IO_ERR;
@@ -653,9 +660,24 @@ rec_shutdown(struct secho_conn *c)
 static void
 rec_close(struct secho_conn *c)
 {
-	secho_rec_free(c->rec);
+	struct secho_rec *r = c->rec;
+	struct secho_tls *t = r->t;
+
+	secho_rec_free(r);
 	c->rec = NULL;
-	secho_tls_ops.close(c);
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	secho_tls_free(t);	/* this connection's reference */
+}
+
+static char *
+rec_describe(const struct secho_conn *c, char *buf, size_t len)
+{
+	const struct secho_rec *r = c->rec;
+
+	snprintf(buf, len, "%s", r->desc);
+	return buf;
 }
 
 /* Called only once the handshake is done, like every op here. */
@@ -669,7 +691,7 @@ rec_handshake(struct secho_conn *c)
 const struct secho_transport_ops secho_tls_rec_ops = {
 	.name = "tls",
 	.handshake = rec_handshake,
-	.describe = secho_tls_describe,
+	.describe = rec_describe,
 	.read = rec_read,
 	.write = rec_write,
 	.pending = rec_pending,
@@ -849,11 +871,28 @@ secho_rec_try_start(struct secho_conn *c)
 		r->rd.seq = rseq;
 		r->wr.seq = wseq;
 	}
-	SSL_set_msg_callback(ssl, NULL);
-	SSL_set_ex_data(ssl, ex_index, NULL);
+	/*
+	 * The SSL object (about 9 KiB with its own record layer's contexts)
+	 * is of no more use: an idle connection keeps only this.  Marked
+	 * shut down first, so a session cached for resumption by id stays.
+	 */
+	secho_tls_describe(c, r->desc, sizeof(r->desc));
+	r->resumed = SSL_session_reused(ssl);
+	r->t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_free(ssl);
+	c->tls = NULL;
 	r->state |= RS_ACTIVE;
 	c->ops = &secho_tls_rec_ops;
 	return 1;
+}
+
+int
+secho_rec_resumed(const struct secho_conn *c)
+{
+	const struct secho_rec *r = c->rec;
+
+	return r->resumed;
 }
 
 int
