@@ -178,10 +178,12 @@ start_server() {
     srv_why=
     case "$tp" in udp | dtls) proto=u ;; esac
     case "$name:$tp" in
-    secho:*)
+    secho:* | secho-rec:*)
         cmd=("$bindir/secho-server" "--$tp" -b 127.0.0.1 -p "$port"
             --cert "$crt" --key "$key" --drain-timeout 2
-            --max-conns 20000 "${as_user[@]}" "${secho_extra[@]}") ;;
+            --max-conns 20000 "${as_user[@]}" "${secho_extra[@]}")
+        # secho with its own TLS 1.3 record layer (src/core/tls_rec.c).
+        [ "$name" = secho ] || cmd+=(--record-layer secho) ;;
     echo-floor:*) cmd=("$floor_bin" "--$tp" "$port") ;;
     socat:tcp)
         cmd=(socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr,backlog=4096,nodelay"
@@ -260,7 +262,7 @@ go_bin='' node_bin='' node_js=''
 declare -A peer_why=()
 have() {
     case "$1" in
-    secho | echo-floor) return 0 ;;
+    secho | secho-rec | echo-floor) return 0 ;;
     stunnel) [ -n "$stunnel_bin" ] ;;
     go) [ -n "$go_bin" ] ;;
     node) [ -n "$node_bin" ] ;;
@@ -332,14 +334,14 @@ rows=(
     "tcp-rr-16k|tcp|tcp rr 16 KiB x10 conns|rr -c 10 -s 16384|secho echo-floor socat ncat go node"
     "tcp-bulk|tcp|tcp bulk x1 conn|bulk -c 1|secho echo-floor socat ncat go node"
     "udp-64-w4|udp|udp 64 B window 4|udp -c 1 -s 64 -w 4|secho echo-floor socat"
-    "tls-rr-64|tls|tls rr 64 B x100 conns|rr -c 100 -s 64 --tls|secho echo-floor socat ncat gnutls-serv stunnel go node"
-    "tls-rr-16k|tls|tls rr 16 KiB x10 conns|rr -c 10 -s 16384 --tls|secho echo-floor socat ncat gnutls-serv stunnel go node"
-    "tls-bulk|tls|tls bulk x1 conn|bulk -c 1 --tls|secho echo-floor socat ncat gnutls-serv stunnel go node"
-    "tls-hs-full|tls|tls handshake, full (x8 at once)|hs -c 8 --tls --src-addrs 8|secho socat ncat gnutls-serv stunnel go node"
-    "tls-hs-resumed|tls|tls handshake, resumed (x8 at once)|hs -c 8 --tls --resume --src-addrs 8|secho socat ncat gnutls-serv stunnel go node"
+    "tls-rr-64|tls|tls rr 64 B x100 conns|rr -c 100 -s 64 --tls|secho secho-rec echo-floor socat ncat gnutls-serv stunnel go node"
+    "tls-rr-16k|tls|tls rr 16 KiB x10 conns|rr -c 10 -s 16384 --tls|secho secho-rec echo-floor socat ncat gnutls-serv stunnel go node"
+    "tls-bulk|tls|tls bulk x1 conn|bulk -c 1 --tls|secho secho-rec echo-floor socat ncat gnutls-serv stunnel go node"
+    "tls-hs-full|tls|tls handshake, full (x8 at once)|hs -c 8 --tls --src-addrs 8|secho secho-rec socat ncat gnutls-serv stunnel go node"
+    "tls-hs-resumed|tls|tls handshake, resumed (x8 at once)|hs -c 8 --tls --resume --src-addrs 8|secho secho-rec socat ncat gnutls-serv stunnel go node"
     "dtls-64-w4|dtls|dtls 64 B window 4|dtls -c 1 -s 64 -w 4|secho gnutls-serv"
     "tcp-hold|tcp|tcp hold $hold_conns idle conns|hold -c $hold_conns --src-addrs 8|secho"
-    "tls-hold|tls|tls hold $hold_conns idle conns|hold -c $hold_conns --tls --src-addrs 8|secho"
+    "tls-hold|tls|tls hold $hold_conns idle conns|hold -c $hold_conns --tls --src-addrs 8|secho secho-rec"
 )
 
 # Measured values, keyed "row/server".
@@ -471,7 +473,7 @@ summary=()
 unmeasured() {
     local id=$1 s
     local -n fig=$2
-    for s in secho ${3:-}; do
+    for s in $subj ${3:-}; do
         case "${STATUS[$id/$s]:-}" in
         ok) [ -n "${fig[$id/$s]:-}" ] ||
             { echo "$s: no figure (under 50 ms of server CPU?)"; return; } ;;
@@ -488,11 +490,22 @@ unmeasured() {
 # Only runs that passed count.  Prints it, keeps it for the summary and
 # writes it into the JSON as {"target": WHAT, "result": "met", ...}.
 verdict() {
+    local subj
+    for subj in secho secho-rec; do
+        [ "$subj" = secho ] || [ -n "${STATUS[$1/$subj]:-}" ] || continue
+        verdict_one "$@"
+    done
+}
+
+# verdict_one: one verdict for $subj (secho, or secho-rec: secho with
+# --record-layer secho, its target named so).
+verdict_one() {
     local row=$1 what=$2 limit=$3 unit=$4 arr=$5 vs=${6:-} v res cmp
     local -n fig=$5
     local sc='' vc='' val='' why='' cu=us/op u=" $4"
     case "$arr" in SPG) cu=s/GB ;; RSS) cu=KiB ;; esac
-    [ "${STATUS[$row/secho]:-}" != ok ] || sc=${fig[$row/secho]:-}
+    [ "${STATUS[$row/$subj]:-}" != ok ] || sc=${fig[$row/$subj]:-}
+    [ "$subj" = secho ] || what+=" [--record-layer secho]"
     if [ "$unit" != x ]; then
         val=$sc
     elif [ -n "$vs" ] && [ "${STATUS[$row/$vs]:-}" = ok ]; then
@@ -562,7 +575,7 @@ compare() {
     sc=${cost[$id/secho]:-}
     [ -n "$sc" ] || printf '  secho: no result\n'
     for s in $servers; do
-        case "$s" in secho | echo-floor) continue ;; esac
+        case "$s" in secho | secho-rec | echo-floor) continue ;; esac
         v=${cost[$id/$s]:-}
         if [ "${STATUS[$id/$s]:-}" != ok ] || [ -z "$v" ]; then
             continue
@@ -580,6 +593,11 @@ compare() {
     if [ -n "$sc" ] && [ -n "$bestc" ]; then
         printf '  secho CPU %s: %.2fx the best peer (%s, %s)\n' "$unit" \
             "$(ratio "$sc" "$bestc")" "$best" "$(fmt "$bestc" %.3g)"
+    fi
+    v=${cost[$id/secho-rec]:-}
+    if [ -n "$v" ] && [ -n "$sc" ]; then
+        printf '  secho --record-layer secho CPU %s: %.2fx plain secho\n' \
+            "$unit" "$(ratio "$v" "$sc")"
     fi
     case "$id" in
     tcp-rr-64 | tcp-rr-16k | udp-64-w4 | tcp-bulk)
@@ -715,7 +733,7 @@ printf '\nservers on CPU %s, secho-bench on CPU %s, %s s per row; %s\n' \
     "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 printf 'CPU = the server process group'"'"'s CPU time per op in the measured phase\n'
 printf '(its processes'"'"' CPU clocks, exited threads included, plus reaped children)\n'
-[ "$repeat" -le 1 ] || printf 'secho and echo-floor: the lowest of %s runs\n' "$repeat"
+[ "$repeat" -le 1 ] || printf 'secho, secho-rec and echo-floor: the lowest of %s runs\n' "$repeat"
 if [ -n "$go_bin" ]; then
     go_ver=$(go version "$go_bin" 2>/dev/null | awk '{ print $2 }' || true)
     printf 'go: bench/go-echo built with %s, GOMAXPROCS=1\n' "${go_ver:-go ?}"
@@ -734,7 +752,7 @@ for row in "${rows[@]}"; do
     done
     for ((k = 2; k <= repeat; k++)); do
         [ "${id#*-}" != hold ] || break
-        for s in secho echo-floor; do
+        for s in secho secho-rec echo-floor; do
             [[ " $servers " == *" $s "* ]] || continue
             [ -t 1 ] && printf '  ... %s, run %d \r' "$s" "$k"
             run_one "$id" "$label" "$tp" "$spec" "$s" "$k"
@@ -774,7 +792,7 @@ elif ! command -v gnuplot >/dev/null; then
     note "gnuplot is missing (Debian package gnuplot-nox): no plot"
     exit 0
 fi
-plot_servers="secho echo-floor socat ncat gnutls-serv stunnel go node"
+plot_servers="secho secho-rec echo-floor socat ncat gnutls-serv stunnel go node"
 dat=$work/plot.dat
 # One line per row (in the order they ran): "label", then per server the
 # throughput, the p99 and the CPU cost; "?" where a server has no result.
