@@ -213,11 +213,11 @@ END_TEST
  * complete through retransmission.  Runs in a child process.
  */
 static void
-lossy_relay(int front, int server_port, int drop_nth)
+lossy_relay(int front, int server_port, int drop_nth, int dup_nth)
 {
 	struct sockaddr_storage client;
 	socklen_t clen = sizeof(client);
-	int back = tu_connect(server_port, 1), from_server = 0;
+	int back = tu_connect(server_port, 1), from_server = 0, from_client = 0;
 	char buf[65536];
 
 	for (;;) {
@@ -230,7 +230,17 @@ lossy_relay(int front, int server_port, int drop_nth)
 		if (pfd[0].revents & POLLIN) {
 			n = recvfrom(front, buf, sizeof(buf), 0,
 			    (struct sockaddr *)&client, &clen);
-			if (n >= 0)
+			if (n >= 0 && ++from_client == dup_nth) {
+				/* Both copies in one call: queued together
+				 * before the server can read the first. */
+				struct iovec iov = { buf, (size_t)n };
+				struct mmsghdr m[2] = { { .msg_hdr = {
+				    .msg_iov = &iov, .msg_iovlen = 1 } },
+				    { .msg_hdr = { .msg_iov = &iov,
+				    .msg_iovlen = 1 } } };
+
+				sendmmsg(back, m, 2, 0);
+			} else if (n >= 0)
 				send(back, buf, (size_t)n, 0);
 		}
 		if (pfd[1].revents & POLLIN) {
@@ -255,7 +265,7 @@ START_TEST(lost_handshake_datagram)
 	ck_assert_int_ne(front, -1);
 	secho_net_set_nonblock(front, 0);
 	if ((pid = fork()) == 0)
-		lossy_relay(front, srv.port[0], 2);
+		lossy_relay(front, srv.port[0], 2, 0);
 	t0 = secho_now_us();
 	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"),
 	    "--dtls", "-m", "through loss", "--ca", tu_cert("ca.pem"),
@@ -269,6 +279,51 @@ START_TEST(lost_handshake_datagram)
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	close(front);
 	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/*
+ * A client's ClientHello with its cookie arrives twice before the server
+ * has read it once (a retransmission while the server was busy): the
+ * client gets one socket and one session, not a second socket for the
+ * same address and port that would take its datagrams from the first
+ * (seen: 3 to 12 of hundred_clients' 100 under valgrind and load lost
+ * their echo that way).
+ */
+START_TEST(repeated_client_hello)
+{
+	struct secho_sockaddr bound;
+	struct tu_result r;
+	int front, st, accepted = 0;
+	pid_t pid;
+	char *log;
+
+	start();
+	front = secho_net_listen("127.0.0.1", 0, 1, 0, 0, &bound);
+	ck_assert_int_ne(front, -1);
+	secho_net_set_nonblock(front, 0);
+	if ((pid = fork()) == 0)
+		lossy_relay(front, srv.port[0], 0, 2);
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--dtls", "-m", "said twice", "--ca", tu_cert("ca.pem"),
+	    "127.0.0.1", tu_num(ntohs(((struct sockaddr_in *)&bound.ss)->
+	    sin_port)), NULL }, NULL, 0, 30000, &r), &r, 0);
+	ck_assert_str_eq(r.out, "said twice\n");
+	tu_result_free(&r);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	close(front);
+	tu_server_stop(&srv, &r);
+	log = r.err;
+	for (const char *p = log; (p = strstr(p, ": accepted (")) != NULL; p++)
+		accepted++;
+	/* (The copies almost always both wait at the listener, which then
+	 * logs "dropped a repeated ClientHello"; should the second come
+	 * after the client has its socket, that socket takes it.) */
+	ck_assert_msg(accepted == 1, "%d sockets for one client: %s",
+	    accepted, tu_tail(log, 2000));
+	ck_assert_int_eq(r.status, 0);
+	tu_result_free(&r);
 }
 END_TEST
 
@@ -510,6 +565,7 @@ dtls_suite(void)
 	tcase_add_test(tc, echo_and_stream);
 	tcase_add_test(tc, hundred_clients);
 	tcase_add_test(tc, lost_handshake_datagram);
+	tcase_add_test(tc, repeated_client_hello);
 	tcase_add_test(tc, hello_flood_keeps_memory_flat);
 	tcase_add_test(tc, s_client_dtls);
 	tcase_add_test(tc, port_in_use);

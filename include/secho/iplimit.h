@@ -17,6 +17,12 @@ struct secho_iplimit;
 
 /* A limit of max connections per address; NULL with secho_error(). */
 struct secho_iplimit *secho_iplimit_new(int max);
+/*
+ * The same keyed by whole address and port, one each: the set of DTLS
+ * clients being served, so that a ClientHello retransmitted before its
+ * client got a socket of its own cannot make it a second one.
+ */
+struct secho_iplimit *secho_iplimit_new_endpoints(void);
 void secho_iplimit_free(struct secho_iplimit *l);
 
 /*

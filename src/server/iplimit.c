@@ -2,6 +2,8 @@
  * iplimit.c - a chained hash table of per-address connection counts.
  * Entries exist only while an address has connections, so the table is
  * as large as the set of clients connected now, not of all clients seen.
+ * The same table keyed by address and port holds the DTLS clients being
+ * served (secho_iplimit_new_endpoints()).
  */
 #include <netinet/in.h>
 #include <pthread.h>
@@ -17,7 +19,8 @@
 
 struct entry {
 	struct entry *next;
-	uint64_t key[2];	/* an IPv6 address, or an IPv4-mapped one */
+	/* an IPv6 address, or an IPv4-mapped one; the port (endpoints) */
+	uint64_t key[3];
 	int n;
 };
 
@@ -28,6 +31,7 @@ struct secho_iplimit {
 	size_t n;		/* entries */
 	uint64_t seed[2];	/* so clients cannot aim at one bucket */
 	int max;
+	int endpoints;		/* keyed by whole address and port */
 };
 
 struct secho_iplimit *
@@ -52,6 +56,16 @@ secho_iplimit_new(int max)
 	return l;
 }
 
+struct secho_iplimit *
+secho_iplimit_new_endpoints(void)
+{
+	struct secho_iplimit *l = secho_iplimit_new(1);
+
+	if (l != NULL)
+		l->endpoints = 1;
+	return l;
+}
+
 void
 secho_iplimit_free(struct secho_iplimit *l)
 {
@@ -68,46 +82,52 @@ secho_iplimit_free(struct secho_iplimit *l)
 	free(l);
 }
 
-/* The address a client is counted by (see iplimit.h). */
+/* What a client is counted by (see iplimit.h). */
 static void
-make_key(const struct sockaddr *sa, uint64_t key[2])
+make_key(const struct secho_iplimit *l, const struct sockaddr *sa,
+    uint64_t key[3])
 {
 	unsigned char a[16] = { 0 };
+	unsigned port = 0;
 
 	if (sa->sa_family == AF_INET) {
-		a[10] = a[11] = 0xff;
-		memcpy(a + 12, &((const struct sockaddr_in *)
-		    (const void *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *v6 = &((const struct sockaddr_in6 *)
-		    (const void *)sa)->sin6_addr;
+		const struct sockaddr_in *v4 = (const void *)sa;
 
-		if (IN6_IS_ADDR_V4MAPPED(v6))
-			memcpy(a, v6, 16);
-		else
-			memcpy(a, v6, 8);	/* the /64 */
+		a[10] = a[11] = 0xff;
+		memcpy(a + 12, &v4->sin_addr, 4);
+		port = v4->sin_port;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const void *)sa;
+
+		/* The /64 of a native IPv6 address, unless endpoints. */
+		memcpy(a, &v6->sin6_addr, IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)
+		    || l->endpoints ? 16 : 8);
+		port = v6->sin6_port;
 	}
 	memcpy(key, a, 16);
+	key[2] = l->endpoints ? port : 0;
 }
 
 static size_t
-bucket(const struct secho_iplimit *l, const uint64_t key[2])
+bucket(const struct secho_iplimit *l, const uint64_t key[3])
 {
 	uint64_t h = (key[0] ^ l->seed[0]) * 0xff51afd7ed558ccdULL;
 
 	h ^= h >> 33;
 	h = (h ^ key[1] ^ l->seed[1]) * 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
+	h = (h ^ key[2]) * 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
 	return (size_t)h & (l->nb - 1);
 }
 
 static struct entry **
-find(struct secho_iplimit *l, const uint64_t key[2])
+find(struct secho_iplimit *l, const uint64_t key[3])
 {
 	struct entry **p = &l->b[bucket(l, key)];
 
 	while (*p != NULL && ((*p)->key[0] != key[0] ||
-	    (*p)->key[1] != key[1]))
+	    (*p)->key[1] != key[1] || (*p)->key[2] != key[2]))
 		p = &(*p)->next;
 	return p;
 }
@@ -139,11 +159,11 @@ grow(struct secho_iplimit *l)
 int
 secho_iplimit_take(struct secho_iplimit *l, const struct sockaddr *sa)
 {
-	uint64_t key[2];
+	uint64_t key[3];
 	struct entry **p, *e;
 	int ok = 1;
 
-	make_key(sa, key);
+	make_key(l, sa, key);
 	pthread_mutex_lock(&l->mu);
 	p = find(l, key);
 	if ((e = *p) != NULL) {
@@ -154,8 +174,7 @@ secho_iplimit_take(struct secho_iplimit *l, const struct sockaddr *sa)
 	} else if ((e = calloc(1, sizeof(*e))) == NULL)
 		ok = 0;
 	else {
-		e->key[0] = key[0];
-		e->key[1] = key[1];
+		memcpy(e->key, key, sizeof(e->key));
 		e->n = 1;
 		*p = e;
 		if (++l->n > 2 * l->nb)
@@ -168,10 +187,10 @@ secho_iplimit_take(struct secho_iplimit *l, const struct sockaddr *sa)
 void
 secho_iplimit_give(struct secho_iplimit *l, const struct sockaddr *sa)
 {
-	uint64_t key[2];
+	uint64_t key[3];
 	struct entry **p, *e;
 
-	make_key(sa, key);
+	make_key(l, sa, key);
 	pthread_mutex_lock(&l->mu);
 	p = find(l, key);
 	if ((e = *p) != NULL && --e->n == 0) {

@@ -179,6 +179,9 @@ process_open(struct shared *sh, const struct secho_server_config *cfg)
 	if (cfg->max_conns_per_ip > 0 && (sh->iplimit =
 	    secho_iplimit_new(cfg->max_conns_per_ip)) == NULL)
 		return -1;
+	if (sh->dtls != NULL &&
+	    (sh->dtls_peers = secho_iplimit_new_endpoints()) == NULL)
+		return -1;
 	/* Bound, keys read: root is no longer needed (no thread yet). */
 	if (drop_privileges(sh) == -1)
 		return -1;
@@ -289,6 +292,7 @@ process_close(struct shared *sh)
 	secho_tls_free(sh->tls);
 	secho_tls_free(sh->dtls);
 	secho_iplimit_free(sh->iplimit);
+	secho_iplimit_free(sh->dtls_peers);
 }
 
 int

@@ -114,6 +114,20 @@ srv_slot_give(struct server *s, const struct secho_sockaddr *peer,
 	__atomic_sub_fetch(&s->sh->nconns, 1, __ATOMIC_RELAXED);
 }
 
+int
+srv_dtls_peer_take(struct server *s, const struct secho_sockaddr *peer)
+{
+	return secho_iplimit_take(s->sh->dtls_peers,
+	    (const struct sockaddr *)&peer->ss);
+}
+
+void
+srv_dtls_peer_give(struct server *s, const struct secho_sockaddr *peer)
+{
+	secho_iplimit_give(s->sh->dtls_peers,
+	    (const struct sockaddr *)&peer->ss);
+}
+
 /* 1 while --max-handshakes has room (a hint: srv_slot_take decides). */
 int
 srv_handshake_room(struct server *s)
@@ -235,6 +249,8 @@ srv_conn_close(struct conn *cn, const char *why)
 	srv_slot_give(s, cn->ip_slot ? &cn->c.peer : NULL,
 	    cn->state == CS_HANDSHAKE || (cn->state == CS_PROXY &&
 	    cn->proto != SECHO_TCP));
+	if (cn->dtls_peer)
+		srv_dtls_peer_give(s, &cn->c.peer);
 	free(cn);
 	trim_check(s);
 	if (s->draining)
@@ -556,11 +572,14 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 		close(fd);
 		srv_slot_give(s, ls->flags & SECHO_LISTEN_PROXY ? NULL : peer,
 		    ls->proto != SECHO_TCP);
+		if (ls->proto == SECHO_DTLS)
+			srv_dtls_peer_give(s, peer);
 		return;
 	}
 	cn->c.peer = *peer;
 	cn->srv = s;
 	cn->proto = ls->proto;
+	cn->dtls_peer = ls->proto == SECHO_DTLS;
 	cn->state = ls->flags & SECHO_LISTEN_PROXY ? CS_PROXY :
 	    ls->proto == SECHO_TCP ? CS_ECHO : CS_HANDSHAKE;
 	cn->ip_slot = !(ls->flags & SECHO_LISTEN_PROXY);

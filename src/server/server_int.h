@@ -85,6 +85,7 @@ struct conn {
 	enum conn_state state;
 	enum conn_drain drain;
 	int ip_slot;		/* holds a --max-conns-per-ip slot for peer */
+	int dtls_peer;		/* holds peer's place in sh->dtls_peers */
 	/* PROXY protocol: the header read so far (CS_PROXY only), and the
 	 * balancer it came through once c.peer is the client it named. */
 	unsigned char *pp;
@@ -143,6 +144,7 @@ struct shared {
 	size_t nconns;			/* all workers, atomic */
 	size_t nhandshakes;		/* tls/dtls ones in CS_HANDSHAKE, atomic */
 	struct secho_iplimit *iplimit;	/* --max-conns-per-ip, or NULL */
+	struct secho_iplimit *dtls_peers; /* DTLS clients being served */
 	struct secho_tls *tls;		/* the process's own references */
 	struct secho_tls *dtls;
 	int sigfd;
@@ -190,6 +192,12 @@ void srv_slot_give(struct server *s, const struct secho_sockaddr *peer,
 int srv_handshake_room(struct server *s);
 void srv_refused(struct server *s, enum secho_proto proto,
     const struct secho_sockaddr *peer, const char *limit, int max);
+/*
+ * A DTLS client's place among those being served (sh->dtls_peers): 1, or
+ * 0 when it has one already (or no memory is left).
+ */
+int srv_dtls_peer_take(struct server *s, const struct secho_sockaddr *peer);
+void srv_dtls_peer_give(struct server *s, const struct secho_sockaddr *peer);
 /* Takes a --max-conns-per-ip slot for peer alone; 1, or 0 if refused. */
 int srv_slot_take_ip(struct server *s, enum secho_proto proto,
     const struct secho_sockaddr *peer);

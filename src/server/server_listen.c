@@ -245,11 +245,24 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 		}
 		secho_sockaddr_str((struct sockaddr *)&peer.ss, addr,
 		    sizeof(addr));
-		if (!srv_slot_take(s, SECHO_DTLS, 1, &peer))
+		/*
+		 * A copy of the ClientHello that was already queued here when
+		 * its client got a socket of its own: a second socket for the
+		 * same client would take its datagrams from the first.
+		 */
+		if (!srv_dtls_peer_take(s, &peer)) {
+			logv(s, "dtls %s: dropped a repeated ClientHello (the "
+			    "client is served already)", addr);
 			continue;
+		}
+		if (!srv_slot_take(s, SECHO_DTLS, 1, &peer)) {
+			srv_dtls_peer_give(s, &peer);
+			continue;
+		}
 		if ((fd = secho_net_dgram_child(&local, &peer)) == -1) {
 			srv_log("dtls %s: %s", addr, secho_error());
 			srv_slot_give(s, &peer, 1);
+			srv_dtls_peer_give(s, &peer);
 			continue;
 		}
 		srv_conn_new(ls, fd, &peer);
