@@ -241,6 +241,65 @@ START_TEST(key_log_tls13)
 }
 END_TEST
 
+/* The value after "label " in text, up to a space or comma. */
+static void
+word_after(const char *text, const char *label, char *out, size_t len)
+{
+	const char *p = strstr(text, label);
+	size_t n = 0;
+
+	if (p != NULL)
+		for (p += strlen(label); p[n] != '\0' && p[n] != ' ' &&
+		    p[n] != ',' && p[n] != '\n' && n + 1 < len; n++)
+			out[n] = p[n];
+	out[n] = '\0';
+}
+
+/*
+ * The server's JA3 and JA4 of a secho-client handshake are what tshark
+ * makes of the same client's ClientHello in the capture: JA3 by tshark's
+ * own tls.handshake.ja3, JA4 by tests/ja4_tshark.sh (tshark's fields,
+ * awk and sha256sum; tshark 4.0 has no JA4).  The ClientHello of one
+ * client binary with the same options has the same fingerprint on every
+ * connection.
+ */
+START_TEST(fingerprints_match_tshark)
+{
+	struct tu_server srv;
+	struct tu_result r;
+	char pcap[400], script[400], ja3[64], ja4[64], *log;
+
+	SKIP_WITHOUT_TSHARK();
+	snprintf(pcap, sizeof(pcap), "%s/tls.pcapng", dir);
+	snprintf(script, sizeof(script), "%s/tests/ja4_tshark.sh", tu_root());
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "--tls",
+	    "--port", "0", "-v", "--cert", tu_cert("server.pem"), "--key",
+	    tu_cert("server.key"), NULL }, 1), 0);
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--tls", "--ca", tu_cert("ca.pem"), "-m", MSG, "localhost",
+	    tu_num(srv.port[0]), NULL }, NULL, 0, 20000, &r), &r, 0);
+	tu_result_free(&r);
+	tu_assert_log(&srv, "JA3 ", 5000);
+	log = tu_server_log(&srv);
+	word_after(log, "JA3 ", ja3, sizeof(ja3));
+	word_after(log, "JA4 ", ja4, sizeof(ja4));
+	free(log);
+	tu_server_stop_clean(&srv);
+	tu_assert_exit(tu_run((const char *[]){ "/usr/bin/tshark", "-r", pcap,
+	    "-d", "tcp.port==1-65535,tls", "-Y", "tls.handshake.type==1",
+	    "-T", "fields", "-e", "tls.handshake.ja3", NULL }, NULL, 0, 30000,
+	    &r), &r, 0);
+	ck_assert_msg(strncmp(r.out, ja3, 32) == 0 && strlen(ja3) == 32,
+	    "server's JA3 %s, tshark's %s", ja3, r.out);
+	tu_result_free(&r);
+	tu_assert_exit(tu_run((const char *[]){ "/bin/bash", script, pcap,
+	    NULL }, NULL, 0, 30000, &r), &r, 0);
+	ck_assert_msg(strncmp(r.out, ja4, strlen(ja4)) == 0 &&
+	    strlen(ja4) == 36, "server's JA4 %s, tshark's %s", ja4, r.out);
+	tu_result_free(&r);
+}
+END_TEST
+
 /*
  * TLS 1.2 (forced by openssl s_client) through a server writing the key
  * log from SSLKEYLOGFILE: one CLIENT_RANDOM line, file mode 0600.
@@ -392,6 +451,7 @@ capture_suite(void)
 	tcase_add_test(tc, key_log_tls13);
 	tcase_add_test(tc, key_log_tls12_via_env);
 	tcase_add_test(tc, readme_table_is_a_run);
+	tcase_add_test(tc, fingerprints_match_tshark);
 	suite_add_tcase(s, tc);
 	return s;
 }

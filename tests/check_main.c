@@ -49,6 +49,7 @@ main(void)
 	srunner_add_suite(sr, client_suite());
 	srunner_add_suite(sr, interop_suite());
 	srunner_add_suite(sr, rec_suite());
+	srunner_add_suite(sr, hello_suite());
 	srunner_add_suite(sr, dtls_suite());
 	srunner_add_suite(sr, mtls_suite());
 	srunner_add_suite(sr, reload_suite());

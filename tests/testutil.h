@@ -20,6 +20,7 @@ Suite *server_suite(void);
 Suite *client_suite(void);
 Suite *interop_suite(void);
 Suite *rec_suite(void);
+Suite *hello_suite(void);
 Suite *capture_suite(void);
 Suite *dtls_suite(void);
 Suite *mtls_suite(void);

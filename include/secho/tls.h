@@ -9,6 +9,9 @@
 #ifndef SECHO_TLS_H
 #define SECHO_TLS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "secho/transport.h"
 
 struct secho_tls;
@@ -172,6 +175,39 @@ struct secho_tls_info {
  * once secho's record layer has its records (the SSL object is gone).
  */
 int secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *info);
+
+/*
+ * A ClientHello as JA3 and JA4 see it (GREASE values left out, lists in
+ * the order received).  The server fills one for every ClientHello and
+ * logs both fingerprints at -v (tls_hello.c).
+ */
+#define SECHO_HELLO_MAX 128
+struct secho_hello {
+	int dtls;
+	unsigned legacy_version;	/* 0x0303 for TLS 1.2 and 1.3 */
+	uint16_t ciphers[SECHO_HELLO_MAX];
+	size_t nciphers;
+	uint16_t exts[SECHO_HELLO_MAX];	/* extension types */
+	size_t nexts;
+	uint16_t groups[SECHO_HELLO_MAX];
+	size_t ngroups;
+	unsigned char point_formats[SECHO_HELLO_MAX];
+	size_t npoint_formats;
+	uint16_t sigalgs[SECHO_HELLO_MAX];
+	size_t nsigalgs;
+	uint16_t versions[SECHO_HELLO_MAX];	/* supported_versions */
+	size_t nversions;
+	int sni;			/* a server_name extension came */
+	char alpn[256];			/* the first ALPN name */
+	size_t alpn_len;
+};
+
+/* JA3: its string into str (len bytes) and its MD5 as hex into hash. */
+void secho_ja3(const struct secho_hello *h, char *str, size_t len,
+    char hash[33]);
+/* JA4 ("t13d1516h2_8daaf6152771_e5627efa2ab1") and its raw form (ja4_r). */
+void secho_ja4(const struct secho_hello *h, char *raw, size_t len,
+    char ja4[48]);
 
 /* True if the handshake resumed an earlier session. */
 int secho_tls_conn_resumed(const struct secho_conn *c);

@@ -299,12 +299,14 @@ secho_tls_describe(const struct secho_conn *c, char *buf, size_t len)
 
 		/* The server logs who a verified client certificate names. */
 		secho_tls_peer_subject((SSL *)ssl, subject, sizeof(subject));
-		snprintf(buf, len, "%s %s%s%s%s", SSL_get_version(ssl),
+		const char *fp = secho_tls_fingerprint(ssl);
+
+		snprintf(buf, len, "%s %s%s%s%s%s%s", SSL_get_version(ssl),
 		    SSL_get_cipher_name(ssl),
 		    SSL_session_reused((SSL *)ssl) ? " resumed" : "",
 		    subject[0] != '\0' && (c->flags & SECHO_CONN_SERVER) ?
 		    ", client " : "", (c->flags & SECHO_CONN_SERVER) ?
-		    subject : "");
+		    subject : "", *fp != '\0' ? ", " : "", fp);
 	}
 	return buf;
 }

@@ -89,6 +89,16 @@ void secho_rec_write_blocked(struct secho_conn *c, int blocked);
 int secho_rec_resumed(const struct secho_conn *c);
 void secho_rec_free(struct secho_rec *r);
 
+/*
+ * ClientHello fingerprints (tls_hello.c): secho_tls_hello_setup() makes a
+ * server context fingerprint every ClientHello; secho_tls_fingerprint()
+ * is "JA4 ... JA3 ..." for a connection's, or "".
+ */
+#define SECHO_FP_MAX 96
+void secho_tls_hello_setup(SSL_CTX *ctx);
+const char *secho_tls_fingerprint(const SSL *ssl);
+void secho_hello_from_ssl(SSL *ssl, struct secho_hello *h);
+
 /* The reason of the oldest queued OpenSSL error, or fallback. */
 const char *secho_tls_reason(const char *fallback);
 /* Messages for failed setup calls (tls_error.c); each returns -1 and
