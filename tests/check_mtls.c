@@ -128,6 +128,8 @@ START_TEST(verify_client_required)
 	log = stop();
 	assert_has(log, "the client sent no certificate");
 	assert_has(log, "client CN=secho client");
+	/* The refused client is known by its ClientHello all the same. */
+	assert_has(log, "handshake failed: JA4 t13");
 	free(log);
 }
 END_TEST

@@ -202,6 +202,12 @@ struct secho_hello {
 	size_t alpn_len;
 };
 
+/*
+ * Server: "JA4 t13d... JA3 <md5>" of the ClientHello c received, or ""
+ * (none yet, not TLS, or once secho's record layer has the records).
+ */
+const char *secho_tls_conn_fingerprint(const struct secho_conn *c);
+
 /* JA3: its string into str (len bytes) and its MD5 as hex into hash. */
 void secho_ja3(const struct secho_hello *h, char *str, size_t len,
     char hash[33]);

@@ -303,3 +303,11 @@ secho_tls_fingerprint(const SSL *ssl)
 
 	return fp != NULL ? fp : "";
 }
+
+const char *
+secho_tls_conn_fingerprint(const struct secho_conn *c)
+{
+	if (c->ops != &secho_tls_ops || c->tls == NULL)
+		return "";
+	return secho_tls_fingerprint(c->tls);
+}

@@ -397,7 +397,7 @@ static void
 conn_handshake(struct conn *cn)
 {
 	struct server *s = cn->srv;
-	char addr[SECHO_ADDRSTR_MAX], desc[128];
+	char addr[SECHO_ADDRSTR_MAX], desc[512];
 	int rc;
 
 	rc = secho_conn_handshake(&cn->c);
@@ -408,6 +408,11 @@ conn_handshake(struct conn *cn)
 		return;
 	}
 	if (rc != 0) {
+		/* Who it was, when its ClientHello got that far. */
+		if (*secho_tls_conn_fingerprint(&cn->c) != '\0')
+			logv(s, "%s %s: handshake failed: %s",
+			    secho_proto_name(cn->proto), peer_str(cn, addr,
+			    sizeof(addr)), secho_tls_conn_fingerprint(&cn->c));
 		conn_fail(cn, rc);
 		return;
 	}
