@@ -208,6 +208,37 @@ START_TEST(tls_small_and_large)
 }
 END_TEST
 
+/*
+ * -v records each connection as it closes: why, bytes echoed and read,
+ * its life and handshake time, the worker and local address, and for TLS
+ * what the client offered and got (group, SNI, ALPN, JA4, JA3).
+ */
+START_TEST(closing_line_is_a_record)
+{
+	static const char *const want[] = { "closed (done, 5 bytes echoed), "
+	    "5 bytes read, ", " s, handshake ", " ms, worker ",
+	    ", local 127.0.0.1:", ", TLSv1.3 TLS_AES_128_GCM_SHA256 X25519, "
+	    "SNI localhost, ALPN echo, JA4 t13d1011eo_", " JA3 ", NULL };
+	struct tu_result r;
+	char *log;
+
+	start((const char *[]){ "--tls", "--port", "0", "-v", "--alpn",
+	    "echo", TLS_ARGS, NULL }, 1);
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--tls", "--ca", tu_cert("ca.pem"), "--alpn", "echo", "-m",
+	    "hello", "localhost", tu_num(srv.port[0]), NULL }, NULL, 0, 20000,
+	    &r), &r, 0);
+	tu_result_free(&r);
+	tu_assert_log(&srv, "closed (", 5000);
+	log = tu_server_log(&srv);
+	for (int i = 0; want[i] != NULL; i++)
+		ck_assert_msg(strstr(log, want[i]) != NULL, "no '%s' in: %s",
+		    want[i], tu_tail(log, 2000));
+	free(log);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 /* 250 clients at once on each stream transport, all byte-exact. */
 START_TEST(concurrent_clients)
 {
@@ -707,6 +738,7 @@ server_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, tcp_small_and_large);
 	tcase_add_test(tc, tls_small_and_large);
+	tcase_add_test(tc, closing_line_is_a_record);
 	tcase_add_test(tc, concurrent_clients);
 	tcase_add_test(tc, udp_datagrams);
 	tcase_add_test(tc, udp_order_with_workers);

@@ -286,28 +286,46 @@ tls_close(struct secho_conn *c)
 	c->fd = -1;
 }
 
+/*
+ * What a server saw of its client beyond the suite: the name it asked
+ * for, the protocol agreed, who its certificate names, its ClientHello's
+ * fingerprints.
+ */
+static void
+server_saw(SSL *ssl, char *buf, size_t len)
+{
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	const unsigned char *alpn;
+	unsigned int alpn_len;
+	char subject[160];
+	const char *fp = secho_tls_fingerprint(ssl);
+
+	SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+	secho_tls_peer_subject(ssl, subject, sizeof(subject));
+	snprintf(buf, len, "%s%s%s%.*s%s%s%s%s", sni != NULL ? ", SNI " : "",
+	    sni != NULL ? sni : "", alpn_len > 0 ? ", ALPN " : "",
+	    (int)alpn_len, alpn_len > 0 ? (const char *)alpn : "",
+	    *subject != '\0' ? ", client " : "", subject,
+	    *fp != '\0' ? ", " : "", fp);
+}
+
 char *
 secho_tls_describe(const struct secho_conn *c, char *buf, size_t len)
 {
-	const SSL *ssl = c->tls;
+	SSL *ssl = c->tls;
+	char group[32], saw[512] = "";
 
-	if (!(c->flags & SECHO_CONN_HS_DONE))
+	if (!(c->flags & SECHO_CONN_HS_DONE)) {
 		snprintf(buf, len, "%s (handshaking)",
 		    SSL_is_dtls(ssl) ? "dtls" : "tls");
-	else {
-		char subject[160];
-
-		/* The server logs who a verified client certificate names. */
-		secho_tls_peer_subject((SSL *)ssl, subject, sizeof(subject));
-		const char *fp = secho_tls_fingerprint(ssl);
-
-		snprintf(buf, len, "%s %s%s%s%s%s%s", SSL_get_version(ssl),
-		    SSL_get_cipher_name(ssl),
-		    SSL_session_reused((SSL *)ssl) ? " resumed" : "",
-		    subject[0] != '\0' && (c->flags & SECHO_CONN_SERVER) ?
-		    ", client " : "", (c->flags & SECHO_CONN_SERVER) ?
-		    subject : "", *fp != '\0' ? ", " : "", fp);
+		return buf;
 	}
+	secho_tls_group_name(ssl, group, sizeof(group));
+	if (c->flags & SECHO_CONN_SERVER)
+		server_saw(ssl, saw, sizeof(saw));
+	snprintf(buf, len, "%s %s%s%s%s%s", SSL_get_version(ssl),
+	    SSL_get_cipher_name(ssl), *group != '\0' ? " " : "", group,
+	    SSL_session_reused(ssl) ? " resumed" : "", saw);
 	return buf;
 }
 

@@ -121,12 +121,25 @@ secho_tls_peer_subject(SSL *ssl, char *buf, size_t len)
 		secho_tls_name_str(X509_get_subject_name(peer), buf, len);
 }
 
+void
+secho_tls_group_name(SSL *ssl, char *buf, size_t len)
+{
+	int nid = SSL_get_negotiated_group(ssl);
+
+	buf[0] = '\0';
+	/* OpenSSL 3.0 names the X curves "x25519"/"x448"; RFC 7748 and
+	 * OpenSSL's own object names say "X25519"/"X448". */
+	if (nid == NID_X25519 || nid == NID_X448)
+		snprintf(buf, len, "%s", OBJ_nid2sn(nid));
+	else if (nid != 0 && SSL_group_to_name(ssl, nid) != NULL)
+		snprintf(buf, len, "%s", SSL_group_to_name(ssl, nid));
+}
+
 int
 secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *in)
 {
 	SSL *ssl = c->tls;
 	X509 *peer;
-	int nid;
 
 	memset(in, 0, sizeof(*in));
 	/* secho's record layer keeps only a summary (secho_conn_describe). */
@@ -135,14 +148,7 @@ secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *in)
 	snprintf(in->version, sizeof(in->version), "%s", SSL_get_version(ssl));
 	snprintf(in->cipher, sizeof(in->cipher), "%s",
 	    SSL_get_cipher_name(ssl));
-	nid = SSL_get_negotiated_group(ssl);
-	/* OpenSSL 3.0 names the X curves "x25519"/"x448"; RFC 7748 and
-	 * OpenSSL's own object names say "X25519"/"X448". */
-	if (nid == NID_X25519 || nid == NID_X448)
-		snprintf(in->group, sizeof(in->group), "%s", OBJ_nid2sn(nid));
-	else if (nid != 0 && SSL_group_to_name(ssl, nid) != NULL)
-		snprintf(in->group, sizeof(in->group), "%s",
-		    SSL_group_to_name(ssl, nid));
+	secho_tls_group_name(ssl, in->group, sizeof(in->group));
 	in->resumed = SSL_session_reused(ssl);
 	if ((peer = SSL_get0_peer_certificate(ssl)) != NULL) {
 		secho_tls_name_str(X509_get_subject_name(peer), in->subject,

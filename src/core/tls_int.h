@@ -136,6 +136,8 @@ int secho_tls_cert_requested(SSL *ssl);
 void secho_tls_name_str(const X509_NAME *name, char *buf, size_t len);
 void secho_tls_time_str(const ASN1_TIME *t, char *buf, size_t len);
 void secho_tls_san_str(X509 *x, char *buf, size_t len);
+/* The key exchange group agreed ("X25519", "P-256"), or "" (tls_info.c). */
+void secho_tls_group_name(SSL *ssl, char *buf, size_t len);
 /* The peer certificate's subject, or "" (tls_info.c). */
 void secho_tls_peer_subject(SSL *ssl, char *buf, size_t len);
 /* A sentence for a failed SSL_get_verify_result(), into buf. */

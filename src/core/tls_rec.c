@@ -102,7 +102,7 @@ struct secho_rec {
 	 * for logs, and whether it resumed.
 	 */
 	struct secho_tls *t;
-	char desc[288];
+	char desc[320];
 	int resumed;
 };
 

@@ -86,6 +86,7 @@ echo_step(struct echo *e, struct secho_conn *c, struct echo_pool *p,
 	n = secho_conn_read(c, e->buf, p->bufsize);
 	if (n > 0) {
 		e->len = (size_t)n;
+		e->received += (unsigned long long)n;
 		e->sock_empty = (size_t)n < p->bufsize &&
 		    secho_conn_pending(c) == 0;
 	}

@@ -30,6 +30,7 @@ struct echo {
 	unsigned char *buf;	/* NULL while idle */
 	size_t off, len;	/* written back so far, of len read */
 	unsigned long long echoed;
+	unsigned long long received;	/* read, echoed or not yet */
 	int sock_empty;		/* the last read emptied the socket */
 };
 

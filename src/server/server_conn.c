@@ -212,18 +212,50 @@ trim_check(struct server *s)
 	secho_loop_timer_set(s->loop, &s->trim, TRIM_MS);
 }
 
+/*
+ * The rest of a connection's record for its closing line: what it read,
+ * how long it lived and took to shake hands, which worker and local
+ * address served it, and for TLS the session (version, suite, client
+ * certificate, JA4 and JA3).
+ */
+static void
+conn_summary(const struct conn *cn, char *buf, size_t len)
+{
+	struct secho_sockaddr local;
+	char laddr[SECHO_ADDRSTR_MAX], hs[40] = "", desc[512] = "";
+
+	local.len = sizeof(local.ss);
+	if (getsockname(cn->c.fd, (struct sockaddr *)&local.ss,
+	    &local.len) == -1)
+		snprintf(laddr, sizeof(laddr), "?");
+	else
+		secho_sockaddr_str((struct sockaddr *)&local.ss, laddr,
+		    sizeof(laddr));
+	if (cn->hs_us > 0)
+		snprintf(hs, sizeof(hs), ", handshake %.2f ms",
+		    (double)cn->hs_us / 1000.0);
+	if (secho_conn_is_tls(&cn->c))
+		secho_conn_describe(&cn->c, desc, sizeof(desc));
+	snprintf(buf, len, "%llu bytes read, %.3f s%s, worker %d, local "
+	    "%s%s%s", cn->echo.received, (double)(secho_now_us() -
+	    cn->born_us) / 1e6, hs, cn->srv->id, laddr, *desc ? ", " : "",
+	    desc);
+}
+
 void
 srv_conn_close(struct conn *cn, const char *why)
 {
 	struct server *s = cn->srv;
-	char addr[SECHO_ADDRSTR_MAX];
+	char addr[SECHO_ADDRSTR_MAX], more[768];
 
-	if (why != NULL)
-		logv(s, "%s %s: closed (%s, %llu bytes echoed%s)",
+	if (why != NULL && s->cfg->verbose > 0) {
+		conn_summary(cn, more, sizeof(more));
+		srv_log("%s %s: closed (%s, %llu bytes echoed%s), %s",
 		    secho_proto_name(cn->proto), peer_str(cn, addr,
 		    sizeof(addr)), why, cn->echo.echoed,
 		    secho_tls_conn_own_records(&cn->c) ?
-		    ", secho record layer" : "");
+		    ", secho record layer" : "", more);
+	}
 	secho_loop_forget(s->loop, &cn->ev);
 	secho_loop_timer_del(s->loop, &cn->timer);
 	/*
@@ -418,6 +450,7 @@ conn_handshake(struct conn *cn)
 	}
 	/* Its handshake slot frees up for the next client. */
 	__atomic_sub_fetch(&s->sh->nhandshakes, 1, __ATOMIC_RELAXED);
+	cn->hs_us = secho_now_us() - cn->born_us;
 	cn->state = CS_ECHO;
 	touch(cn);
 	arm(cn, cn->last_ms, idle_ms(cn));
@@ -598,6 +631,7 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	secho_timer_init(&cn->timer, conn_timeout);
 	touch(cn);
 	cn->born_ms = cn->last_ms;
+	cn->born_us = secho_now_us();
 	arm(cn, cn->born_ms, cn->state != CS_ECHO ?
 	    (uint64_t)s->cfg->handshake_timeout_ms : idle_ms(cn));
 	logv(s, "%s %s: accepted (%zu open)", secho_proto_name(ls->proto),

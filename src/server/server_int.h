@@ -81,6 +81,7 @@ struct conn {
 	struct echo echo;
 	uint64_t last_ms;
 	uint64_t born_ms;	/* for --max-lifetime */
+	uint64_t born_us, hs_us;	/* accepted; its handshake took */
 	enum secho_proto proto;
 	enum conn_state state;
 	enum conn_drain drain;
