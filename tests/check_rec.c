@@ -167,13 +167,30 @@ count(const char *hay, const char *needle)
 	return n;
 }
 
+/*
+ * Stops the server and asserts that n of its connections had secho's
+ * records, and that its log has also (when not NULL).
+ */
+static void
+stop_expecting(int n, const char *also)
+{
+	char *log = stop();
+
+	ck_assert_msg(count(log, "secho record layer") == n, "%d connections "
+	    "had secho's records, want %d: %s", count(log,
+	    "secho record layer"), n, tu_tail(log, 2000));
+	ck_assert_msg(also == NULL || strstr(log, also) != NULL, "no '%s' in "
+	    "%s", also, tu_tail(log, 2000));
+	free(log);
+}
+
 /* Every suite: records of every size class, byte-exact, both closes. */
 START_TEST(suites_and_sizes)
 {
 	static const size_t sizes[] = { 1, 64, 1000, 16383, 16384, 16385,
 	    65536, 1 << 20 };
 	struct peer p;
-	char *log, want[96];
+	char want[96];
 
 	start(NULL);
 	peer_connect(&p, suites[_i]);
@@ -181,14 +198,9 @@ START_TEST(suites_and_sizes)
 		peer_echo(&p, sizes[k], (unsigned)k);
 	peer_close_clean(&p);
 	peer_free(&p);
-	log = stop();
 	snprintf(want, sizeof(want), "handshake done: TLSv1.3 %s",
 	    suites[_i]);
-	ck_assert_msg(strstr(log, want) != NULL, "no '%s' in %s", want,
-	    tu_tail(log, 2000));
-	ck_assert_msg(count(log, "secho record layer") == 1, "the records "
-	    "were not secho's: %s", tu_tail(log, 2000));
-	free(log);
+	stop_expecting(1, want);
 }
 END_TEST
 
@@ -201,7 +213,6 @@ END_TEST
 START_TEST(key_update_storm)
 {
 	struct peer p;
-	char *log;
 
 	start(NULL);
 	peer_connect(&p, suites[_i]);
@@ -224,10 +235,7 @@ START_TEST(key_update_storm)
 	    p.ku_in - 100);
 	peer_close_clean(&p);
 	peer_free(&p);
-	log = stop();
-	ck_assert_msg(count(log, "secho record layer") == 1, "the records "
-	    "were not secho's: %s", tu_tail(log, 2000));
-	free(log);
+	stop_expecting(1, NULL);
 }
 END_TEST
 
@@ -264,7 +272,6 @@ START_TEST(bad_records_get_their_alert)
 	unsigned char buf[64];
 	size_t n;
 	int rc;
-	char *log;
 
 	start(NULL);
 	peer_connect(&p, suites[0]);
@@ -279,10 +286,7 @@ START_TEST(bad_records_get_their_alert)
 	ck_assert_msg(tu_server_await_log(&srv, "sent the alert", 5000),
 	    "%s: not logged: %s", b->what, tu_server_log_tail(&srv));
 	tu_assert_echo("tls", srv.port[0], "still serving");
-	log = stop();
-	ck_assert_msg(count(log, "secho record layer") == 2, "the records "
-	    "were not secho's: %s", tu_tail(log, 2000));
-	free(log);
+	stop_expecting(2, NULL);
 }
 END_TEST
 
@@ -294,7 +298,6 @@ START_TEST(s_client_echo)
 {
 	struct tu_result r;
 	char connect[64];
-	char *log;
 
 	start("--idle-timeout=0.5");
 	snprintf(connect, sizeof(connect), "localhost:%d", srv.port[0]);
@@ -305,10 +308,7 @@ START_TEST(s_client_echo)
 	ck_assert_msg(strstr(r.out, "over secho's records\n") != NULL, "%s",
 	    tu_tail(r.out, 2000));
 	tu_result_free(&r);
-	log = stop();
-	ck_assert_msg(count(log, "secho record layer") == 1, "the records "
-	    "were not secho's: %s", tu_tail(log, 2000));
-	free(log);
+	stop_expecting(1, NULL);
 }
 END_TEST
 
@@ -316,7 +316,6 @@ END_TEST
 START_TEST(tls12_stays_on_openssl)
 {
 	struct tu_result r;
-	char *log;
 
 	start(NULL);
 	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"),
@@ -325,10 +324,7 @@ START_TEST(tls12_stays_on_openssl)
 	    20000, &r), &r, 0);
 	ck_assert_str_eq(r.out, "twelve\n");
 	tu_result_free(&r);
-	log = stop();
-	ck_assert_msg(strstr(log, "handshake done: TLSv1.2") != NULL &&
-	    count(log, "secho record layer") == 0, "%s", tu_tail(log, 2000));
-	free(log);
+	stop_expecting(0, "handshake done: TLSv1.2");
 }
 END_TEST
 
