@@ -239,6 +239,48 @@ START_TEST(closing_line_is_a_record)
 }
 END_TEST
 
+/*
+ * --log-format json: every line on stderr is one JSON object (jq reads
+ * them all), and each connection's record has its fields by name.
+ */
+START_TEST(json_log_records)
+{
+	struct tu_result r, q;
+	char *log;
+
+	start((const char *[]){ "--tls", "--tcp", "-l", "tls://127.0.0.1:0",
+	    "-l", "tcp://127.0.0.1:0", "-v", "--log-format", "json", TLS_ARGS,
+	    NULL }, 2);
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--tls", "--ca", tu_cert("ca.pem"), "-m", "say \"json\"",
+	    "localhost", tu_num(tu_server_port(&srv, "tls")), NULL }, NULL, 0,
+	    20000, &r), &r, 0);
+	tu_result_free(&r);
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"), "-m",
+	    "plain", "127.0.0.1", tu_num(tu_server_port(&srv, "tcp")), NULL },
+	    NULL, 0, 20000, &r), &r, 0);
+	tu_result_free(&r);
+	tu_assert_log(&srv, "\"transport\":\"tcp\"", 5000);
+	log = tu_server_log(&srv);
+	tu_server_stop_clean(&srv);
+	/* Each close record, one line of fields; jq fails on any bad line. */
+	tu_assert_exit(tu_run((const char *[]){ "/usr/bin/jq", "-r",
+	    "select(.event == \"close\") | [.transport, .reason, "
+	    ".bytes_echoed, .bytes_read, (.duration_s >= 0), .worker, "
+	    "(.local | startswith(\"127.0.0.1:\")), .tls.version // \"-\", "
+	    ".tls.group // \"-\", .tls.sni // \"-\", "
+	    "(.tls.ja4 // \"-\")[0:4], ((.tls.ja3 // \"\") | length), "
+	    "(.handshake_ms // 0) > 0] | map(tostring) | join(\" \")", NULL },
+	    log, strlen(log), 20000, &q), &q, 0);
+	ck_assert_msg(strstr(q.out, "tls done 10 10 true 0 true TLSv1.3 "
+	    "X25519 localhost t13d 32 true\n") != NULL && strstr(q.out,
+	    "tcp done 5 5 true 0 true - - - - 0 false\n") != NULL,
+	    "records: %s (log: %s)", q.out, tu_tail(log, 2000));
+	tu_result_free(&q);
+	free(log);
+}
+END_TEST
+
 /* 250 clients at once on each stream transport, all byte-exact. */
 START_TEST(concurrent_clients)
 {
@@ -739,6 +781,7 @@ server_suite(void)
 	tcase_add_test(tc, tcp_small_and_large);
 	tcase_add_test(tc, tls_small_and_large);
 	tcase_add_test(tc, closing_line_is_a_record);
+	tcase_add_test(tc, json_log_records);
 	tcase_add_test(tc, concurrent_clients);
 	tcase_add_test(tc, udp_datagrams);
 	tcase_add_test(tc, udp_order_with_workers);

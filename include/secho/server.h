@@ -39,6 +39,7 @@ struct secho_server_config {
 	int backlog;
 	int workers;			/* event-loop threads; 0: one per CPU */
 	int verbose;
+	int log_json;			/* --log-format json */
 	struct secho_priv priv;		/* --user, --group, --chroot */
 	/* --proxy-protocol: bit (1 << proto) per transport that needs it. */
 	unsigned proxy_protocol;

@@ -207,6 +207,7 @@ struct secho_hello {
  * (none yet, not TLS, or once secho's record layer has the records).
  */
 const char *secho_tls_conn_fingerprint(const struct secho_conn *c);
+#define SECHO_FP_TEXT_MAX 96	/* room for that text */
 
 /* JA3: its string into str (len bytes) and its MD5 as hex into hash. */
 void secho_ja3(const struct secho_hello *h, char *str, size_t len,

@@ -189,9 +189,9 @@ tls_handshake(struct secho_conn *c)
 	errno = 0;
 	ret = SSL_do_handshake(c->tls);
 	if (ret == 1) {
+		/* secho's record layer takes over at the first read or
+		 * write: until then the session can still be asked about. */
 		c->flags |= SECHO_CONN_HS_DONE;
-		if (c->rec != NULL)
-			secho_rec_try_start(c);
 		return 0;
 	}
 	ret = map_error(c, ret, SECHO_OP_HANDSHAKE);

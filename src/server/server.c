@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "secho/iplimit.h"
@@ -18,22 +19,97 @@
 
 #define STATUS_MS	1000	/* STATUS= at most this often */
 
-/* One write per line, so workers' lines never interleave. */
-void
-srv_log(const char *fmt, ...)
-{
-	char line[1024];
-	int n = snprintf(line, sizeof(line), "secho-server: ");
-	va_list ap;
+/* --log-format json: set once, before any thread starts. */
+static int log_json;
 
-	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
+size_t
+srv_json_str(char *out, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	if (len < 3)
+		return 0;
+	out[o++] = '"';
+	for (; *s != '\0' && o + 8 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < 0x20 || ch >= 0x7f)	/* valid JSON whatever
+							 * the bytes were */
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return o;
+}
+
+/* The line's start: the prefix, or in JSON the time and its comma. */
+static int
+line_start(char *line, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+
+	if (!log_json)
+		return snprintf(line, len, "secho-server: ");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	return snprintf(line, len, "{\"time\":\"%s.%03ldZ\",", when,
+	    ts.tv_nsec / 1000000);
+}
+
+/* One write per line, so workers' lines never interleave. */
+static void
+emit(char *line, int n, size_t size)
+{
+	if (n > (int)size - 2)
+		n = (int)size - 2;
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;	/* nowhere left to say it */
+}
+
+void
+srv_log(const char *fmt, ...)
+{
+	char line[2048], msg[1024];
+	int n = line_start(line, sizeof(line));
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (!log_json) {
+		n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	} else {
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "\"msg\":");
+		n += (int)srv_json_str(line + n, sizeof(line) - (size_t)n - 2,
+		    msg);
+		line[n++] = '}';
+	}
+	va_end(ap);
+	emit(line, n, sizeof(line));
+}
+
+void
+srv_log_record(const char *fields)
+{
+	char line[4096];
+	int n = line_start(line, sizeof(line));
+
+	n += snprintf(line + n, sizeof(line) - (size_t)n - 1, "%s}", fields);
+	emit(line, n, sizeof(line));
+}
+
+int
+srv_log_is_json(void)
+{
+	return log_json;
 }
 
 /* Thousands of clients need thousands of fds: take what we may. */
@@ -302,6 +378,7 @@ secho_server_run(const struct secho_server_config *cfg)
 	int rc = -1;
 
 	memset(&sh, 0, sizeof(sh));
+	log_json = cfg->log_json;
 	raise_nofile();
 	if (cfg->tls.keylog != NULL)
 		srv_log("warning: writing TLS session secrets to %s; anyone "

@@ -212,6 +212,83 @@ trim_check(struct server *s)
 	secho_loop_timer_set(s->loop, &s->trim, TRIM_MS);
 }
 
+/* What a JSON record says of a TLS session (see conn_handshake()). */
+struct conn_tls {
+	struct secho_tls_info in;
+	char fp[SECHO_FP_TEXT_MAX];
+};
+
+/* Appends `,"key":` and s as a JSON string to buf at *o. */
+static void
+json_field(char *buf, size_t len, size_t *o, const char *key, const char *s)
+{
+	if (*o + strlen(key) + 8 >= len)
+		return;
+	*o += (size_t)snprintf(buf + *o, len - *o, ",\"%s\":", key);
+	*o += srv_json_str(buf + *o, len - *o, s);
+}
+
+/* `,"tls":{...}`: the session's fields, and its client's fingerprints. */
+static void
+json_tls(const struct conn *cn, char *buf, size_t len, size_t *o)
+{
+	const struct conn_tls *t = cn->tls_rec;
+	const char *fpsrc = t != NULL ? t->fp :
+	    secho_tls_conn_fingerprint(&cn->c);
+	char ja4[64] = "", ja3[64] = "";
+
+	if (sscanf(fpsrc, "JA4 %63s JA3 %63s", ja4, ja3) != 2)
+		ja4[0] = ja3[0] = '\0';
+	*o += (size_t)snprintf(buf + *o, len - *o, ",\"records\":\"%s\","
+	    "\"tls\":{\"done\":%s", secho_tls_conn_own_records(&cn->c) ?
+	    "secho" : "openssl", t != NULL ? "true" : "false");
+	if (t != NULL) {
+		json_field(buf, len, o, "version", t->in.version);
+		json_field(buf, len, o, "cipher", t->in.cipher);
+		json_field(buf, len, o, "group", t->in.group);
+		json_field(buf, len, o, "sni", t->in.sni);
+		json_field(buf, len, o, "alpn", t->in.alpn);
+		json_field(buf, len, o, "client", t->in.subject);
+		*o += (size_t)snprintf(buf + *o, len - *o, ",\"resumed\":%s",
+		    t->in.resumed ? "true" : "false");
+	}
+	json_field(buf, len, o, "ja4", ja4);
+	json_field(buf, len, o, "ja3", ja3);
+	if (*o + 2 < len)
+		buf[(*o)++] = '}';
+	buf[*o] = '\0';
+}
+
+/* The connection's record as JSON fields (--log-format json). */
+static void
+conn_record_json(const struct conn *cn, const char *why)
+{
+	struct secho_sockaddr local;
+	char rec[3072], addr[SECHO_ADDRSTR_MAX];
+	size_t o;
+
+	o = (size_t)snprintf(rec, sizeof(rec), "\"event\":\"close\","
+	    "\"transport\":\"%s\"", secho_proto_name(cn->proto));
+	json_field(rec, sizeof(rec), &o, "peer", peer_str(cn, addr,
+	    sizeof(addr)));
+	local.len = sizeof(local.ss);
+	if (getsockname(cn->c.fd, (struct sockaddr *)&local.ss,
+	    &local.len) == 0)
+		json_field(rec, sizeof(rec), &o, "local", secho_sockaddr_str(
+		    (struct sockaddr *)&local.ss, addr, sizeof(addr)));
+	json_field(rec, sizeof(rec), &o, "reason", why);
+	o += (size_t)snprintf(rec + o, sizeof(rec) - o, ",\"worker\":%d,"
+	    "\"bytes_echoed\":%llu,\"bytes_read\":%llu,\"duration_s\":%.6f",
+	    cn->srv->id, cn->echo.echoed, cn->echo.received,
+	    (double)(secho_now_us() - cn->born_us) / 1e6);
+	if (cn->hs_us > 0)
+		o += (size_t)snprintf(rec + o, sizeof(rec) - o,
+		    ",\"handshake_ms\":%.3f", (double)cn->hs_us / 1000.0);
+	if (secho_conn_is_tls(&cn->c))
+		json_tls(cn, rec, sizeof(rec), &o);
+	srv_log_record(rec);
+}
+
 /*
  * The rest of a connection's record for its closing line: what it read,
  * how long it lived and took to shake hands, which worker and local
@@ -248,7 +325,9 @@ srv_conn_close(struct conn *cn, const char *why)
 	struct server *s = cn->srv;
 	char addr[SECHO_ADDRSTR_MAX], more[768];
 
-	if (why != NULL && s->cfg->verbose > 0) {
+	if (why != NULL && s->cfg->verbose > 0 && srv_log_is_json())
+		conn_record_json(cn, why);
+	else if (why != NULL && s->cfg->verbose > 0) {
 		conn_summary(cn, more, sizeof(more));
 		srv_log("%s %s: closed (%s, %llu bytes echoed%s), %s",
 		    secho_proto_name(cn->proto), peer_str(cn, addr,
@@ -269,6 +348,7 @@ srv_conn_close(struct conn *cn, const char *why)
 	secho_conn_close(&cn->c);
 	echo_pool_put(&s->pool, cn->echo.buf);
 	free(cn->pp);
+	free(cn->tls_rec);
 	if (cn->prev != NULL)
 		cn->prev->next = cn->next;
 	else
@@ -451,6 +531,14 @@ conn_handshake(struct conn *cn)
 	/* Its handshake slot frees up for the next client. */
 	__atomic_sub_fetch(&s->sh->nhandshakes, 1, __ATOMIC_RELAXED);
 	cn->hs_us = secho_now_us() - cn->born_us;
+	/* Kept for the JSON record: secho's record layer may free the SSL
+	 * object before the connection closes. */
+	if (s->cfg->verbose > 0 && srv_log_is_json() &&
+	    (cn->tls_rec = calloc(1, sizeof(*cn->tls_rec))) != NULL) {
+		secho_tls_conn_info(&cn->c, &cn->tls_rec->in);
+		snprintf(cn->tls_rec->fp, sizeof(cn->tls_rec->fp), "%s",
+		    secho_tls_conn_fingerprint(&cn->c));
+	}
 	cn->state = CS_ECHO;
 	touch(cn);
 	arm(cn, cn->last_ms, idle_ms(cn));

@@ -82,6 +82,9 @@ struct conn {
 	uint64_t last_ms;
 	uint64_t born_ms;	/* for --max-lifetime */
 	uint64_t born_us, hs_us;	/* accepted; its handshake took */
+	/* -v with --log-format json: the session as the handshake left it,
+	 * for the connection's record (the SSL object may not last). */
+	struct conn_tls *tls_rec;
 	enum secho_proto proto;
 	enum conn_state state;
 	enum conn_drain drain;
@@ -162,6 +165,15 @@ struct shared {
 
 /* server.c: one write per line, so workers' lines never interleave. */
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * --log-format json: srv_log() writes {"time":...,"msg":...}; a record
+ * with fields of its own (`"event":"close",...`, already JSON) goes out
+ * through srv_log_record().  srv_json_str() writes s as a JSON string
+ * (quoted, escaped) into out, returning its length.
+ */
+void srv_log_record(const char *fields);
+int srv_log_is_json(void);
+size_t srv_json_str(char *out, size_t len, const char *s);
 /* Logs a warning when t's certificate (from path) expires within 7 days. */
 /*
  * server_sd.c: takes the sockets systemd handed over (none: 0), marking

@@ -21,6 +21,7 @@ enum {
 	OPT_BACKLOG, OPT_VERIFY_CLIENT, OPT_ALLOW_CN, OPT_ALLOW_SAN,
 	OPT_SNI_CERT, OPT_WORKERS, OPT_MAX_PER_IP, OPT_LIFETIME, OPT_USER,
 	OPT_GROUP, OPT_CHROOT, OPT_PROXY, OPT_PROXY_FROM, OPT_MAX_HANDSHAKES,
+	OPT_LOG_FORMAT,
 };
 
 static const struct option longopts[] = {
@@ -51,6 +52,7 @@ static const struct option longopts[] = {
 	{ "sni-cert", required_argument, NULL, OPT_SNI_CERT },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -127,6 +129,8 @@ static const char usage_tail[] =
 "  --chroot DIR           confine the process to DIR first\n"
 "\n"
 "  -v, --verbose          log connections on stderr\n"
+"  --log-format FORMAT    text (default) or json: one JSON object a line,\n"
+"                         each connection's record structured\n"
 "  -h, --help             this text\n"
 "  -V, --version          print the version\n"
 "\n"
@@ -543,6 +547,14 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 		cfg->backlog = (int)v;
 		return 0;
 	case 'v': cfg->verbose++; return 0;
+	case OPT_LOG_FORMAT:
+		if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
+			secho_error_set("%s: '%s' is not a log format (text or "
+			    "json)", name, optarg);
+			return -1;
+		}
+		cfg->log_json = strcmp(optarg, "json") == 0;
+		return 0;
 	}
 	secho_error_set("unknown option");
 	return -1;
