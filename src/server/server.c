@@ -99,7 +99,7 @@ srv_log(const char *fmt, ...)
 void
 srv_log_record(const char *fields)
 {
-	char line[4096];
+	char line[8192];
 	int n = line_start(line, sizeof(line));
 
 	n += snprintf(line + n, sizeof(line) - (size_t)n - 1, "%s}", fields);

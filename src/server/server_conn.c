@@ -5,6 +5,7 @@
  * buffer pool it draws on, are echo.c's.
  */
 #include <malloc.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,14 +219,30 @@ struct conn_tls {
 	char fp[SECHO_FP_TEXT_MAX];
 };
 
+/* printf-style onto buf at *o; what does not fit is cut, never over. */
+__attribute__((format(printf, 4, 5)))
+static void
+addf(char *buf, size_t len, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*o + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *o, len - *o, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*o = (size_t)n < len - *o ? *o + (size_t)n : len - 1;
+}
+
 /* Appends `,"key":` and s as a JSON string to buf at *o. */
 static void
 json_field(char *buf, size_t len, size_t *o, const char *key, const char *s)
 {
-	if (*o + strlen(key) + 8 >= len)
-		return;
-	*o += (size_t)snprintf(buf + *o, len - *o, ",\"%s\":", key);
-	*o += srv_json_str(buf + *o, len - *o, s);
+	addf(buf, len, o, ",\"%s\":", key);
+	if (*o + 1 < len)
+		*o += srv_json_str(buf + *o, len - *o, s);
 }
 
 /* `,"tls":{...}`: the session's fields, and its client's fingerprints. */
@@ -239,9 +256,9 @@ json_tls(const struct conn *cn, char *buf, size_t len, size_t *o)
 
 	if (sscanf(fpsrc, "JA4 %63s JA3 %63s", ja4, ja3) != 2)
 		ja4[0] = ja3[0] = '\0';
-	*o += (size_t)snprintf(buf + *o, len - *o, ",\"records\":\"%s\","
-	    "\"tls\":{\"done\":%s", secho_tls_conn_own_records(&cn->c) ?
-	    "secho" : "openssl", t != NULL ? "true" : "false");
+	addf(buf, len, o, ",\"records\":\"%s\",\"tls\":{\"done\":%s",
+	    secho_tls_conn_own_records(&cn->c) ? "secho" : "openssl",
+	    t != NULL ? "true" : "false");
 	if (t != NULL) {
 		json_field(buf, len, o, "version", t->in.version);
 		json_field(buf, len, o, "cipher", t->in.cipher);
@@ -249,14 +266,12 @@ json_tls(const struct conn *cn, char *buf, size_t len, size_t *o)
 		json_field(buf, len, o, "sni", t->in.sni);
 		json_field(buf, len, o, "alpn", t->in.alpn);
 		json_field(buf, len, o, "client", t->in.subject);
-		*o += (size_t)snprintf(buf + *o, len - *o, ",\"resumed\":%s",
-		    t->in.resumed ? "true" : "false");
+		addf(buf, len, o, ",\"resumed\":%s", t->in.resumed ?
+		    "true" : "false");
 	}
 	json_field(buf, len, o, "ja4", ja4);
 	json_field(buf, len, o, "ja3", ja3);
-	if (*o + 2 < len)
-		buf[(*o)++] = '}';
-	buf[*o] = '\0';
+	addf(buf, len, o, "}");
 }
 
 /* The connection's record as JSON fields (--log-format json). */
@@ -264,11 +279,11 @@ static void
 conn_record_json(const struct conn *cn, const char *why)
 {
 	struct secho_sockaddr local;
-	char rec[3072], addr[SECHO_ADDRSTR_MAX];
-	size_t o;
+	char rec[6144], addr[SECHO_ADDRSTR_MAX];	/* fits the worst escaping */
+	size_t o = 0;
 
-	o = (size_t)snprintf(rec, sizeof(rec), "\"event\":\"close\","
-	    "\"transport\":\"%s\"", secho_proto_name(cn->proto));
+	addf(rec, sizeof(rec), &o, "\"event\":\"close\",\"transport\":\"%s\"",
+	    secho_proto_name(cn->proto));
 	json_field(rec, sizeof(rec), &o, "peer", peer_str(cn, addr,
 	    sizeof(addr)));
 	local.len = sizeof(local.ss);
@@ -277,13 +292,13 @@ conn_record_json(const struct conn *cn, const char *why)
 		json_field(rec, sizeof(rec), &o, "local", secho_sockaddr_str(
 		    (struct sockaddr *)&local.ss, addr, sizeof(addr)));
 	json_field(rec, sizeof(rec), &o, "reason", why);
-	o += (size_t)snprintf(rec + o, sizeof(rec) - o, ",\"worker\":%d,"
-	    "\"bytes_echoed\":%llu,\"bytes_read\":%llu,\"duration_s\":%.6f",
-	    cn->srv->id, cn->echo.echoed, cn->echo.received,
+	addf(rec, sizeof(rec), &o, ",\"worker\":%d,\"bytes_echoed\":%llu,"
+	    "\"bytes_read\":%llu,\"duration_s\":%.6f", cn->srv->id,
+	    cn->echo.echoed, cn->echo.received,
 	    (double)(secho_now_us() - cn->born_us) / 1e6);
 	if (cn->hs_us > 0)
-		o += (size_t)snprintf(rec + o, sizeof(rec) - o,
-		    ",\"handshake_ms\":%.3f", (double)cn->hs_us / 1000.0);
+		addf(rec, sizeof(rec), &o, ",\"handshake_ms\":%.3f",
+		    (double)cn->hs_us / 1000.0);
 	if (secho_conn_is_tls(&cn->c))
 		json_tls(cn, rec, sizeof(rec), &o);
 	srv_log_record(rec);
