@@ -274,34 +274,34 @@ json_tls(const struct conn *cn, char *buf, size_t len, size_t *o)
 	addf(buf, len, o, "}");
 }
 
-/* The connection's record as JSON fields (--log-format json). */
+/* The connection's record as JSON fields (--log-format json) into rec. */
 static void
-conn_record_json(const struct conn *cn, const char *why)
+conn_record_json(const struct conn *cn, const char *why, char *rec,
+    size_t len)
 {
 	struct secho_sockaddr local;
-	char rec[6144], addr[SECHO_ADDRSTR_MAX];	/* fits the worst escaping */
+	char addr[SECHO_ADDRSTR_MAX];
 	size_t o = 0;
 
-	addf(rec, sizeof(rec), &o, "\"event\":\"close\",\"transport\":\"%s\"",
+	addf(rec, len, &o, "\"event\":\"close\",\"transport\":\"%s\"",
 	    secho_proto_name(cn->proto));
-	json_field(rec, sizeof(rec), &o, "peer", peer_str(cn, addr,
+	json_field(rec, len, &o, "peer", peer_str(cn, addr,
 	    sizeof(addr)));
 	local.len = sizeof(local.ss);
 	if (getsockname(cn->c.fd, (struct sockaddr *)&local.ss,
 	    &local.len) == 0)
-		json_field(rec, sizeof(rec), &o, "local", secho_sockaddr_str(
+		json_field(rec, len, &o, "local", secho_sockaddr_str(
 		    (struct sockaddr *)&local.ss, addr, sizeof(addr)));
-	json_field(rec, sizeof(rec), &o, "reason", why);
-	addf(rec, sizeof(rec), &o, ",\"worker\":%d,\"bytes_echoed\":%llu,"
+	json_field(rec, len, &o, "reason", why);
+	addf(rec, len, &o, ",\"worker\":%d,\"bytes_echoed\":%llu,"
 	    "\"bytes_read\":%llu,\"duration_s\":%.6f", cn->srv->id,
 	    cn->echo.echoed, cn->echo.received,
 	    (double)(secho_now_us() - cn->born_us) / 1e6);
 	if (cn->hs_us > 0)
-		addf(rec, sizeof(rec), &o, ",\"handshake_ms\":%.3f",
+		addf(rec, len, &o, ",\"handshake_ms\":%.3f",
 		    (double)cn->hs_us / 1000.0);
 	if (secho_conn_is_tls(&cn->c))
-		json_tls(cn, rec, sizeof(rec), &o);
-	srv_log_record(rec);
+		json_tls(cn, rec, len, &o);
 }
 
 /*
@@ -339,14 +339,18 @@ srv_conn_close(struct conn *cn, const char *why)
 {
 	struct server *s = cn->srv;
 	char addr[SECHO_ADDRSTR_MAX], more[768];
+	/* The record is written once the connection's slots are free, so
+	 * whoever reads "closed" may take its place at once; it is made
+	 * now, while there is a connection to ask. */
+	char rec[6144] = "";	/* room for the worst JSON escaping */
 
 	if (why != NULL && s->cfg->verbose > 0 && srv_log_is_json())
-		conn_record_json(cn, why);
+		conn_record_json(cn, why, rec, sizeof(rec));
 	else if (why != NULL && s->cfg->verbose > 0) {
 		conn_summary(cn, more, sizeof(more));
-		srv_log("%s %s: closed (%s, %llu bytes echoed%s), %s",
-		    secho_proto_name(cn->proto), peer_str(cn, addr,
-		    sizeof(addr)), why, cn->echo.echoed,
+		snprintf(rec, sizeof(rec), "%s %s: closed (%s, %llu bytes "
+		    "echoed%s), %s", secho_proto_name(cn->proto),
+		    peer_str(cn, addr, sizeof(addr)), why, cn->echo.echoed,
 		    secho_tls_conn_own_records(&cn->c) ?
 		    ", secho record layer" : "", more);
 	}
@@ -379,6 +383,10 @@ srv_conn_close(struct conn *cn, const char *why)
 	if (cn->dtls_peer)
 		srv_dtls_peer_give(s, &cn->c.peer);
 	free(cn);
+	if (*rec != '\0' && srv_log_is_json())
+		srv_log_record(rec);
+	else if (*rec != '\0')
+		srv_log("%s", rec);
 	trim_check(s);
 	if (s->draining)
 		srv_worker_check_done(s);
