@@ -53,6 +53,8 @@ struct secho_tls_opts {
 	 * OpenSSL's all along.
 	 */
 	int record_layer;
+	/* server: fingerprint every ClientHello (JA3, JA4) for the logs */
+	int fingerprint;
 	/*
 	 * server: 80 bytes of ticket keys shared by several servers (so a
 	 * client resumes wherever a load balancer sends it); re-read on

@@ -281,7 +281,8 @@ setup_server(struct secho_tls *t, const struct secho_tls_opts *o)
 		return -1;
 	/* Resumption with client certificates needs a session id context. */
 	SSL_CTX_set_session_id_context(t->ctx, sid_ctx, sizeof(sid_ctx) - 1);
-	secho_tls_hello_setup(t->ctx);	/* JA3 and JA4 for the logs */
+	if (o->fingerprint)	/* JA3 and JA4, for the logs only */
+		secho_tls_hello_setup(t->ctx);
 	SSL_CTX_set_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	if (o->no_tickets) {
 		SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET);

@@ -22,6 +22,7 @@ enum {
 
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 static int fp_index = -1;
+static EVP_MD *md5, *sha256;	/* fetched once, not by name per hello */
 
 static void
 fp_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
@@ -39,6 +40,8 @@ static void
 make_index(void)
 {
 	fp_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, fp_free);
+	md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
 /* RFC 8701: 0x0a0a, 0x1a1a, ... 0xfafa. */
@@ -136,12 +139,13 @@ put_list(char *buf, size_t len, size_t *o, const uint16_t *v, size_t n)
 
 /* The first hex digits of a digest of s into out (2 * bytes + 1). */
 static void
-digest_hex(const char *md, const char *s, char *out, size_t bytes)
+digest_hex(int use_md5, const char *s, char *out, size_t bytes)
 {
 	unsigned char d[EVP_MAX_MD_SIZE];
 	unsigned int dl = 0;
 
-	if (EVP_Digest(s, strlen(s), d, &dl, EVP_get_digestbyname(md),
+	pthread_once(&index_once, make_index);
+	if (EVP_Digest(s, strlen(s), d, &dl, use_md5 ? md5 : sha256,
 	    NULL) != 1 || dl < bytes) {
 		snprintf(out, 2 * bytes + 1, "%s", "");
 		return;
@@ -166,7 +170,7 @@ secho_ja3(const struct secho_hello *h, char *str, size_t len,
 	put(str, len, &o, ",", 0);
 	for (size_t i = 0; i < h->npoint_formats; i++)
 		put(str, len, &o, i ? "-%u" : "%u", h->point_formats[i]);
-	digest_hex("MD5", str, hash, 16);
+	digest_hex(1, str, hash, 16);
 }
 
 static int
@@ -254,12 +258,12 @@ secho_ja4(const struct secho_hello *h, char *raw, size_t len, char ja4[48])
 		if (h->nciphers == 0)
 			snprintf(b, sizeof(b), "000000000000");
 		else
-			digest_hex("SHA256", part, b, 6);
+			digest_hex(0, part, b, 6);
 		snprintf(part, sizeof(part), "%s", raw + oc);
 		if (n == 0)
 			snprintf(c, sizeof(c), "000000000000");
 		else
-			digest_hex("SHA256", part, c, 6);
+			digest_hex(0, part, c, 6);
 	}
 	snprintf(ja4, 48, "%s_%s_%s", a, b, c);
 }

@@ -29,7 +29,6 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/params.h>
 
 #include "tls_int.h"
@@ -78,7 +77,7 @@ struct rec_dir {
 struct secho_rec {
 	struct rec_dir rd, wr;	/* client to server, server to client */
 	const EVP_CIPHER *cipher;
-	const EVP_MD *md;
+	const EVP_MD *md;	/* the suite's hash, fetched once */
 	size_t keylen, hashlen;
 	unsigned state;
 	/* Ciphertext read but not yet opened: a partial record, or records
@@ -112,6 +111,7 @@ static _Thread_local unsigned char wscratch[REC_WBATCH * REC_MAX + 64];
 
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 static EVP_CIPHER *aes128gcm, *aes256gcm, *chacha;
+static EVP_MD *sha256, *sha384;
 static int ex_index = -1;
 
 /*
@@ -124,10 +124,43 @@ fetch_all(void)
 	aes128gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
 	aes256gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	chacha = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
 	ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 /* --- keys (7.1, 7.3) --- */
+
+/*
+ * HMAC(key, msg) with r's hash (RFC 2104), key no longer than the hash,
+ * into out (the hash's size).  By hand over the digest fetched once:
+ * OpenSSL 3.0's HMAC() looks the MAC and the digest up by name on every
+ * call, which cost four times the HMAC itself per connection.
+ */
+static int
+hmac(const struct secho_rec *r, const unsigned char *key,
+    const unsigned char *msg, size_t len, unsigned char *out)
+{
+	unsigned char pad[128], inner[EVP_MAX_MD_SIZE];
+	size_t b = (size_t)EVP_MD_get_block_size(r->md);
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	int ok = m != NULL && b <= sizeof(pad) && r->hashlen <= b;
+
+	for (int round = 0; ok && round < 2; round++) {
+		memset(pad, round == 0 ? 0x36 : 0x5c, b);
+		for (size_t i = 0; i < r->hashlen; i++)
+			pad[i] ^= key[i];
+		ok = EVP_DigestInit_ex(m, r->md, NULL) == 1 &&
+		    EVP_DigestUpdate(m, pad, b) == 1 &&
+		    EVP_DigestUpdate(m, round == 0 ? msg : inner, round == 0 ?
+		    len : r->hashlen) == 1 &&
+		    EVP_DigestFinal_ex(m, round == 0 ? inner : out, NULL) == 1;
+	}
+	EVP_MD_CTX_free(m);
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	return ok ? 0 : -1;
+}
 
 /*
  * HKDF-Expand-Label(secret, label, "", len) for len <= the hash length,
@@ -139,7 +172,6 @@ expand_label(const struct secho_rec *r, const unsigned char *secret,
 {
 	unsigned char info[2 + 1 + 6 + 16 + 1 + 1], mac[EVP_MAX_MD_SIZE];
 	size_t ll = strlen(label), n = 0;
-	unsigned int mlen = 0;
 
 	info[n++] = (unsigned char)(len >> 8);
 	info[n++] = (unsigned char)len;
@@ -150,8 +182,7 @@ expand_label(const struct secho_rec *r, const unsigned char *secret,
 	n += ll;
 	info[n++] = 0;		/* empty context */
 	info[n++] = 1;		/* HKDF's block counter */
-	if (HMAC(r->md, secret, (int)r->hashlen, info, n, mac, &mlen) ==
-	    NULL || mlen < len)
+	if (len > r->hashlen || hmac(r, secret, info, n, mac) == -1)
 		return -1;
 	memcpy(out, mac, len);
 	OPENSSL_cleanse(mac, sizeof(mac));
@@ -844,7 +875,7 @@ pick_suite(struct secho_rec *r, SSL *ssl)
 	case 0x03001303: r->cipher = chacha; r->keylen = 32; break;
 	default: return -1;
 	}
-	r->md = SSL_CIPHER_get_handshake_digest(sc);
+	r->md = id == 0x03001302 ? sha384 : sha256;
 	return r->cipher != NULL && r->md != NULL &&
 	    (size_t)EVP_MD_get_size(r->md) == r->hashlen ? 0 : -1;
 }

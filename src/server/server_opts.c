@@ -546,7 +546,10 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 			return -1;
 		cfg->backlog = (int)v;
 		return 0;
-	case 'v': cfg->verbose++; return 0;
+	case 'v':
+		cfg->verbose++;
+		cfg->tls.fingerprint = 1;	/* JA3 and JA4 go to the log */
+		return 0;
 	case OPT_LOG_FORMAT:
 		if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
 			secho_error_set("%s: '%s' is not a log format (text or "

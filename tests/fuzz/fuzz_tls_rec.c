@@ -32,7 +32,7 @@ fixed_rec(int suite, int client)
 		abort();
 	r->cipher = suite == 0 ? aes128gcm : suite == 1 ? aes256gcm : chacha;
 	r->keylen = suite == 0 ? 16 : 32;
-	r->md = suite == 1 ? EVP_sha384() : EVP_sha256();
+	r->md = suite == 1 ? sha384 : sha256;
 	r->hashlen = (size_t)EVP_MD_get_size(r->md);
 	from_client = client ? &r->wr : &r->rd;
 	from_server = client ? &r->rd : &r->wr;
@@ -51,7 +51,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	pthread_once(&fetch_once, fetch_all);
-	if (aes128gcm == NULL || aes256gcm == NULL || chacha == NULL)
+	if (aes128gcm == NULL || aes256gcm == NULL || chacha == NULL ||
+	    sha256 == NULL || sha384 == NULL)
 		abort();
 	return 0;
 }
