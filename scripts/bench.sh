@@ -818,12 +818,16 @@ if [ ! -s "$dat" ]; then
 fi
 
 # plot_panel FIRST_COLUMN TITLE: one clustered bar per server.
+# One colour a server, so that none shares one (gnuplot's own eight wrap).
+plot_colors=('#7b3fbf' '#1b9e77' '#56b4e9' '#e69f00' '#f0e442' '#0072b2'
+    '#d55e00' '#222222' '#cc79a7' '#999999')
 plot_panel() {
-    local col=$1 s sep=
+    local col=$1 s sep= i=0
     printf 'set title "%s"\nplot ' "$2"
     for s in $plot_servers; do
         col=$((col + 1))
-        printf '%s"%s" using %d:xtic(1) title "%s"' "$sep" "$dat" "$col" "$s"
+        printf '%s"%s" using %d:xtic(1) title "%s" lc rgb "%s"' "$sep" \
+            "$dat" "$col" "$s" "${plot_colors[i++ % ${#plot_colors[@]}]}"
         sep=', '
     done
     printf '\n'
