@@ -339,9 +339,10 @@ srv_conn_close(struct conn *cn, const char *why)
 {
 	struct server *s = cn->srv;
 	char addr[SECHO_ADDRSTR_MAX], more[768];
-	/* The record is written once the connection's slots are free, so
-	 * whoever reads "closed" may take its place at once; it is made
-	 * now, while there is a connection to ask. */
+	/* The record is written once the connection's slots are free (so
+	 * whoever reads "closed" may take its place at once) and before its
+	 * socket closes (so whoever sees the close finds the record); it is
+	 * made now, while there is a connection to ask. */
 	char rec[6144] = "";	/* room for the worst JSON escaping */
 
 	if (why != NULL && s->cfg->verbose > 0 && srv_log_is_json())
@@ -356,6 +357,18 @@ srv_conn_close(struct conn *cn, const char *why)
 	}
 	secho_loop_forget(s->loop, &cn->ev);
 	secho_loop_timer_del(s->loop, &cn->timer);
+	/* A PROXY tls connection still reading its header holds a
+	 * handshake slot too. */
+	srv_slot_give(s, cn->ip_slot ? &cn->c.peer : NULL,
+	    cn->state == CS_HANDSHAKE || (cn->state == CS_PROXY &&
+	    cn->proto != SECHO_TCP));
+	if (cn->dtls_peer)
+		srv_dtls_peer_give(s, &cn->c.peer);
+	/* Then the record, before the client can see the close. */
+	if (*rec != '\0' && srv_log_is_json())
+		srv_log_record(rec);
+	else if (*rec != '\0')
+		srv_log("%s", rec);
 	/*
 	 * A client that spoke the wrong protocol left bytes unread; closing
 	 * over them would send a reset, and the client would see "reset"
@@ -375,18 +388,7 @@ srv_conn_close(struct conn *cn, const char *why)
 	if (cn->next != NULL)
 		cn->next->prev = cn->prev;
 	s->nconns--;
-	/* A PROXY tls connection still reading its header holds a
-	 * handshake slot too. */
-	srv_slot_give(s, cn->ip_slot ? &cn->c.peer : NULL,
-	    cn->state == CS_HANDSHAKE || (cn->state == CS_PROXY &&
-	    cn->proto != SECHO_TCP));
-	if (cn->dtls_peer)
-		srv_dtls_peer_give(s, &cn->c.peer);
 	free(cn);
-	if (*rec != '\0' && srv_log_is_json())
-		srv_log_record(rec);
-	else if (*rec != '\0')
-		srv_log("%s", rec);
 	trim_check(s);
 	if (s->draining)
 		srv_worker_check_done(s);
