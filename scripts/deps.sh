@@ -32,6 +32,7 @@ PACKAGES=(
     libsystemd-dev
     systemd
     haproxy
+    prometheus
     man-db
 )
 # shellcheck disable=SC2206  # word splitting of DEPS_EXTRA is intended

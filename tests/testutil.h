@@ -29,6 +29,7 @@ Suite *reload_suite(void);
 Suite *bench_suite(void);
 Suite *limits_suite(void);
 Suite *hostile_suite(void);
+Suite *metrics_suite(void);
 Suite *systemd_suite(void);
 Suite *haproxy_suite(void);
 Suite *proxy_suite(void);

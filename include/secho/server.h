@@ -40,6 +40,9 @@ struct secho_server_config {
 	int workers;			/* event-loop threads; 0: one per CPU */
 	int verbose;
 	int log_json;			/* --log-format json */
+	/* --metrics ADDR:PORT: Prometheus's /metrics over plain HTTP. */
+	int metrics_on;
+	struct secho_endpoint metrics;
 	struct secho_priv priv;		/* --user, --group, --chroot */
 	/* --proxy-protocol: bit (1 << proto) per transport that needs it. */
 	unsigned proxy_protocol;

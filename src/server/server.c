@@ -249,7 +249,7 @@ process_open(struct shared *sh, const struct secho_server_config *cfg)
 	sh->ttyfd = -1;
 	/* Signals first: once "listening" is out, SIGTERM must drain. */
 	if (srv_signals_open(sh) == -1 || open_socks(sh) == -1 ||
-	    open_tls(sh) == -1)
+	    srv_metrics_open(sh) == -1 || open_tls(sh) == -1)
 		return -1;
 	srv_warn_expiry(sh->tls != NULL ? sh->tls : sh->dtls, cfg->tls.cert);
 	if (cfg->max_conns_per_ip > 0 && (sh->iplimit =
@@ -271,6 +271,8 @@ process_open(struct shared *sh, const struct secho_server_config *cfg)
 		if (srv_worker_open(&sh->workers[i], sh, i) == -1)
 			return -1;
 	}
+	if (srv_metrics_start(sh) == -1)
+		return -1;
 	return secho_loop_watch(sh->workers[0].loop, &sh->sigev, SECHO_EV_READ);
 }
 
@@ -284,6 +286,13 @@ print_listening(const struct shared *sh)
 		printf("listening %s %s\n", secho_proto_name(sh->socks[i].proto),
 		    secho_sockaddr_str((struct sockaddr *)&sh->socks[i].addr.ss,
 		    addr, sizeof(addr)));
+	}
+	if (srv_metrics_addr(sh) != NULL) {
+		char addr[SECHO_ADDRSTR_MAX];
+
+		printf("listening metrics %s\n", secho_sockaddr_str(
+		    (const struct sockaddr *)&srv_metrics_addr(sh)->ss, addr,
+		    sizeof(addr)));
 	}
 	fflush(stdout);
 }
@@ -353,6 +362,7 @@ process_run(struct shared *sh)
 static void
 process_close(struct shared *sh)
 {
+	srv_metrics_close(sh);	/* on worker 0's loop: before it goes */
 	if (sh->workers != NULL && sh->workers[0].loop != NULL)
 		secho_loop_timer_del(sh->workers[0].loop, &sh->status_timer);
 	for (int i = 0; sh->workers != NULL && i < sh->nworkers; i++)
@@ -375,9 +385,14 @@ int
 secho_server_run(const struct secho_server_config *cfg)
 {
 	struct shared sh;
+	struct timespec now;
 	int rc = -1;
 
 	memset(&sh, 0, sizeof(sh));
+	clock_gettime(CLOCK_REALTIME, &now);
+	sh.start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	sh.start_us = secho_now_us();
+	sh.last_reload_ok = -1;
 	log_json = cfg->log_json;
 	raise_nofile();
 	if (cfg->tls.keylog != NULL)

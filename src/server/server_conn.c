@@ -50,13 +50,20 @@ count_take(size_t *count, int max)
 
 void
 srv_refused(struct server *s, enum secho_proto proto,
-    const struct secho_sockaddr *peer, const char *limit, int max)
+    const struct secho_sockaddr *peer, enum mt_limit limit)
 {
+	const struct secho_server_config *cfg = s->cfg;
 	char addr[SECHO_ADDRSTR_MAX];
+	int max = limit == ML_MAX_CONNS ? cfg->max_conns :
+	    limit == ML_MAX_PER_IP ? cfg->max_conns_per_ip :
+	    cfg->max_handshakes;
 
-	logv(s, "%s %s: refused: %s %d reached", secho_proto_name(proto),
+	mt_inc(&s->mt.refused[proto][limit]);
+	logv(s, "%s %s: refused: --%s %d reached", secho_proto_name(proto),
 	    secho_sockaddr_str((const struct sockaddr *)&peer->ss, addr,
-	    sizeof(addr)), limit, max);
+	    sizeof(addr)), limit == ML_MAX_CONNS ? "max-conns" :
+	    limit == ML_MAX_PER_IP ? "max-conns-per-ip" : "max-handshakes",
+	    max);
 }
 
 int
@@ -66,8 +73,7 @@ srv_slot_take_ip(struct server *s, enum secho_proto proto,
 	if (s->sh->iplimit == NULL || secho_iplimit_take(s->sh->iplimit,
 	    (const struct sockaddr *)&peer->ss))
 		return 1;
-	srv_refused(s, proto, peer, "--max-conns-per-ip",
-	    s->cfg->max_conns_per_ip);
+	srv_refused(s, proto, peer, ML_MAX_PER_IP);
 	return 0;
 }
 
@@ -86,7 +92,7 @@ srv_slot_take(struct server *s, enum secho_proto proto, int per_ip,
 	const struct secho_server_config *cfg = s->cfg;
 
 	if (!count_take(&s->sh->nconns, cfg->max_conns)) {
-		srv_refused(s, proto, peer, "--max-conns", cfg->max_conns);
+		srv_refused(s, proto, peer, ML_MAX_CONNS);
 		return 0;
 	}
 	if (per_ip && !srv_slot_take_ip(s, proto, peer)) {
@@ -97,7 +103,7 @@ srv_slot_take(struct server *s, enum secho_proto proto, int per_ip,
 	    cfg->max_handshakes))
 		return 1;
 	srv_slot_give(s, per_ip ? peer : NULL, 0);
-	srv_refused(s, proto, peer, "--max-handshakes", cfg->max_handshakes);
+	srv_refused(s, proto, peer, ML_MAX_HANDSHAKES);
 	return 0;
 }
 
@@ -334,6 +340,40 @@ conn_summary(const struct conn *cn, char *buf, size_t len)
 	    desc);
 }
 
+/* Why a handshake that ended with why failed, as --metrics labels it. */
+static enum mt_hsfail
+hs_failure(const struct conn *cn, const char *why)
+{
+	if (cn->c.flags & SECHO_CONN_NOT_TLS)
+		return HF_NOT_TLS;
+	if ((cn->c.flags & SECHO_CONN_VERIFY) ||
+	    strstr(why, "certificate") != NULL)
+		return HF_CERTIFICATE;
+	if (strcmp(why, "handshake timeout") == 0)
+		return HF_TIMEOUT;
+	if (strncmp(why, "peer closed", 11) == 0 ||
+	    strstr(why, "reset") != NULL)
+		return HF_PEER_CLOSED;
+	if (strstr(why, "rejected") != NULL || strstr(why, "alert") != NULL)
+		return HF_REJECTED;
+	if (strncmp(why, "drain", 5) == 0 || strncmp(why, "server", 6) == 0 ||
+	    strncmp(why, "--max-lifetime", 14) == 0)
+		return HF_SHUTDOWN;
+	return HF_ERROR;
+}
+
+/* What --metrics counts of a connection as it closes. */
+static void
+count_close(struct conn *cn, const char *why)
+{
+	struct metrics *m = &cn->srv->mt;
+
+	mt_inc(&m->closed[cn->proto]);
+	mt_lifetime(m, cn->proto, secho_now_us() - cn->born_us);
+	if (cn->state == CS_HANDSHAKE && why != NULL)
+		mt_inc(&m->hs_failed[cn->proto][hs_failure(cn, why)]);
+}
+
 void
 srv_conn_close(struct conn *cn, const char *why)
 {
@@ -355,6 +395,7 @@ srv_conn_close(struct conn *cn, const char *why)
 		    secho_tls_conn_own_records(&cn->c) ?
 		    ", secho record layer" : "", more);
 	}
+	count_close(cn, why);
 	secho_loop_forget(s->loop, &cn->ev);
 	secho_loop_timer_del(s->loop, &cn->timer);
 	/* A PROXY tls connection still reading its header holds a
@@ -482,12 +523,15 @@ static void
 conn_run_echo(struct conn *cn)
 {
 	struct server *s = cn->srv;
+	unsigned long long before = cn->echo.echoed;
 	int moved;
 	ssize_t rc = echo_run(&cn->echo, &cn->c, &s->pool,
 	    cn->drain != CD_NONE, &moved);
 
-	if (moved)
+	if (moved) {
 		touch(cn);
+		mt_add(&s->mt.bytes[cn->proto], cn->echo.echoed - before);
+	}
 	/* Its first bytes came (held or echoed): the drain may end it idle. */
 	if (cn->drain == CD_AWAIT_FIRST && (cn->echo.len > 0 ||
 	    cn->echo.echoed > 0))
@@ -556,6 +600,10 @@ conn_handshake(struct conn *cn)
 	/* Its handshake slot frees up for the next client. */
 	__atomic_sub_fetch(&s->sh->nhandshakes, 1, __ATOMIC_RELAXED);
 	cn->hs_us = secho_now_us() - cn->born_us;
+	mt_inc(&s->mt.hs_done[cn->proto]);
+	if (secho_tls_conn_resumed(&cn->c))
+		mt_inc(&s->mt.hs_resumed[cn->proto]);
+	mt_handshake_time(&s->mt, cn->proto, cn->hs_us);
 	/* Kept for the JSON record: secho's record layer may free the SSL
 	 * object before the connection closes. */
 	if (s->cfg->verbose > 0 && srv_log_is_json() &&
@@ -593,7 +641,7 @@ conn_proxy(struct conn *cn)
 		return;
 	}
 	if (rc == -1) {
-		__atomic_add_fetch(&s->sh->proxy_refused, 1, __ATOMIC_RELAXED);
+		mt_inc(&s->mt.refused[cn->proto][ML_PROXY]);
 		srv_log("%s %s: PROXY header refused: %s",
 		    secho_proto_name(cn->proto), peer_str(cn, addr,
 		    sizeof(addr)), why);
@@ -663,8 +711,7 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 	    cfg->handshake_timeout_ms) {
 		srv_log("%s: PROXY header refused: none within the handshake "
 		    "timeout", secho_proto_name(cn->proto));
-		__atomic_add_fetch(&cn->srv->sh->proxy_refused, 1,
-		    __ATOMIC_RELAXED);
+		mt_inc(&cn->srv->mt.refused[cn->proto][ML_PROXY]);
 		srv_conn_close(cn, "PROXY header timeout");
 		return;
 	}
@@ -740,6 +787,7 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	s->conns = cn;
 	if (++s->nconns > s->peak)
 		s->peak = s->nconns;
+	mt_inc(&s->mt.accepted[cn->proto]);
 	secho_event_init(&cn->ev, fd, conn_io);
 	secho_timer_init(&cn->timer, conn_timeout);
 	touch(cn);

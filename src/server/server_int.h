@@ -22,6 +22,7 @@
 #include "secho/loop.h"
 #include "secho/server.h"
 #include "echo.h"
+#include "metrics.h"
 
 #define container_of(p, type, member) \
 	((type *)(void *)((char *)(p) - offsetof(type, member)))
@@ -130,6 +131,9 @@ struct server {
 	unsigned cmds;			/* CMD_* bits, atomic */
 	struct secho_tls *next_tls;	/* handed over with CMD_RELOAD */
 	struct secho_tls *next_dtls;
+	/* --metrics: this worker's counters, written by it alone (on a
+	 * cache line of their own, away from its neighbour's). */
+	struct metrics mt __attribute__((aligned(64)));
 };
 
 #define CMD_DRAIN	0x1
@@ -159,7 +163,14 @@ struct shared {
 	size_t status_conns;		/* the count it last said */
 	int draining;
 	int drain_acks;			/* workers that let go, atomic */
-	size_t proxy_refused;		/* PROXY headers refused, atomic */
+	/* --metrics: the listener, and what worker 0 (which handles the
+	 * signals and serves the scrapes) knows of the process. */
+	struct srv_metrics *metrics;
+	double start_time;		/* Unix seconds */
+	uint64_t start_us;		/* secho_now_us() then */
+	uint64_t reloads_ok, reloads_failed;
+	int last_reload_ok;		/* -1: no reload yet */
+	double last_reload_time;	/* Unix seconds */
 	sigset_t oldmask;		/* restored on the way out */
 };
 
@@ -203,8 +214,9 @@ int srv_slot_take(struct server *s, enum secho_proto proto, int per_ip,
 void srv_slot_give(struct server *s, const struct secho_sockaddr *peer,
     int handshaking);
 int srv_handshake_room(struct server *s);
+/* Logs (at -v) and counts a client turned away by limit. */
 void srv_refused(struct server *s, enum secho_proto proto,
-    const struct secho_sockaddr *peer, const char *limit, int max);
+    const struct secho_sockaddr *peer, enum mt_limit limit);
 /*
  * A DTLS client's place among those being served (sh->dtls_peers): 1, or
  * 0 when it has one already (or no memory is left).
@@ -236,6 +248,17 @@ void srv_socks_close(struct shared *sh);
 int srv_listener_attach(struct server *s, const struct sock *k);
 void srv_listener_detach(struct server *s, struct listener *ls);
 void srv_accept_all(struct listener *ls);
+
+/*
+ * server_metrics.c: --metrics.  open binds the listener (before
+ * privileges go), start serves it on worker 0's loop; addr is where it
+ * listens (NULL: no --metrics).
+ */
+struct srv_metrics;
+int srv_metrics_open(struct shared *sh);
+int srv_metrics_start(struct shared *sh);
+const struct secho_sockaddr *srv_metrics_addr(const struct shared *sh);
+void srv_metrics_close(struct shared *sh);
 
 /* server_worker.c */
 int srv_worker_open(struct server *s, struct shared *sh, int id);

@@ -153,8 +153,14 @@ dgram_flush(struct listener *ls)
 			return SECHO_WANT_WRITE;
 		if (n == -1) {	/* this one cannot go: drop it, go on */
 			logv(ls->srv, "udp: echo dropped: %s", strerror(errno));
-			n = 1;
+			mt_inc(&ls->srv->mt.dropped[SECHO_UDP]);
+			ls->nsent++;
+			continue;
 		}
+		mt_add(&ls->srv->mt.dgrams[SECHO_UDP], (uint64_t)n);
+		for (int i = ls->nsent; i < ls->nsent + n; i++)
+			mt_add(&ls->srv->mt.bytes[SECHO_UDP],
+			    ls->batch[i].len);
 		ls->nsent += n;
 	}
 	ls->nheld = ls->nsent = 0;
@@ -209,8 +215,7 @@ dtls_refuse(struct listener *ls)
 	if (recvfrom(ls->ev.fd, &byte, 1, MSG_DONTWAIT | MSG_TRUNC,
 	    (struct sockaddr *)&peer.ss, &peer.len) == -1)
 		return errno != EAGAIN && errno != EWOULDBLOCK;
-	srv_refused(ls->srv, SECHO_DTLS, &peer, "--max-handshakes",
-	    ls->srv->cfg->max_handshakes);
+	srv_refused(ls->srv, SECHO_DTLS, &peer, ML_MAX_HANDSHAKES);
 	return 1;
 }
 
@@ -240,6 +245,7 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 		if (rc == 2)
 			continue;
 		if (rc == -1) {
+			mt_inc(&s->mt.dropped[SECHO_DTLS]);
 			logv(s, "%s", secho_error());
 			continue;
 		}
@@ -251,6 +257,7 @@ dtls_io(struct secho_loop *l, struct secho_event *ev, int mask)
 		 * same client would take its datagrams from the first.
 		 */
 		if (!srv_dtls_peer_take(s, &peer)) {
+			mt_inc(&s->mt.dropped[SECHO_DTLS]);
 			logv(s, "dtls %s: dropped a repeated ClientHello (the "
 			    "client is served already)", addr);
 			continue;

@@ -21,7 +21,7 @@ enum {
 	OPT_BACKLOG, OPT_VERIFY_CLIENT, OPT_ALLOW_CN, OPT_ALLOW_SAN,
 	OPT_SNI_CERT, OPT_WORKERS, OPT_MAX_PER_IP, OPT_LIFETIME, OPT_USER,
 	OPT_GROUP, OPT_CHROOT, OPT_PROXY, OPT_PROXY_FROM, OPT_MAX_HANDSHAKES,
-	OPT_LOG_FORMAT,
+	OPT_LOG_FORMAT, OPT_METRICS,
 };
 
 static const struct option longopts[] = {
@@ -53,6 +53,7 @@ static const struct option longopts[] = {
 	{ "workers", required_argument, NULL, OPT_WORKERS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -131,6 +132,9 @@ static const char usage_tail[] =
 "  -v, --verbose          log connections on stderr\n"
 "  --log-format FORMAT    text (default) or json: one JSON object a line,\n"
 "                         each connection's record structured\n"
+"  --metrics ADDR:PORT    serve Prometheus metrics at GET /metrics over\n"
+"                         plain HTTP on a listener of their own (e.g.\n"
+"                         127.0.0.1:9107; never an echo port)\n"
 "  -h, --help             this text\n"
 "  -V, --version          print the version\n"
 "\n"
@@ -171,6 +175,24 @@ add_listener(struct secho_server_config *cfg, const struct secho_endpoint *ep)
 		return -1;
 	}
 	cfg->listen[cfg->nlisten++] = *ep;
+	return 0;
+}
+
+/* --metrics ADDR:PORT: a plain HTTP listener, so no scheme but http. */
+static int
+metrics_spec(struct secho_server_config *cfg, const char *arg)
+{
+	const char *spec = strncmp(arg, "http://", 7) == 0 ? arg + 7 : arg;
+	struct secho_endpoint *ep = &cfg->metrics;
+
+	if (strstr(spec, "://") != NULL || secho_endpoint_parse(spec,
+	    ep) == -1 || ep->port == -1) {
+		secho_error_set("--metrics '%s': give ADDR:PORT (e.g. "
+		    "127.0.0.1:9107, [::1]:9107, or :9107 for every address)",
+		    arg);
+		return -1;
+	}
+	cfg->metrics_on = 1;
 	return 0;
 }
 
@@ -558,6 +580,8 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 		}
 		cfg->log_json = strcmp(optarg, "json") == 0;
 		return 0;
+	case OPT_METRICS:
+		return metrics_spec(cfg, optarg);
 	}
 	secho_error_set("unknown option");
 	return -1;

@@ -22,7 +22,7 @@ srv_proxy_admit(struct listener *ls, const struct secho_sockaddr *peer)
 	    cfg->proxy_from, cfg->nproxy_from,
 	    (const struct sockaddr *)&peer->ss))
 		return 1;
-	__atomic_add_fetch(&ls->srv->sh->proxy_refused, 1, __ATOMIC_RELAXED);
+	mt_inc(&ls->srv->mt.refused[ls->proto][ML_PROXY]);
 	srv_log("%s %s: PROXY header refused: the peer is not in --proxy-from",
 	    secho_proto_name(ls->proto), secho_sockaddr_str(
 	    (const struct sockaddr *)&peer->ss, addr, sizeof(addr)));

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server_int.h"
@@ -290,8 +291,20 @@ reload_contexts(struct shared *sh)
 static void
 reload(struct shared *sh)
 {
+	struct timespec now;
+	int rc;
+
 	srv_sd_notify("RELOADING=1");
-	if (reload_contexts(sh) == 0)
+	rc = reload_contexts(sh);
+	/* For --metrics: worker 0 reloads and serves the scrapes. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	sh->last_reload_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	sh->last_reload_ok = rc == 0;
+	if (rc == 0)
+		sh->reloads_ok++;
+	else
+		sh->reloads_failed++;
+	if (rc == 0)
 		srv_sd_notify("READY=1\nSTATUS=reloaded; %zu connections open",
 		    __atomic_load_n(&sh->nconns, __ATOMIC_RELAXED));
 	else
