@@ -19,6 +19,7 @@
 
 /* struct secho_endpoint flags of a listener (-l SPEC,OPTION). */
 #define SECHO_LISTEN_PROXY	0x01	/* requires a PROXY header */
+#define SECHO_LISTEN_REPORT	0x02	/* --report: tells each client first */
 #define SECHO_MAX_WORKERS 64
 
 struct secho_server_config {
@@ -40,6 +41,7 @@ struct secho_server_config {
 	int workers;			/* event-loop threads; 0: one per CPU */
 	int verbose;
 	int log_json;			/* --log-format json */
+	int report;			/* --report: on every listener */
 	/* --metrics ADDR:PORT: Prometheus's /metrics over plain HTTP. */
 	int metrics_on;
 	struct secho_endpoint metrics;

@@ -5,7 +5,6 @@
  * buffer pool it draws on, are echo.c's.
  */
 #include <malloc.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,95 +218,25 @@ trim_check(struct server *s)
 	secho_loop_timer_set(s->loop, &s->trim, TRIM_MS);
 }
 
-/* What a JSON record says of a TLS session (see conn_handshake()). */
-struct conn_tls {
-	struct secho_tls_info in;
-	char fp[SECHO_FP_TEXT_MAX];
-};
-
-/* printf-style onto buf at *o; what does not fit is cut, never over. */
-__attribute__((format(printf, 4, 5)))
-static void
-addf(char *buf, size_t len, size_t *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*o + 1 >= len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *o, len - *o, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*o = (size_t)n < len - *o ? *o + (size_t)n : len - 1;
-}
-
-/* Appends `,"key":` and s as a JSON string to buf at *o. */
-static void
-json_field(char *buf, size_t len, size_t *o, const char *key, const char *s)
-{
-	addf(buf, len, o, ",\"%s\":", key);
-	if (*o + 1 < len)
-		*o += srv_json_str(buf + *o, len - *o, s);
-}
-
-/* `,"tls":{...}`: the session's fields, and its client's fingerprints. */
-static void
-json_tls(const struct conn *cn, char *buf, size_t len, size_t *o)
-{
-	const struct conn_tls *t = cn->tls_rec;
-	const char *fpsrc = t != NULL ? t->fp :
-	    secho_tls_conn_fingerprint(&cn->c);
-	char ja4[64] = "", ja3[64] = "";
-
-	if (sscanf(fpsrc, "JA4 %63s JA3 %63s", ja4, ja3) != 2)
-		ja4[0] = ja3[0] = '\0';
-	addf(buf, len, o, ",\"records\":\"%s\",\"tls\":{\"done\":%s",
-	    secho_tls_conn_own_records(&cn->c) ? "secho" : "openssl",
-	    t != NULL ? "true" : "false");
-	if (t != NULL) {
-		json_field(buf, len, o, "version", t->in.version);
-		json_field(buf, len, o, "cipher", t->in.cipher);
-		json_field(buf, len, o, "group", t->in.group);
-		json_field(buf, len, o, "sni", t->in.sni);
-		json_field(buf, len, o, "alpn", t->in.alpn);
-		json_field(buf, len, o, "client", t->in.subject);
-		addf(buf, len, o, ",\"resumed\":%s", t->in.resumed ?
-		    "true" : "false");
-	}
-	json_field(buf, len, o, "ja4", ja4);
-	json_field(buf, len, o, "ja3", ja3);
-	addf(buf, len, o, "}");
-}
-
 /* The connection's record as JSON fields (--log-format json) into rec. */
 static void
 conn_record_json(const struct conn *cn, const char *why, char *rec,
     size_t len)
 {
-	struct secho_sockaddr local;
-	char addr[SECHO_ADDRSTR_MAX];
 	size_t o = 0;
 
-	addf(rec, len, &o, "\"event\":\"close\",\"transport\":\"%s\"",
-	    secho_proto_name(cn->proto));
-	json_field(rec, len, &o, "peer", peer_str(cn, addr,
-	    sizeof(addr)));
-	local.len = sizeof(local.ss);
-	if (getsockname(cn->c.fd, (struct sockaddr *)&local.ss,
-	    &local.len) == 0)
-		json_field(rec, len, &o, "local", secho_sockaddr_str(
-		    (struct sockaddr *)&local.ss, addr, sizeof(addr)));
-	json_field(rec, len, &o, "reason", why);
-	addf(rec, len, &o, ",\"worker\":%d,\"bytes_echoed\":%llu,"
+	srv_addf(rec, len, &o, "\"event\":\"close\"");
+	srv_json_where(cn, rec, len, &o);
+	srv_json_field(rec, len, &o, "reason", why);
+	srv_addf(rec, len, &o, ",\"worker\":%d,\"bytes_echoed\":%llu,"
 	    "\"bytes_read\":%llu,\"duration_s\":%.6f", cn->srv->id,
 	    cn->echo.echoed, cn->echo.received,
 	    (double)(secho_now_us() - cn->born_us) / 1e6);
 	if (cn->hs_us > 0)
-		addf(rec, len, &o, ",\"handshake_ms\":%.3f",
+		srv_addf(rec, len, &o, ",\"handshake_ms\":%.3f",
 		    (double)cn->hs_us / 1000.0);
 	if (secho_conn_is_tls(&cn->c))
-		json_tls(cn, rec, len, &o);
+		srv_json_tls(cn, cn->tls_rec, rec, len, &o);
 }
 
 /*
@@ -421,6 +350,7 @@ srv_conn_close(struct conn *cn, const char *why)
 	secho_conn_close(&cn->c);
 	echo_pool_put(&s->pool, cn->echo.buf);
 	free(cn->pp);
+	free(cn->rpt);
 	free(cn->tls_rec);
 	if (cn->prev != NULL)
 		cn->prev->next = cn->next;
@@ -519,14 +449,45 @@ conn_shutdown(struct conn *cn)
 		srv_conn_close(cn, "done");
 }
 
+/*
+ * --report: the line goes out before any echo.  Returns 0 once it is out
+ * (or there is none), 1 while waiting for the socket or after a close.
+ */
+static int
+conn_send_report(struct conn *cn)
+{
+	while (cn->rpt_off < cn->rpt_len) {
+		ssize_t n = secho_conn_write(&cn->c, cn->rpt + cn->rpt_off,
+		    cn->rpt_len - cn->rpt_off);
+
+		if (n == SECHO_WANT_READ || n == SECHO_WANT_WRITE) {
+			conn_watch(cn, (int)n);
+			return 1;
+		}
+		if (n < 0) {
+			conn_fail(cn, (int)n);
+			return 1;
+		}
+		cn->rpt_off += (size_t)n;
+		touch(cn);
+	}
+	free(cn->rpt);
+	cn->rpt = NULL;
+	return 0;
+}
+
 static void
 conn_run_echo(struct conn *cn)
 {
 	struct server *s = cn->srv;
 	unsigned long long before = cn->echo.echoed;
 	int moved;
-	ssize_t rc = echo_run(&cn->echo, &cn->c, &s->pool,
-	    cn->drain != CD_NONE, &moved);
+	ssize_t rc;
+
+	if (cn->rpt != NULL && conn_send_report(cn))
+		return;
+	rc = echo_run(&cn->echo, &cn->c, &s->pool, cn->drain != CD_NONE,
+	    &moved);
 
 	if (moved) {
 		touch(cn);
@@ -552,6 +513,20 @@ conn_run_echo(struct conn *cn)
 		conn_shutdown(cn);	/* all echoed: reads stop at EOF */
 	else
 		conn_fail(cn, (int)rc);
+}
+
+/* Handshake (and PROXY header) done: the report, if asked, then echo. */
+static void
+conn_start_echo(struct conn *cn)
+{
+	cn->state = CS_ECHO;
+	touch(cn);
+	arm(cn, cn->last_ms, idle_ms(cn));
+	if (cn->report && srv_report_make(cn) == -1) {
+		srv_conn_close(cn, secho_error());
+		return;
+	}
+	conn_run_echo(cn);
 }
 
 /*
@@ -612,15 +587,12 @@ conn_handshake(struct conn *cn)
 		snprintf(cn->tls_rec->fp, sizeof(cn->tls_rec->fp), "%s",
 		    secho_tls_conn_fingerprint(&cn->c));
 	}
-	cn->state = CS_ECHO;
-	touch(cn);
-	arm(cn, cn->last_ms, idle_ms(cn));
 	if (secho_conn_is_tls(&cn->c))
 		logv(s, "%s %s: handshake done: %s",
 		    secho_proto_name(cn->proto), peer_str(cn, addr,
 		    sizeof(addr)), secho_conn_describe(&cn->c, desc,
 		    sizeof(desc)));
-	conn_run_echo(cn);
+	conn_start_echo(cn);
 }
 
 /*
@@ -653,13 +625,12 @@ conn_proxy(struct conn *cn)
 		return;
 	}
 	cn->ip_slot = 1;
-	cn->state = cn->proto == SECHO_TCP ? CS_ECHO : CS_HANDSHAKE;
-	if (cn->state == CS_ECHO) {
-		touch(cn);
-		arm(cn, cn->last_ms, idle_ms(cn));
-		conn_run_echo(cn);
-	} else
+	if (cn->proto == SECHO_TCP)
+		conn_start_echo(cn);
+	else {
+		cn->state = CS_HANDSHAKE;
 		conn_handshake(cn);
+	}
 }
 
 static void
@@ -781,6 +752,7 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	cn->state = ls->flags & SECHO_LISTEN_PROXY ? CS_PROXY :
 	    ls->proto == SECHO_TCP ? CS_ECHO : CS_HANDSHAKE;
 	cn->ip_slot = !(ls->flags & SECHO_LISTEN_PROXY);
+	cn->report = (ls->flags & SECHO_LISTEN_REPORT) != 0;
 	cn->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = cn;
@@ -798,9 +770,12 @@ srv_conn_new(struct listener *ls, int fd, const struct secho_sockaddr *peer)
 	logv(s, "%s %s: accepted (%zu open)", secho_proto_name(ls->proto),
 	    peer_str(cn, addr, sizeof(addr)),
 	    __atomic_load_n(&s->sh->nconns, __ATOMIC_RELAXED));
-	/* TCP and TLS clients speak first; a DTLS client awaits our hello. */
+	/* TCP and TLS clients speak first (but a tcp --report goes out at
+	 * once); a DTLS client awaits our hello. */
 	if (ls->proto == SECHO_DTLS)
 		conn_handshake(cn);
+	else if (cn->state == CS_ECHO && cn->report)
+		conn_start_echo(cn);
 	else
 		conn_watch(cn, SECHO_WANT_READ);
 }

@@ -71,6 +71,7 @@ struct listener {
 	int nheld, nsent;		/* received, and echoed so far */
 	int paused;			/* accept paused since (logged) */
 	int deaf;			/* its last watch failed (logged) */
+	struct seen *seen;		/* udp --report: senders seen */
 };
 
 struct conn {
@@ -96,6 +97,16 @@ struct conn {
 	unsigned char *pp;
 	size_t pp_len;
 	struct secho_sockaddr via;
+	/* --report: the listener sends one; the line, until it is out. */
+	int report;
+	char *rpt;
+	size_t rpt_len, rpt_off;
+};
+
+/* What a JSON record says of a TLS session (see conn_handshake()). */
+struct conn_tls {
+	struct secho_tls_info in;
+	char fp[SECHO_FP_TEXT_MAX];
 };
 
 /*
@@ -248,6 +259,25 @@ void srv_socks_close(struct shared *sh);
 int srv_listener_attach(struct server *s, const struct sock *k);
 void srv_listener_detach(struct server *s, struct listener *ls);
 void srv_accept_all(struct listener *ls);
+
+/*
+ * server_report.c: JSON of a connection.  srv_addf is printf onto buf at
+ * *o (what does not fit is cut, never over); srv_json_field appends
+ * `,"key":` and s as a JSON string; srv_json_where the transport and
+ * addresses; srv_json_tls `,"records":..,"tls":{...}` from t (NULL: the
+ * handshake did not finish) and the client's fingerprints.
+ * srv_report_make puts cn's --report line in cn->rpt (0 or -1);
+ * srv_report_dgram sends one to d's sender if it is new to ls.
+ */
+__attribute__((format(printf, 4, 5)))
+void srv_addf(char *buf, size_t len, size_t *o, const char *fmt, ...);
+void srv_json_field(char *buf, size_t len, size_t *o, const char *key,
+    const char *s);
+void srv_json_where(const struct conn *cn, char *buf, size_t len, size_t *o);
+void srv_json_tls(const struct conn *cn, const struct conn_tls *t,
+    char *buf, size_t len, size_t *o);
+int srv_report_make(struct conn *cn);
+void srv_report_dgram(struct listener *ls, const struct secho_dgram *d);
 
 /*
  * server_metrics.c: --metrics.  open binds the listener (before

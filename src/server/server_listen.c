@@ -195,6 +195,9 @@ dgram_io(struct secho_loop *l, struct secho_event *ev, int mask)
 			continue;
 		}
 		ls->nheld = n;
+		/* --report: a new sender's report goes before its echo. */
+		for (int i = 0; (ls->flags & SECHO_LISTEN_REPORT) && i < n; i++)
+			srv_report_dgram(ls, &ls->batch[i]);
 	}
 	secho_loop_defer(l, ev, SECHO_EV_READ);
 }
@@ -347,6 +350,8 @@ srv_listener_detach(struct server *s, struct listener *ls)
 	ls->ev.fd = -1;		/* the socket itself is the process's */
 	free(ls->dgram);
 	ls->dgram = NULL;
+	free(ls->seen);
+	ls->seen = NULL;
 	secho_dtls_listener_free(ls->dtls);
 	ls->dtls = NULL;
 }

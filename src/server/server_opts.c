@@ -21,7 +21,7 @@ enum {
 	OPT_BACKLOG, OPT_VERIFY_CLIENT, OPT_ALLOW_CN, OPT_ALLOW_SAN,
 	OPT_SNI_CERT, OPT_WORKERS, OPT_MAX_PER_IP, OPT_LIFETIME, OPT_USER,
 	OPT_GROUP, OPT_CHROOT, OPT_PROXY, OPT_PROXY_FROM, OPT_MAX_HANDSHAKES,
-	OPT_LOG_FORMAT, OPT_METRICS,
+	OPT_LOG_FORMAT, OPT_METRICS, OPT_REPORT,
 };
 
 static const struct option longopts[] = {
@@ -54,6 +54,7 @@ static const struct option longopts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "report", no_argument, NULL, OPT_REPORT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -80,7 +81,11 @@ static const char usage[] =
 "                         every IPv4 and IPv6 address)\n"
 "  -l, --listen SPEC      one more listener, e.g. tls://[::1]:7443,\n"
 "                         udp://127.0.0.1:9000, tcp://:0 (repeatable);\n"
-"                         SPEC,proxy-protocol requires a PROXY header\n"
+"                         SPEC,proxy-protocol requires a PROXY header,\n"
+"                         SPEC,report sends the --report line\n"
+"  --report               every connection (udp: every new sender) first\n"
+"                         gets one JSON line: what the server saw of it\n"
+"                         (addresses, TLS, SNI, ALPN, JA4); then echoes\n"
 "  --proxy-protocol[=LIST]\n"
 "                         every tcp and tls listener (or those of LIST,\n"
 "                         e.g. tls) requires a PROXY protocol v1 or v2\n"
@@ -205,12 +210,16 @@ listen_option(struct secho_endpoint *ep, const char *opt, const char *spec)
 		ep->flags |= SECHO_LISTEN_PROXY;
 		return 0;
 	}
+	if (strcmp(opt, "report") == 0) {
+		ep->flags |= SECHO_LISTEN_REPORT;
+		return 0;
+	}
 	if (strcmp(opt, "proxy-protocol") == 0)
 		secho_error_set("--listen %s: the PROXY protocol is for tcp and "
 		    "tls listeners", spec);
 	else
 		secho_error_set("--listen %s: unknown listener option '%s' "
-		    "(known: proxy-protocol)", spec, opt);
+		    "(known: proxy-protocol, report)", spec, opt);
 	return -1;
 }
 
@@ -365,6 +374,11 @@ apply_proxy(struct secho_server_config *cfg, const struct parse_state *ps)
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		if (cfg->proxy_protocol & (1u << cfg->listen[i].proto))
 			cfg->listen[i].flags |= SECHO_LISTEN_PROXY;
+		if (cfg->report)
+			cfg->listen[i].flags |= SECHO_LISTEN_REPORT;
+		/* A report names the client's JA4 and JA3. */
+		if (cfg->listen[i].flags & SECHO_LISTEN_REPORT)
+			cfg->tls.fingerprint = 1;
 		any |= (cfg->listen[i].flags & SECHO_LISTEN_PROXY) != 0;
 	}
 	if (cfg->nproxy_from > 0 && !any && cfg->proxy_protocol == 0) {
@@ -582,6 +596,9 @@ parse_one(struct secho_server_config *cfg, struct parse_state *ps, int c,
 		return 0;
 	case OPT_METRICS:
 		return metrics_spec(cfg, optarg);
+	case OPT_REPORT:
+		cfg->report = 1;
+		return 0;
 	}
 	secho_error_set("unknown option");
 	return -1;

@@ -95,6 +95,8 @@ pick_proto(const struct secho_server_config *cfg, const struct inherited *in,
 		/* --proxy-protocol covers named sockets of its transports. */
 		if (cfg->proxy_protocol & (1u << *proto))
 			*flags |= SECHO_LISTEN_PROXY;
+		if (cfg->report)
+			*flags |= SECHO_LISTEN_REPORT;
 		if (secho_proto_is_dgram(*proto) == in->dgram)
 			return 0;
 		secho_error_set("inherited socket '%s' is a %s socket: %s "
