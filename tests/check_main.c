@@ -62,6 +62,7 @@ main(void)
 	srunner_add_suite(sr, haproxy_suite());
 	srunner_add_suite(sr, docs_suite());
 	srunner_add_suite(sr, metrics_suite());
+	srunner_add_suite(sr, report_suite());
 	srunner_add_suite(sr, hostile_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

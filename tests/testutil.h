@@ -30,6 +30,7 @@ Suite *bench_suite(void);
 Suite *limits_suite(void);
 Suite *hostile_suite(void);
 Suite *metrics_suite(void);
+Suite *report_suite(void);
 Suite *systemd_suite(void);
 Suite *haproxy_suite(void);
 Suite *proxy_suite(void);

@@ -57,6 +57,8 @@ struct secho_client_config {
 	int timeout_ms;		/* connect, handshake, and each echo */
 	int verbose;
 	int quiet;
+	/* --report: read and show the report of a server with --report. */
+	int report;
 	/* TLS/DTLS: the name for SNI and verification instead of host. */
 	const char *servername;
 	/* --resume: reconnections after the first, 0 = none. */

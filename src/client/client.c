@@ -250,9 +250,9 @@ client_open(struct client *cl)
 {
 	cl->io_errno = 0;
 	cl->handshake_us = 0;
-	if (connect_server(cl) == -1)
+	if (connect_server(cl) == -1 || handshake(cl) == -1)
 		return -1;
-	return handshake(cl);
+	return cl->cfg->report ? secho_client_report(cl) : 0;
 }
 
 /* What may still be read while waiting for the server's close. */

@@ -180,6 +180,12 @@ int secho_client_echo_run(struct client_echo *e);
  * secho_client_error).
  */
 int secho_client_proxy_send(struct client *cl);
+/*
+ * client_report.c: --report.  Reads the server's report of this
+ * connection and prints it beside our view on stderr; 0, or -1 with the
+ * failure set (no report in time, or not a report).
+ */
+int secho_client_report(struct client *cl);
 
 /*
  * -c: ping the server.  Returns 0, also when probes were lost (then it

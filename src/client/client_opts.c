@@ -24,7 +24,7 @@
  */
 enum {
 	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_MTLS, OPT_SEND_PROXY,
-	OPT_PROXY_SOURCE, OPT_PROXY_DEST,
+	OPT_PROXY_SOURCE, OPT_PROXY_DEST, OPT_REPORT,
 };
 
 static const struct option longopts[] = {
@@ -43,6 +43,7 @@ static const struct option longopts[] = {
 	{ "send-proxy", optional_argument, NULL, OPT_SEND_PROXY },
 	{ "proxy-source", required_argument, NULL, OPT_PROXY_SOURCE },
 	{ "proxy-dest", required_argument, NULL, OPT_PROXY_DEST },
+	{ "report", no_argument, NULL, OPT_REPORT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -80,6 +81,9 @@ static const char usage[] =
 "                         probe counts as lost (default 10; 0: none)\n"
 "  -v, --verbose          connection and TLS details on stderr\n"
 "  -q, --quiet            ping: print only the summary\n"
+"  --report               the server (started with --report) first says\n"
+"                         what it saw of the connection: print it on\n"
+"                         stderr beside our view, differences called out\n"
 "\n"
 "PROXY protocol, to test a balancer's or server's handling of it (tcp\n"
 "and tls; the header goes out right after the connect, before any TLS):\n"
@@ -200,6 +204,7 @@ parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
 	case 't': return secho_opt_secs(name, optarg, 1, &cfg->timeout_ms);
 	case 'v': cfg->verbose++; return 0;
 	case 'q': cfg->quiet = 1; return 0;
+	case OPT_REPORT: cfg->report = 1; return 0;
 	case OPT_SEND_PROXY:
 		return secho_proxy_version_parse(name, optarg,
 		    &cfg->send_proxy);
