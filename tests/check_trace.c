@@ -560,6 +560,26 @@ START_TEST(trace_lines_up_with_tshark)
 }
 END_TEST
 
+/* Over tcp --trace is no mistake and says nothing; a bad level is. */
+START_TEST(trace_option_values)
+{
+	struct tu_result r;
+
+	start((const char *[]){ "--tcp", "--trace", NULL });
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--trace", "-m", "hi", "localhost", tu_num(srv.port[0]), NULL },
+	    NULL, 0, 20000, &r), &r, 0);
+	ck_assert_msg(strstr(r.err, "trace") == NULL, "%s", r.err);
+	tu_result_free(&r);
+	client((const char *[]){ "--tls", "--trace=bogus", "-m", "hi", NULL },
+	    &r, 1);
+	ck_assert_msg(strstr(r.err, "--trace: 'bogus' is not a trace level")
+	    != NULL, "%s", r.err);
+	tu_result_free(&r);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 Suite *
 trace_suite(void)
 {
@@ -574,6 +594,7 @@ trace_suite(void)
 	tcase_add_test(tc, late_failure_alert_and_key_log);
 	tcase_add_test(tc, record_layer_key_update);
 	tcase_add_test(tc, trace_lines_up_with_tshark);
+	tcase_add_test(tc, trace_option_values);
 	suite_add_tcase(s, tc);
 	return s;
 }
