@@ -162,7 +162,8 @@ test-san:
 # memcheck itself found nothing; ASan covers it in test-san); net, loop,
 # opts, tls (in-process, no program to wrap; test-san covers them).
 # Either can be run by hand: make test-valgrind VG_SUITES=bench.
-VG_SUITES = client mtls dtls server limits gnutls capture interop reload rec metrics report
+VG_SUITES = client mtls dtls server limits gnutls capture interop reload rec \
+	    metrics report trace
 VG_JOBS  ?= 2
 test-valgrind:
 	@$(MAKE) --no-print-directory SAN=0 valgrind-suites

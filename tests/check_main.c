@@ -57,6 +57,7 @@ main(void)
 	srunner_add_suite(sr, capture_suite());
 	srunner_add_suite(sr, limits_suite());
 	srunner_add_suite(sr, handshakes_suite());
+	srunner_add_suite(sr, trace_suite());
 	srunner_add_suite(sr, bench_suite());
 	srunner_add_suite(sr, systemd_suite());
 	srunner_add_suite(sr, haproxy_suite());

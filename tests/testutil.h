@@ -36,6 +36,7 @@ Suite *haproxy_suite(void);
 Suite *proxy_suite(void);
 Suite *docs_suite(void);
 Suite *handshakes_suite(void);
+Suite *trace_suite(void);
 
 /* $SECHO_BIN/name, e.g. the secho-server under test. */
 const char *tu_bin(const char *name);

@@ -55,6 +55,9 @@ struct secho_tls_opts {
 	int record_layer;
 	/* server: fingerprint every ClientHello (JA3, JA4) for the logs */
 	int fingerprint;
+	/* --trace: enum secho_trace_level (tls_trace.h); the programs
+	 * install it on each connection with secho_tls_conn_trace() */
+	int trace;
 	/*
 	 * server: 80 bytes of ticket keys shared by several servers (so a
 	 * client resumes wherever a load balancer sends it); re-read on

@@ -55,6 +55,7 @@ struct secho_conn {
 	unsigned flags;
 	void *tls;		/* SSL *, owned by src/tls.c */
 	void *rec;		/* secho's TLS 1.3 record layer (tls_rec.c) */
+	void *trace;		/* --trace state (tls_trace.c), or NULL */
 	/*
 	 * Datagram servers on an unconnected socket: the sender of the last
 	 * datagram read, and where the next write goes.

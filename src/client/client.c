@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "secho/tls_trace.h"
 #include "client_int.h"
 
 /* How long a clean close may wait for a full socket or the server. */
@@ -126,6 +127,17 @@ handshake(struct client *cl)
 	return 0;
 }
 
+/* --trace: one line per event on stderr, written at once. */
+static void
+trace_line(const struct secho_trace_event *ev, void *arg)
+{
+	char buf[160];
+
+	(void)arg;
+	fprintf(stderr, "trace %s\n", secho_trace_format(ev, buf,
+	    sizeof(buf)));
+}
+
 /* Wraps the connected fd in the configured transport. */
 static int
 wrap(struct client *cl, int fd)
@@ -134,6 +146,11 @@ wrap(struct client *cl, int fd)
 		if (secho_tls_conn_init(cl->tls, &cl->conn, fd, cl->name) ==
 		    -1) {
 			close(fd);
+			return secho_client_status_set(cl, SECHO_CLIENT_TLS);
+		}
+		if (secho_tls_conn_trace(&cl->conn, cl->cfg->tls.trace,
+		    trace_line, NULL) == -1) {
+			secho_conn_close(&cl->conn);
 			return secho_client_status_set(cl, SECHO_CLIENT_TLS);
 		}
 	} else if (cl->dgram)

@@ -279,6 +279,8 @@ tls_close(struct secho_conn *c)
 	SSL_free(c->tls);
 	secho_rec_free(c->rec);	/* one that never took over */
 	c->rec = NULL;
+	secho_trace_free(c->trace);
+	c->trace = NULL;
 	secho_tls_free(t);	/* this connection's reference */
 	c->tls = NULL;
 	if (c->fd != -1)

@@ -88,6 +88,25 @@ void secho_rec_write_blocked(struct secho_conn *c, int blocked);
 /* Whether a connection whose records are secho's resumed a session. */
 int secho_rec_resumed(const struct secho_conn *c);
 void secho_rec_free(struct secho_rec *r);
+/* What the message callback passes on to the record layer's counting. */
+void secho_rec_msg(struct secho_rec *r, int write_p, int content_type,
+    const void *buf, size_t len);
+
+/*
+ * --trace (tls_trace.c).  secho_tls_msg_watch() installs the one message
+ * callback a connection's SSL has, which feeds c->rec's counting and
+ * c->trace; secho_trace_msg() takes what OpenSSL's callback would be
+ * given (a handshake message with its header, an alert, a
+ * ChangeCipherSpec, an SSL3_RT_HEADER record header), so tls_rec.c
+ * reports its own records the same way.  secho_trace_records() says
+ * whether records are wanted at all.
+ */
+struct secho_trace;
+void secho_tls_msg_watch(struct secho_conn *c);
+void secho_trace_msg(struct secho_trace *tr, int sent, int content_type,
+    const void *buf, size_t len);
+int secho_trace_records(const struct secho_trace *tr);
+void secho_trace_free(struct secho_trace *tr);
 
 /*
  * ClientHello fingerprints (tls_hello.c): secho_tls_hello_setup() makes a

@@ -19,6 +19,7 @@
 #include "secho/net.h"
 #include "secho/opts.h"
 #include "secho/tls_opts.h"
+#include "secho/tls_trace.h"
 
 /* curl's --pinnedpubkey spelling, accepted and stripped. */
 #define PIN_PREFIX	"sha256//"
@@ -44,6 +45,7 @@ enum effect {
 	E_RESUME_N,	/* cl->resume = N, 1 without a value */
 	E_RESUME,	/* cl->resume = 1 */
 	E_RECORDS,	/* an int field = 0 for "openssl", 1 for "secho" */
+	E_TRACE,	/* an int field = enum secho_trace_level */
 };
 
 /*
@@ -146,6 +148,11 @@ static const struct row rows[] = {
 	{ "mtu", required_argument, SRV | CLI, "BYTES", E_MTU, AT(mtu),
 	    "DTLS: link MTU handshake datagrams must fit\n"
 	    "(default 1500)" },
+	{ "trace", optional_argument, SRV | CLI, "records", E_TRACE, AT(trace),
+	    "tls/dtls: log each handshake message and alert\n"
+	    "sent (>) or received (<), its length and the\n"
+	    "time since the connection began; =records adds\n"
+	    "each record header" },
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -310,6 +317,17 @@ apply(struct secho_tls_cmdline *cl, const struct row *r, const char *name,
 		}
 		*(int *)(void *)f = strcmp(optarg, "secho") == 0;
 		return 0;
+	case E_TRACE:
+		if (optarg != NULL && strcmp(optarg, "records") != 0 &&
+		    strcmp(optarg, "messages") != 0) {
+			secho_error_set("%s: '%s' is not a trace level "
+			    "(--trace or --trace=records)", name, optarg);
+			return -1;
+		}
+		*(int *)(void *)f = optarg != NULL &&
+		    strcmp(optarg, "records") == 0 ? SECHO_TRACE_RECORDS :
+		    SECHO_TRACE_MESSAGES;
+		return 0;
 	}
 	return 1;
 }
@@ -326,7 +344,9 @@ secho_tls_opt_parse(struct secho_tls_cmdline *cl, int c, int argc,
 	r = &rows[c - SECHO_TLS_OPT_BASE];
 	if (!(r->progs & cl->prog))
 		return 1;
-	if (cl->first == NULL)
+	/* --trace has nothing to say over tcp/udp, but is no mistake
+	 * there: "--ca needs --tls" does not apply to it. */
+	if (cl->first == NULL && r->effect != E_TRACE)
 		cl->first = r->name;
 	snprintf(name, sizeof(name), "--%s", r->name);
 	return apply(cl, r, name, argc, argv);

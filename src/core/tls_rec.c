@@ -310,6 +310,28 @@ open_in_place(struct rec_dir *d, unsigned char *rec, size_t clen)
 	return 0;
 }
 
+/* --- the trace (--trace) of what this file sends and receives --- */
+
+/* A record's header at rec, at --trace=records. */
+static void
+trace_record(struct secho_conn *c, int sent, const unsigned char *rec)
+{
+	if (secho_trace_records(c->trace))
+		secho_trace_msg(c->trace, sent, SSL3_RT_HEADER, rec, REC_HDR);
+}
+
+/* The records sealed into out[0..len), each header and what it held. */
+static void
+trace_sealed(struct secho_conn *c, const unsigned char *out, size_t len,
+    int type, const unsigned char *msg, size_t mlen)
+{
+	for (size_t o = 0; c->trace != NULL && o + REC_HDR <= len;
+	    o += REC_HDR + ((size_t)out[o + 3] << 8 | out[o + 4]))
+		trace_record(c, 1, out + o);
+	if (c->trace != NULL && type != CT_APPDATA)
+		secho_trace_msg(c->trace, 1, type, msg, mlen);
+}
+
 /* --- the socket --- */
 
 /* Sends what r->out holds: 0 when all of it went, or an enum secho_io. */
@@ -381,8 +403,10 @@ fail(struct secho_conn *c, struct secho_rec *r, int alert, const char *why)
 	secho_conn_set_error(c, "%s (sent the alert %s)", why,
 	    SSL_alert_desc_string_long(alert));
 	if (!(r->state & RS_FAILED) && r->out == NULL &&
-	    (n = seal(&r->wr, rec, CT_ALERT, a, sizeof(a))) > 0)
+	    (n = seal(&r->wr, rec, CT_ALERT, a, sizeof(a))) > 0) {
 		(void)!send(c->fd, rec, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		trace_sealed(c, rec, n, CT_ALERT, a, sizeof(a));
+	}
 	r->state |= RS_FAILED;
 	return SECHO_IO_ERR;
 }
@@ -397,6 +421,8 @@ on_alert(struct secho_conn *c, struct secho_rec *r, const unsigned char *p,
 	if (n != 2)	/* 5.1: alerts are never fragmented or coalesced */
 		return fail(c, r, AL_DECODE_ERROR, "the client sent a "
 		    "malformed alert");
+	if (c->trace != NULL)
+		secho_trace_msg(c->trace, 0, CT_ALERT, p, n);
 	if (p[1] == AL_CLOSE_NOTIFY) {
 		r->state |= RS_PEER_CLOSED;
 		return SECHO_IO_EOF;
@@ -438,6 +464,9 @@ on_handshake(struct secho_conn *c, struct secho_rec *r,
 		if (i + 1 != n)
 			return fail(c, r, AL_UNEXPECTED_MESSAGE, "the client "
 			    "sent more after a KeyUpdate in one record");
+		if (c->trace != NULL)
+			secho_trace_msg(c->trace, 0, CT_HANDSHAKE, r->hs,
+			    sizeof(r->hs));
 		if (r->hs[4] == 1)
 			r->state |= RS_KU_OWED;
 		r->hs_len = 0;
@@ -490,6 +519,7 @@ open_records(struct secho_conn *c, struct secho_rec *r, unsigned char *data,
 			return fail(c, r, AL_BAD_RECORD_MAC, "a record from the "
 			    "client failed authentication");
 		*pos += REC_HDR + clen;
+		trace_record(c, 0, rec);
 		/* 5.4: the content type is the last non-zero byte. */
 		for (n = clen - REC_TAG; n > 0 && p[n - 1] == 0; n--)
 			;
@@ -633,12 +663,15 @@ rec_pending(const struct secho_conn *c)
 
 /* --- writing --- */
 
-/* The KeyUpdate we owe or want (4.6.3), then our next key. */
+/* The KeyUpdate we send: not requesting one back (4.6.3). */
+static const unsigned char key_update[5] = { SSL3_MT_KEY_UPDATE, 0, 0, 1, 0 };
+
+/* The KeyUpdate we owe or want, then our next key. */
 static size_t
 seal_key_update(struct secho_rec *r, unsigned char *out)
 {
-	static const unsigned char ku[5] = { SSL3_MT_KEY_UPDATE, 0, 0, 1, 0 };
-	size_t n = seal(&r->wr, out, CT_HANDSHAKE, ku, sizeof(ku));
+	size_t n = seal(&r->wr, out, CT_HANDSHAKE, key_update,
+	    sizeof(key_update));
 
 	r->state &= ~RS_KU_OWED;
 	if (n == 0 || update_dir(r, &r->wr, 1) == -1)
@@ -651,7 +684,7 @@ rec_write(struct secho_conn *c, const void *buf, size_t len)
 {
 	struct secho_rec *r = c->rec;
 	const unsigned char *p = buf;
-	size_t o = 0, done = 0;
+	size_t o = 0, done = 0, ku_len;
 	int rc;
 
 	if (r->state & (RS_FAILED | RS_SENT_CLOSE)) {
@@ -673,6 +706,10 @@ rec_write(struct secho_conn *c, const void *buf, size_t len)
 	if ((r->state & RS_KU_OWED) && (o = seal_key_update(r, wscratch)) == 0)
 		return fail(c, r, AL_INTERNAL_ERROR, "cannot update the "
 		    "write key");
+	if (o > 0)
+		trace_sealed(c, wscratch, o, CT_HANDSHAKE, key_update,
+		    sizeof(key_update));
+	ku_len = o;
 	while (done < len && o + REC_MAX <= sizeof(wscratch)) {
 		size_t n = len - done < REC_PLAIN_MAX ? len - done :
 		    REC_PLAIN_MAX, s = seal(&r->wr, wscratch + o, CT_APPDATA,
@@ -684,6 +721,9 @@ rec_write(struct secho_conn *c, const void *buf, size_t len)
 		o += s;
 		done += n;
 	}
+	if (c->trace != NULL)
+		trace_sealed(c, wscratch + ku_len, o - ku_len, CT_APPDATA,
+		    NULL, 0);
 	if ((rc = send_sealed(c, r, wscratch, o)) == SECHO_IO_ERR)
 		return rc;
 	if (rc == SECHO_WANT_WRITE) {
@@ -713,6 +753,7 @@ rec_shutdown(struct secho_conn *c)
 		secho_conn_set_error(c, "shutdown: cannot seal close_notify");
 		return SECHO_IO_ERR;
 	}
+	trace_sealed(c, rec, n, CT_ALERT, cn, sizeof(cn));
 	rc = send_sealed(c, r, rec, n);
 	return rc == SECHO_IO_ERR ? rc : rc == SECHO_WANT_WRITE ? rc : 0;
 }
@@ -725,6 +766,8 @@ rec_close(struct secho_conn *c)
 
 	secho_rec_free(r);
 	c->rec = NULL;
+	secho_trace_free(c->trace);
+	c->trace = NULL;
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
@@ -766,16 +809,13 @@ const struct secho_transport_ops secho_tls_rec_ops = {
  * key: those after its Finished (OpenSSL reports a record's header
  * before the message in it, so Finished's own record is not counted).
  */
-static void
-msg_cb(int write_p, int version, int content_type, const void *buf,
-    size_t len, SSL *ssl, void *arg)
+void
+secho_rec_msg(struct secho_rec *r, int write_p, int content_type,
+    const void *buf, size_t len)
 {
-	struct secho_rec *r = arg;
 	struct rec_dir *d = write_p ? &r->wr : &r->rd;
 	const unsigned char *p = buf;
 
-	(void)version;
-	(void)ssl;
 	if (content_type == SSL3_RT_HEADER) {
 		if (d->app)
 			d->seq++;
@@ -856,9 +896,8 @@ secho_rec_prepare(struct secho_conn *c)
 		free(r);
 		return -1;
 	}
-	SSL_set_msg_callback(c->tls, msg_cb);
-	SSL_set_msg_callback_arg(c->tls, r);
 	c->rec = r;
+	secho_tls_msg_watch(c);	/* shared with --trace (tls_trace.c) */
 	return 0;
 }
 
@@ -884,7 +923,8 @@ pick_suite(struct secho_rec *r, SSL *ssl)
 static void
 give_up(struct secho_conn *c)
 {
-	SSL_set_msg_callback(c->tls, NULL);
+	if (c->trace == NULL)	/* else the trace still needs it */
+		SSL_set_msg_callback(c->tls, NULL);
 	SSL_set_ex_data(c->tls, ex_index, NULL);
 	secho_rec_free(c->rec);
 	c->rec = NULL;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "secho/iplimit.h"
+#include "secho/tls_trace.h"
 #include "server_int.h"
 
 #define DISCARD_MAX	65536	/* unread bytes dropped before a close */
@@ -713,13 +714,35 @@ conn_timeout(struct secho_loop *l, struct secho_timer *t)
 	arm(cn, now, idle == UINT64_MAX ? idle : idle - (now - cn->last_ms));
 }
 
+/* --trace: "tls 127.0.0.1:40000: trace +0.412 ms < ClientHello 512 B". */
+static void
+trace_line(const struct secho_trace_event *ev, void *arg)
+{
+	const struct conn *cn = arg;
+	char addr[SECHO_ADDRSTR_MAX], buf[160];
+
+	srv_log("%s %s: trace %s", secho_proto_name(cn->proto),
+	    peer_str(cn, addr, sizeof(addr)), secho_trace_format(ev, buf,
+	    sizeof(buf)));
+}
+
+/* The transport of a new connection, traced with --trace. */
 static int
 conn_setup(struct conn *cn, struct listener *ls, int fd)
 {
-	if (ls->proto == SECHO_TLS)
-		return secho_tls_conn_init(ls->srv->tls, &cn->c, fd, NULL);
-	if (ls->proto == SECHO_DTLS)
-		return secho_dtls_accept(ls->dtls, &cn->c, fd);
+	int rc;
+
+	if (ls->proto == SECHO_TLS || ls->proto == SECHO_DTLS) {
+		rc = ls->proto == SECHO_TLS ? secho_tls_conn_init(ls->srv->tls,
+		    &cn->c, fd, NULL) : secho_dtls_accept(ls->dtls, &cn->c, fd);
+		if (rc == 0 && secho_tls_conn_trace(&cn->c,
+		    ls->srv->cfg->tls.trace, trace_line, cn) == -1) {
+			cn->c.fd = -1;	/* the caller closes fd */
+			secho_conn_close(&cn->c);
+			return -1;
+		}
+		return rc;
+	}
 	secho_conn_init_tcp(&cn->c, fd);
 	cn->c.flags |= SECHO_CONN_SERVER;
 	return 0;
