@@ -223,7 +223,7 @@ awk -F'\t' -v term="$term" -v meta="$work/meta" -v png="$out/ladder.png" '
     }
     END {
         # One slot a packet: its label, then its arrow sloping down.
-        slot = maxlines * lineh + 34
+        slot = maxlines * lineh + 40
         bottom = top + maxrows * slot + echogap + 20
         w = np * pw; h = bottom + 150
         printf "set terminal " term "\n", w, h
