@@ -173,7 +173,9 @@ awk -F'\t' -v term="$term" -v meta="$work/meta" -v png="$out/ladder.png" '
         color["c2s"] = "#2c7bb6"; color["s2c"] = "#d7301f"
         color["ack"] = "#9a9a9a"; color["echo"] = "#1a9641"
     }
-    function q(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\"" }
+    # A gnuplot string: single-quoted, where a backslash is just one
+    # (no escapes) and a quote is doubled.
+    function q(s) { gsub(/\047/, "\047\047", s); return "\047" s "\047" }
     # label and its size wrapped at ", " into lines of at most width
     # characters: lt[k, 1..nlines].
     function wrap(k, s,   n, part, i, cur) {
