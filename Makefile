@@ -129,10 +129,12 @@ capture: deps
 	bash scripts/capture.sh --embed-secrets --out captures
 
 # The same capture, its table written into README.md between the
-# <!-- capture:begin/end --> lines (tests/check_capture.c checks it).
+# <!-- capture:begin/end --> lines (tests/check_capture.c checks it),
+# its ladder picture into docs/ladder.png (the README shows it).
 readme-capture: deps
 	@$(MAKE) --no-print-directory all certs
 	bash scripts/capture.sh --out captures --readme README.md
+	cp captures/ladder.png docs/ladder.png
 
 # The Check suite against this build's binaries.  CK_DEFAULT_TIMEOUT is
 # a backstop; cases set their own limits.

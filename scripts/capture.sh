@@ -2,7 +2,8 @@
 # capture.sh - capture the same message echoed over tcp, tls, udp and dtls on
 # loopback, one pcapng per transport, and compare them side by side:
 # packets, bytes on the wire vs payload, handshake round trips, and
-# whether the message can be read (in clear, or with the TLS key log).
+# whether the message can be read (in clear, or with the TLS key log);
+# and draws them as ladder diagrams in ladder.png (scripts/ladder.sh).
 #
 # Usage: scripts/capture.sh [--out DIR] [--message MSG] [--embed-secrets]
 #                           [--bin DIR] [--certs DIR] [--readme FILE]
@@ -20,7 +21,7 @@ embed=0
 readme=
 
 die() { printf 'capture.sh: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,13s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,7 +57,8 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d)
 keylog="$out/keys.log"
-rm -f "$keylog" "$out"/{tcp,tls,udp,dtls}.pcapng "$out"/*-with-keys.pcapng
+rm -f "$keylog" "$out"/{tcp,tls,udp,dtls}.pcapng "$out"/*-with-keys.pcapng \
+    "$out"/ladder.{png,tsv}
 server_pid=
 dumpcap_pid=
 
@@ -184,6 +186,14 @@ if [ "$embed" -eq 1 ]; then
     done
 fi
 
+# The four exchanges side by side as ladder diagrams (scripts/ladder.sh).
+ladder=
+if ! command -v gnuplot >/dev/null; then
+    printf 'capture.sh: gnuplot is missing (Debian package gnuplot-nox): no ladder.png\n' >&2
+elif ! ladder=$(bash "$here/scripts/ladder.sh" --out "$out" 2>"$work/ladder.err"); then
+    die "ladder.sh failed: $(cat "$work/ladder.err")"
+fi
+
 # tshark options that make it see TLS/DTLS on our ports, with the keys.
 decode=(-d "tcp.port==$tls_port,tls" -d "udp.port==$dtls_port,dtls"
     -o "tls.keylog_file:$keylog")
@@ -270,7 +280,12 @@ for f in tcp tls udp dtls; do printf '  %s.pcapng\n' "$f"; done
 printf '  keys.log (TLS secrets, mode %s)\n' "$(stat -c %a "$keylog")"
 [ "$embed" -eq 1 ] &&
     printf '  tls-with-keys.pcapng, dtls-with-keys.pcapng (open decrypted)\n'
+[ -n "$ladder" ] &&
+    printf '  ladder.png, ladder.tsv (the exchanges as ladder diagrams, their arrows)\n'
 printf '\ndecrypt: tshark -r %s/tls.pcapng -d tcp.port==%s,tls -o tls.keylog_file:%s\n' \
     "$out" "$tls_port" "$keylog"
 printf '         tshark -r %s/dtls.pcapng -d udp.port==%s,dtls -o tls.keylog_file:%s\n' \
     "$out" "$dtls_port" "$keylog"
+if [ -n "$ladder" ]; then
+    printf '\nthe picture (client and server, one arrow a packet): %s\n' "$ladder"
+fi

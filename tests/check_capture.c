@@ -3,7 +3,8 @@
  * captures tcp, tls and udp echoes; the tests then look into the pcapng
  * files themselves (the message is or is not in the raw bytes) and let
  * tshark decrypt TLS with the key log.  Key log files: the right secrets
- * for TLS 1.3 and 1.2, mode 0600.  The README's table is a run's.
+ * for TLS 1.3 and 1.2, mode 0600.  The README's table is a run's.  The
+ * ladder picture is a PNG, and its arrows (ladder.tsv) are the packets.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,6 +337,133 @@ START_TEST(key_log_tls12_via_env)
 }
 END_TEST
 
+/*
+ * The ladder picture: a real PNG (signature, then an IHDR chunk with a
+ * width and height a screen can show), of a size that fits four panels
+ * of labels side by side.
+ */
+START_TEST(ladder_png_is_a_picture)
+{
+	static const unsigned char sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n',
+	    0x1a, '\n' };
+	unsigned char *png;
+	unsigned long w, h;
+	size_t len;
+
+	SKIP_WITHOUT_TSHARK();
+	png = (unsigned char *)file_in("ladder.png", &len);
+	ck_assert_msg(len > 24 && memcmp(png, sig, 8) == 0,
+	    "ladder.png (%zu bytes) lacks the PNG signature", len);
+	ck_assert_msg(memcmp(png + 12, "IHDR", 4) == 0, "no IHDR first");
+	w = (unsigned long)png[16] << 24 | (unsigned long)png[17] << 16 |
+	    (unsigned long)png[18] << 8 | png[19];
+	h = (unsigned long)png[20] << 24 | (unsigned long)png[21] << 16 |
+	    (unsigned long)png[22] << 8 | png[23];
+	ck_assert_msg(w >= 1200 && w <= 4000 && h >= 600 && h <= 6000,
+	    "ladder.png is %lux%lu", w, h);
+	free(png);
+}
+END_TEST
+
+/* What ladder.tsv says about one transport's arrows. */
+struct ladder {
+	int arrows, echoes, ordered;
+	char first[256], labels[4096], echo[272];
+};
+
+/* Reads the arrows of transport t from DIR/ladder.tsv. */
+static void
+ladder_of(const char *t, struct ladder *l)
+{
+	char *text = file_in("ladder.tsv", NULL), *line, *save = NULL;
+
+	memset(l, 0, sizeof(*l));
+	l->ordered = 1;
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char name[16], way[8], label[256], mark[16];
+		int idx, len;
+
+		ck_assert_msg(sscanf(line, "%15[^\t]\t%d\t%7[^\t]\t%d\t%255[^\t]"
+		    "\t%15s", name, &idx, way, &len, label, mark) == 6 &&
+		    len > 0 && (strcmp(way, "c2s") == 0 ||
+		    strcmp(way, "s2c") == 0), "not an arrow: '%s'", line);
+		if (strcmp(name, t) != 0)
+			continue;
+		if (idx != ++l->arrows)
+			l->ordered = 0;
+		if (l->arrows == 1)
+			snprintf(l->first, sizeof(l->first), "%s", label);
+		if (strlen(l->labels) + strlen(label) + 2 < sizeof(l->labels))
+			strcat(strcat(l->labels, label), "\n");
+		if (strcmp(mark, "echo") == 0) {
+			l->echoes++;
+			snprintf(l->echo, sizeof(l->echo), "%s %s", way, label);
+		}
+	}
+	free(text);
+}
+
+/* The number of frames tshark counts in DIR/file. */
+static int
+frames_in(const char *file)
+{
+	struct tu_result r;
+	int n = 0;
+
+	tu_assert_exit(tu_run((const char *[]){ "/usr/bin/tshark", "-r",
+	    capture_path(file), "-T", "fields", "-e", "frame.number", NULL },
+	    NULL, 0, 30000, &r), &r, 0);
+	for (const char *p = r.out; *p != '\0'; p++)
+		n += *p == '\n';
+	tu_result_free(&r);
+	return n;
+}
+
+/*
+ * ladder.tsv, the arrows the picture drew: one per frame of each
+ * capture, in order; the handshakes named (TLS 1.3's encrypted ones too,
+ * with the key log); one first echo each, from the server, carrying the
+ * message (in clear over tcp and udp).
+ */
+START_TEST(ladder_draws_every_packet)
+{
+	static const char *const names[] = { "tcp", "tls", "udp", "dtls" };
+	char pcap[16];
+	struct ladder l;
+
+	SKIP_WITHOUT_TSHARK();
+	for (int i = 0; i < 4; i++) {
+		ladder_of(names[i], &l);
+		snprintf(pcap, sizeof(pcap), "%s.pcapng", names[i]);
+		ck_assert_msg(l.arrows == frames_in(pcap) && l.ordered,
+		    "%s: %d arrows (in order: %d) for %d frames:\n%s",
+		    names[i], l.arrows, l.ordered, frames_in(pcap), l.labels);
+		ck_assert_msg(l.echoes == 1 && strncmp(l.echo, "s2c ", 4) ==
+		    0 && strstr(l.echo, "Data") != NULL,
+		    "%s: %d echoes, '%s':\n%s", names[i], l.echoes, l.echo,
+		    l.labels);
+		if (i % 2 == 0)
+			ck_assert_msg(strstr(l.echo, "capture-test") != NULL,
+			    "%s: the echo is not in clear: '%s'", names[i],
+			    l.echo);
+		else
+			ck_assert_msg(strstr(l.echo, "Application Data") !=
+			    NULL && strstr(l.labels, "ClientHello") != NULL,
+			    "%s:\n%s", names[i], l.labels);
+	}
+	ladder_of("tcp", &l);
+	ck_assert_msg(strcmp(l.first, "SYN") == 0, "tcp starts '%s'", l.first);
+	ladder_of("tls", &l);
+	ck_assert_msg(strstr(l.labels, "EncryptedExtensions, Certificate") !=
+	    NULL && strstr(l.labels, "close_notify") != NULL,
+	    "TLS 1.3's handshake not decrypted and named:\n%s", l.labels);
+	ladder_of("dtls", &l);
+	ck_assert_msg(strstr(l.labels, "HelloVerifyRequest") != NULL,
+	    "no cookie exchange in dtls:\n%s", l.labels);
+}
+END_TEST
+
 /* One row of the capture table: transport, four figures, the rest. */
 struct row {
 	char name[16], rest[128];
@@ -450,6 +578,8 @@ capture_suite(void)
 	tcase_add_test(tc, key_log_decrypts_dtls);
 	tcase_add_test(tc, key_log_tls13);
 	tcase_add_test(tc, key_log_tls12_via_env);
+	tcase_add_test(tc, ladder_png_is_a_picture);
+	tcase_add_test(tc, ladder_draws_every_packet);
 	tcase_add_test(tc, readme_table_is_a_run);
 	tcase_add_test(tc, fingerprints_match_tshark);
 	suite_add_tcase(s, tc);
