@@ -57,7 +57,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d)
 keylog="$out/keys.log"
-rm -f "$keylog" "$out"/{tcp,tls,udp,dtls}.pcapng "$out"/*-with-keys.pcapng \
+rm -f "$keylog" "$out"/{tcp,tls,udp,dtls}.pcapng "$out"/{tls,dtls}.trace "$out"/*-with-keys.pcapng \
     "$out"/ladder.{png,tsv}
 server_pid=
 dumpcap_pid=
@@ -172,10 +172,10 @@ dtls_port=$(port_of dtls)
 client="$bindir/secho-client"
 capture tcp "tcp port $tcp_port" "$client" --tcp -m "$msg" 127.0.0.1 "$tcp_port"
 capture tls "tcp port $tls_port" "$client" --tls --ca "$certs/ca.pem" \
-    --keylog "$keylog" -m "$msg" localhost "$tls_port"
+    --keylog "$keylog" --trace -m "$msg" localhost "$tls_port"
 capture udp "udp port $udp_port" "$client" --udp -m "$msg" 127.0.0.1 "$udp_port"
 capture dtls "udp port $dtls_port" "$client" --dtls --ca "$certs/ca.pem" \
-    --keylog "$keylog" -m "$msg" localhost "$dtls_port"
+    --keylog "$keylog" --trace -m "$msg" localhost "$dtls_port"
 if [ "$embed" -eq 1 ]; then
     # These copies carry the secrets that keys.log (0600) guards: they are
     # created 0600 too, never readable by others even for a moment.
@@ -273,10 +273,22 @@ if [ -n "$readme" ]; then
         ' "$readme" >"$work/readme"
     cat "$work/readme" >"$readme"
 fi
+# The client's --trace of the same two encrypted exchanges, side by side
+# with the table: each handshake message and alert as it went out (>) or
+# came in (<), its length and when (tls.trace, dtls.trace in $out).
+for t in tls dtls; do
+    grep '^trace ' "$work/$t.client" >"$out/$t.trace" || true
+done
+printf '\nthe handshakes as secho-client --trace saw them (> sent, < received):\n'
+paste -d '|' <(sed 's/^trace //' "$out/tls.trace") \
+    <(sed 's/^trace //' "$out/dtls.trace") |
+    awk -F'|' 'BEGIN { printf "  %-44s %s\n", "tls", "dtls" }
+        { printf "  %-44s %s\n", $1, $2 }'
 printf '\nwire B: whole frames on lo; L4 payload: TCP/UDP payload bytes;\n'
 printf 'overhead: L4 payload beyond the echoed message (TLS handshake, '
 printf 'records, alerts).\n\nfiles in %s:\n' "$out"
 for f in tcp tls udp dtls; do printf '  %s.pcapng\n' "$f"; done
+printf '  tls.trace, dtls.trace (secho-client --trace of those exchanges)\n'
 printf '  keys.log (TLS secrets, mode %s)\n' "$(stat -c %a "$keylog")"
 [ "$embed" -eq 1 ] &&
     printf '  tls-with-keys.pcapng, dtls-with-keys.pcapng (open decrypted)\n'

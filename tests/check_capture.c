@@ -42,8 +42,19 @@ setup(void)
 	snprintf(script, sizeof(script), "%s/scripts/capture.sh", tu_root());
 	if (tu_run(argv, NULL, 0, 60000, &r) != 0)
 		fprintf(stderr, "capture.sh failed: %s%s\n", r.out, r.err);
-	else if (getenv("SECHO_TEST_VERBOSE") != NULL)
-		fputs(r.out, stderr);
+	else {
+		char path[400];
+		FILE *f;
+
+		/* What it printed, for the tests of its output. */
+		snprintf(path, sizeof(path), "%s/stdout.txt", dir);
+		if ((f = fopen(path, "w")) != NULL) {
+			fputs(r.out, f);
+			fclose(f);
+		}
+		if (getenv("SECHO_TEST_VERBOSE") != NULL)
+			fputs(r.out, stderr);
+	}
 	tu_result_free(&r);
 }
 
@@ -521,6 +532,30 @@ readme_table(const char *path, char *header, size_t hlen, struct row *rows,
  * one that claimed 1863 B of tls payload after the second session
  * ticket went (1558 B), fails.
  */
+/* The client's trace of the tls and dtls exchanges, printed with the
+ * table and kept beside the captures. */
+START_TEST(capture_prints_the_trace)
+{
+	static const char *const tls[] = { "> ClientHello ", "< ServerHello ",
+	    "< EncryptedExtensions ", "< Certificate ", "< CertificateVerify ",
+	    "< Finished ", "> Finished ", NULL };
+	static const char *const dtls[] = { "> ClientHello ",
+	    "< HelloVerifyRequest ", "< ServerHelloDone ",
+	    "> ClientKeyExchange ", NULL };
+
+	SKIP_WITHOUT_TSHARK();
+	for (size_t i = 0; tls[i] != NULL; i++)
+		ck_assert_msg(contains("tls.trace", tls[i]), "tls.trace has no "
+		    "'%s'", tls[i]);
+	for (size_t i = 0; dtls[i] != NULL; i++)
+		ck_assert_msg(contains("dtls.trace", dtls[i]), "dtls.trace has "
+		    "no '%s'", dtls[i]);
+	ck_assert_msg(contains("stdout.txt", "the handshakes as secho-client "
+	    "--trace saw them") && contains("stdout.txt",
+	    "< HelloVerifyRequest 35 B"), "capture.sh printed no trace");
+}
+END_TEST
+
 START_TEST(readme_table_is_a_run)
 {
 	char script[512], readme[512], copy[400], out[400], want_h[256],
@@ -581,6 +616,7 @@ capture_suite(void)
 	tcase_add_test(tc, ladder_png_is_a_picture);
 	tcase_add_test(tc, ladder_draws_every_packet);
 	tcase_add_test(tc, readme_table_is_a_run);
+	tcase_add_test(tc, capture_prints_the_trace);
 	tcase_add_test(tc, fingerprints_match_tshark);
 	suite_add_tcase(s, tc);
 	return s;
