@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "secho/iplimit.h"
+#include "secho/json.h"
 #include "server_int.h"
 
 #define DISCARD_MAX	65536	/* unread bytes dropped before a close */
@@ -242,7 +243,7 @@ json_field(char *buf, size_t len, size_t *o, const char *key, const char *s)
 {
 	addf(buf, len, o, ",\"%s\":", key);
 	if (*o + 1 < len)
-		*o += srv_json_str(buf + *o, len - *o, s);
+		*o += secho_json_quote(buf + *o, len - *o, s);
 }
 
 /* `,"tls":{...}`: the session's fields, and its client's fingerprints. */
