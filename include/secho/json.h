@@ -15,7 +15,8 @@
 
 /*
  * Writes s as a JSON string (quoted, escaped: '"' and '\\' with a
- * backslash, control bytes and every byte >= 0x7f as \u00XX) into out,
+ * backslash, control bytes and DEL as \u00XX; valid UTF-8 as it is, and
+ * any other byte >= 0x80 as \u00XX, its Latin-1 reading) into out,
  * NUL-terminated, and returns its length.  A string that does not fit is
  * cut, still closed by its quote; len < 3 writes nothing and returns 0.
  * Room for the worst case: 6 bytes per byte of s, and 3.

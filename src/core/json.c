@@ -11,25 +11,64 @@
 #include "secho/json.h"
 #include "secho/secho.h"
 
+/*
+ * The length of the valid UTF-8 sequence at s (RFC 3629: shortest form,
+ * no surrogates, at most U+10FFFF), or 0 when the byte there starts none.
+ */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;	/* overlong */
+	else if (c == 0xed)
+		hi = 0x9f;	/* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90;	/* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f;	/* beyond U+10FFFF */
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
 size_t
 secho_json_quote(char *out, size_t len, const char *s)
 {
-	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0, n;
 
 	if (len < 3)
 		return 0;
 	out[o++] = '"';
-	for (; *s != '\0' && o + 8 < len; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
+	/* Room for the longest step (6 bytes) and the closing quote. */
+	for (; *p != '\0' && o + 8 < len; p++) {
+		if (*p == '"' || *p == '\\') {
 			out[o++] = '\\';
-			out[o++] = (char)ch;
-		} else if (ch < 0x20 || ch >= 0x7f)	/* valid JSON whatever
-							 * the bytes were */
-			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
+			out[o++] = (char)*p;
+		} else if (*p >= 0x80 && (n = utf8_len(p)) > 0) {
+			memcpy(out + o, p, n);	/* UTF-8 stays itself */
+			o += n;
+			p += n - 1;
+		} else if (*p < 0x20 || *p >= 0x7f)
+			/* Valid JSON whatever the bytes were: a byte that is
+			 * no UTF-8 becomes the code point of its value. */
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", *p);
 		else
-			out[o++] = (char)ch;
+			out[o++] = (char)*p;
 	}
 	out[o++] = '"';
 	out[o] = '\0';
@@ -194,7 +233,10 @@ secho_json_double(struct secho_json *j, const char *key, double v,
 	}
 	n = snprintf(num, sizeof(num), "%.*f", decimals < 0 ? 0 :
 	    decimals > 17 ? 17 : decimals, v);
-	put(j, num, n > 0 && (size_t)n < sizeof(num) ? (size_t)n : 0);
+	if (n > 0 && (size_t)n < sizeof(num))
+		put(j, num, (size_t)n);
+	else
+		put(j, "null", 4);	/* cannot happen: room for DBL_MAX */
 }
 
 void
