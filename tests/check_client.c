@@ -1701,8 +1701,9 @@ START_TEST(json_echo_each_transport)
 	start_four();
 	for (int i = 0; i < 4; i++) {
 		int tls = i % 2 == 1;
-		const char *args[] = { flag, "--json", "--ca", tu_cert("ca.pem"),
-		    "-m", "json!", "localhost", port_of(names[i]), NULL };
+		const char *args[] = { flag, "--json", "--ca",
+		    tu_cert("ca.pem"), "-m", "json!", "localhost",
+		    port_of(names[i]), NULL };
 
 		snprintf(flag, sizeof(flag), "--%s", names[i]);
 		if (!tls)	/* no TLS options without TLS */
@@ -1710,9 +1711,9 @@ START_TEST(json_echo_each_transport)
 		if (i == 0)	/* stdin instead of -m */
 			memmove(&args[2], &args[4], 3 * sizeof(args[0]));
 		ck_assert_int_eq(client(&r, "json!", 5, args), 0);
-		snprintf(want, sizeof(want), "secho-client %s %s localhost true "
-		    "true true true 5 5 null null 0 null\n", i == 0 ? "stdin" :
-		    "message", names[i]);
+		snprintf(want, sizeof(want), "secho-client %s %s localhost "
+		    "true true true true 5 5 null null 0 null\n", i == 0 ?
+		    "stdin" : "message", names[i]);
 		assert_json(&r, JSON_ECHO, want);
 		snprintf(want, sizeof(want), "%s X25519 253 "
 		    "ecdsa_secp256r1_sha256 localhost false true ok 44 1 "

@@ -21,8 +21,8 @@ START_TEST(quote_escapes)
 	ck_assert_uint_eq(n, strlen(out));
 	/* UTF-8 as it is ("é", "€", U+1F600); other high bytes escaped:
 	 * a lone continuation, an overlong "/", a surrogate, a cut "é". */
-	n = secho_json_quote(out, sizeof(out),
-	    "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\x80\xc0\xaf\xed\xa0\x80\xc3");
+	n = secho_json_quote(out, sizeof(out), "\xc3\xa9\xe2\x82\xac"
+	    "\xf0\x9f\x98\x80|\x80\xc0\xaf\xed\xa0\x80\xc3");
 	ck_assert_str_eq(out, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|"
 	    "\\u0080\\u00c0\\u00af\\u00ed\\u00a0\\u0080\\u00c3\"");
 	ck_assert_uint_eq(n, strlen(out));

@@ -203,7 +203,7 @@ struct secho_tls_details {
 	 * "ecdsa_secp256r1_sha256", "rsa_pss_rsae_sha256"; "" when it did
 	 * not sign (a resumed session) */
 	char sig_scheme[48];
-	int group_bits;		/* key exchange key size ("X25519": 253), 0 */
+	int group_bits;		/* key exchange size ("X25519": 253), or 0 */
 	size_t nchain;		/* certificates in chain[] */
 	size_t chain_total;	/* as sent, may be more than nchain */
 	struct secho_tls_cert_info chain[SECHO_TLS_CHAIN_MAX];

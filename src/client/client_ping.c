@@ -487,7 +487,8 @@ summary(const struct ping *p, unsigned long long us)
 		var = p->sum2 / p->received - avg * avg;
 		printf("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n",
 		    p->min_us / 1000.0, avg / 1000.0, p->max_us / 1000.0,
-		    secho_client_isqrt(var > 0 ? (unsigned long long)var : 0) / 1000.0);
+		    secho_client_isqrt(var > 0 ? (unsigned long long)var :
+		    0) / 1000.0);
 	}
 	fflush(stdout);
 }

@@ -64,8 +64,8 @@ srv_log(const char *fmt, ...)
 	} else {
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "\"msg\":");
-		n += (int)secho_json_quote(line + n, sizeof(line) - (size_t)n - 2,
-		    msg);
+		n += (int)secho_json_quote(line + n,
+		    sizeof(line) - (size_t)n - 2, msg);
 		line[n++] = '}';
 	}
 	va_end(ap);
