@@ -1564,6 +1564,254 @@ START_TEST(usage_errors)
 }
 END_TEST
 
+/* All four transports on port 0: tcp, tls, udp, dtls. */
+static void
+start_four(void)
+{
+	ck_assert_int_eq(tu_server_start(&srv, (const char *[]){ "--tcp",
+	    "--tls", "--udp", "--dtls", "--port", "0", TLS_ARGS, NULL }, 4),
+	    0);
+}
+
+/* The value of a -v row ("    pin-sha256    VALUE") into buf. */
+static void
+verbose_row(const char *err, const char *row, char *buf, size_t len)
+{
+	char key[40];
+	const char *p;
+	size_t n;
+
+	snprintf(key, sizeof(key), "\n    %-13s ", row);
+	p = strstr(err, key);
+	ck_assert_msg(p != NULL, "no '%s' row in: %s", row, err);
+	p += strlen(key);
+	n = strcspn(p, "\n");
+	ck_assert_uint_lt(n, len);
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+}
+
+/*
+ * -v over tls (_i 0) and dtls (1): the key's pin, which --pin-sha256 takes
+ * back as printed (and refuses with one character changed), how the
+ * server signed, the key exchange's size and the chain it sent, the
+ * fixture's CA as its certificate's issuer.
+ */
+START_TEST(verbose_pin_and_chain)
+{
+	const char *proto = _i == 0 ? "--tls" : "--dtls";
+	char pin[64], want[64], v[256];
+	struct tu_result r;
+
+	start_four();
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ proto, "-v",
+	    "-m", "x", "--ca", tu_cert("ca.pem"), "localhost",
+	    port_of(proto + 2), NULL }), 0);
+	verbose_row(r.err, "pin-sha256", pin, sizeof(pin));
+	pin_of(tu_cert("server.pem"), want, sizeof(want));
+	ck_assert_str_eq(pin, want);
+	verbose_row(r.err, "signature", v, sizeof(v));
+	ck_assert_str_eq(v, "ecdsa_secp256r1_sha256");
+	verbose_row(r.err, "key exchange", v, sizeof(v));
+	ck_assert_str_eq(v, "X25519 (253 bits)");
+	verbose_row(r.err, "chain", v, sizeof(v));
+	ck_assert_str_eq(v, "1 certificate sent");
+	verbose_row(r.err, "0 subject", v, sizeof(v));
+	ck_assert_str_eq(v, "CN=localhost,O=secho");
+	verbose_row(r.err, "  issuer", v, sizeof(v));
+	ck_assert_str_eq(v, "CN=secho local CA,O=secho");
+	verbose_row(r.err, "  sig alg", v, sizeof(v));
+	ck_assert_str_eq(v, "ecdsa-with-SHA256");
+	verbose_row(r.err, "  serial", v, sizeof(v));
+	ck_assert_msg(strlen(v) >= 2 && strspn(v, "0123456789ABCDEF") ==
+	    strlen(v), "serial '%s'", v);
+	verbose_row(r.err, "  not after", v, sizeof(v));
+	ck_assert_msg(strstr(v, " UTC") != NULL, "not after '%s'", v);
+	tu_result_free(&r);
+	/* Pasted back: trusted by the key alone (no --ca). */
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ proto, "-m",
+	    "pinned", "--pin-sha256", pin, "localhost", port_of(proto + 2),
+	    NULL }), 0);
+	ck_assert_str_eq(r.out, "pinned\n");
+	tu_result_free(&r);
+	pin[0] = pin[0] == 'A' ? 'B' : 'A';
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ proto, "-m",
+	    "x", "--pin-sha256", pin, "localhost", port_of(proto + 2),
+	    NULL }), SECHO_EXIT_VERIFY);
+	assert_err(&r, "does not match --pin-sha256");
+	tu_result_free(&r);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/* jq's output (filter -r) over in, which it must parse. */
+static char *
+jq(const char *in, const char *filter)
+{
+	struct tu_result r;
+	char *out;
+
+	tu_assert_exit(tu_run((const char *[]){ "/usr/bin/jq", "-r", filter,
+	    NULL }, in, strlen(in), 20000, &r), &r, 0);
+	out = r.out;
+	r.out = NULL;
+	tu_result_free(&r);
+	return out;
+}
+
+/* The report is stdout's one line; filter's output on it is want. */
+static void
+assert_json(const struct tu_result *r, const char *filter, const char *want)
+{
+	char *got;
+
+	ck_assert_msg(r->outlen > 2 && r->out[0] == '{' &&
+	    strchr(r->out, '\n') == r->out + r->outlen - 1,
+	    "stdout is not one JSON line: %s (stderr: %s)", r->out,
+	    tu_tail(r->err, 1000));
+	got = jq(r->out, filter);
+	ck_assert_msg(strcmp(got, want) == 0, "jq '%s': got '%s', want '%s' "
+	    "(report: %s)", filter, got, want, r->out);
+	free(got);
+}
+
+#define JSON_ECHO "[.program, .mode, .transport, .server.host, " \
+	"(.server.address | startswith(\"127.0.0.1:\")), " \
+	"(.local | startswith(\"127.0.0.1:\")), (.start | endswith(\"Z\")), " \
+	"(.connect_ms >= 0), .bytes_sent, .bytes_echoed, .ping, .resume, " \
+	".exit_code, .error] | map(tostring) | join(\" \")"
+#define JSON_TLS "if .tls == null then \"none \\(.handshake_ms)\" else " \
+	"[.tls.version[0:4], .tls.group, .tls.group_bits, " \
+	".tls.signature_scheme, .tls.sni, .tls.resumed, .tls.verified, " \
+	".tls.verification, (.tls.pin_sha256 | length), " \
+	"(.tls.chain | length), .tls.chain[0].issuer, " \
+	".tls.chain[0].signature_algorithm, (.handshake_ms > 0)] | " \
+	"map(tostring) | join(\" \") end"
+
+/*
+ * --json for an echo over each transport (stdin for tcp, -m for the
+ * others): one object on stdout, the echo itself not there.
+ */
+START_TEST(json_echo_each_transport)
+{
+	static const char *names[] = { "tcp", "tls", "udp", "dtls" };
+	char flag[16], want[256];
+	struct tu_result r;
+
+	start_four();
+	for (int i = 0; i < 4; i++) {
+		int tls = i % 2 == 1;
+		const char *args[] = { flag, "--json", "--ca",
+		    tu_cert("ca.pem"), "-m", "json!", "localhost",
+		    port_of(names[i]), NULL };
+
+		snprintf(flag, sizeof(flag), "--%s", names[i]);
+		if (!tls)	/* no TLS options without TLS */
+			memmove(&args[2], &args[4], 5 * sizeof(args[0]));
+		if (i == 0)	/* stdin instead of -m */
+			memmove(&args[2], &args[4], 3 * sizeof(args[0]));
+		ck_assert_int_eq(client(&r, "json!", 5, args), 0);
+		snprintf(want, sizeof(want), "secho-client %s %s localhost "
+		    "true true true true 5 5 null null 0 null\n", i == 0 ?
+		    "stdin" : "message", names[i]);
+		assert_json(&r, JSON_ECHO, want);
+		snprintf(want, sizeof(want), "%s X25519 253 "
+		    "ecdsa_secp256r1_sha256 localhost false true ok 44 1 "
+		    "CN=secho local CA,O=secho ecdsa-with-SHA256 true\n",
+		    i == 1 ? "TLSv" : "DTLS");
+		assert_json(&r, JSON_TLS, tls ? want : "none null\n");
+		ck_assert_msg(strstr(r.out, "json!") == NULL, "echo on stdout: "
+		    "%s", r.out);
+		tu_result_free(&r);
+	}
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/* --json of ping runs: the summary figures and each probe. */
+START_TEST(json_ping)
+{
+	struct tu_result r;
+
+	start_four();
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--udp",
+	    "--json", "-c", "3", "-i", "0", "-s", "100", "127.0.0.1",
+	    port_of("udp"), NULL }), 0);
+	assert_json(&r, "[.mode, .ping.size, .ping.count, .ping.sent, "
+	    ".ping.received, .ping.lost, .ping.loss_percent, "
+	    "(.ping.rtt_ms | .min <= .avg and .avg <= .max and .mdev >= 0), "
+	    "([.ping.probes[].seq] | map(tostring) | join(\",\")), "
+	    "(.ping.probes | all(.rtt_ms >= 0)), .bytes_sent, .bytes_echoed, "
+	    ".exit_code] | map(tostring) | join(\" \")",
+	    "ping 100 3 3 3 0 0 true 1,2,3 true 300 300 0\n");
+	ck_assert_msg(strstr(r.out, "bytes from") == NULL, "%s", r.out);
+	tu_result_free(&r);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--json", "-c", "2", "-i", "0", "--ca", tu_cert("ca.pem"),
+	    "localhost", port_of("tls"), NULL }), 0);
+	assert_json(&r, "[.ping.sent, .ping.received, (.ping.probes | "
+	    "length), .bytes_echoed, .tls.version[0:4]] | map(tostring) | "
+	    "join(\" \")", "2 2 2 128 TLSv\n");
+	tu_result_free(&r);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/* --json of a --resume run: each connection, resumed or not. */
+START_TEST(json_resume)
+{
+	struct tu_result r;
+
+	start_four();
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--json", "-m", "again", "--resume=2", "--ca", tu_cert("ca.pem"),
+	    "localhost", port_of("tls"), NULL }), 0);
+	assert_json(&r, "[.resume.reconnections, .resume.resumed, "
+	    "([.resume.connections[] | \"\\(.connection):\\(.resumed)\"] | "
+	    "join(\",\")), (.resume.connections | all(.handshake_ms > 0)), "
+	    ".tls.resumed, .bytes_sent, .bytes_echoed, .exit_code] | "
+	    "map(tostring) | join(\" \")",
+	    "2 2 1:false,2:true,3:true true false 15 15 0\n");
+	ck_assert_msg(strstr(r.out, "connection 2") == NULL, "%s", r.out);
+	tu_result_free(&r);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/*
+ * A failing --json run still reports, with the exit code it exits with
+ * and the error it also prints on stderr: a name the certificate lacks
+ * (4), a port nobody listens on (2).
+ */
+START_TEST(json_failures)
+{
+	struct tu_result r;
+	char line[512], *err;
+
+	start_four();
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--tls",
+	    "--json", "-m", "x", "--ca", tu_cert("ca.pem"), "--servername",
+	    "wrong.example", "localhost", port_of("tls"), NULL }),
+	    SECHO_EXIT_VERIFY);
+	assert_json(&r, "[.exit_code, .tls, (.connect_ms >= 0), .bytes_sent, "
+	    "(.error | test(\"hostname mismatch\"))] | map(tostring) | "
+	    "join(\" \")", "4 null true 0 true\n");
+	err = jq(r.out, ".error");
+	snprintf(line, sizeof(line), "secho-client: %s", err);
+	assert_err(&r, line);
+	free(err);
+	tu_result_free(&r);
+	tu_server_stop_clean(&srv);
+	ck_assert_int_eq(client(&r, NULL, 0, (const char *[]){ "--json",
+	    "-m", "x", "127.0.0.1", tu_num(tu_free_port(0)), NULL }),
+	    SECHO_EXIT_CONNECT);
+	assert_json(&r, "[.exit_code, .server.address, .local, .connect_ms, "
+	    "(.error | test(\"refused\"))] | map(tostring) | join(\" \")",
+	    "2 null null null true\n");
+	tu_result_free(&r);
+}
+END_TEST
+
 Suite *
 client_suite(void)
 {
@@ -1605,6 +1853,15 @@ client_suite(void)
 	tcase_add_test(tc, send_proxy_mixed_families);
 	tcase_add_test(tc, send_proxy_usage);
 	tcase_add_test(tc, send_proxy_resume);
+	suite_add_tcase(s, tc);
+	/* -v's details and --json (issue 13, item 6). */
+	tc = tcase_create("report");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, verbose_pin_and_chain, 0, 2);
+	tcase_add_test(tc, json_echo_each_transport);
+	tcase_add_test(tc, json_ping);
+	tcase_add_test(tc, json_resume);
+	tcase_add_test(tc, json_failures);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -43,6 +43,7 @@ main(void)
 	srunner_add_suite(sr, loop_suite());
 	srunner_add_suite(sr, echo_suite());
 	srunner_add_suite(sr, opts_suite());
+	srunner_add_suite(sr, json_suite());
 	srunner_add_suite(sr, proxy_suite());
 	srunner_add_suite(sr, tls_suite());
 	srunner_add_suite(sr, server_suite());

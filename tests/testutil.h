@@ -15,6 +15,7 @@ Suite *net_suite(void);
 Suite *loop_suite(void);
 Suite *echo_suite(void);
 Suite *opts_suite(void);
+Suite *json_suite(void);
 Suite *tls_suite(void);
 Suite *server_suite(void);
 Suite *client_suite(void);

@@ -42,8 +42,13 @@ enum secho_client_status {
 	SECHO_CLIENT_INTERRUPTED,	/* echo stopped by secho_client_interrupt */
 };
 
+/* What a --json run gathered (client_report.c). */
+struct secho_client_report;
+
 struct secho_client_result {
 	enum secho_client_status status;
+	/* cfg->json: the run's figures, for secho_client_report_write() */
+	struct secho_client_report *report;
 };
 
 struct secho_client_config {
@@ -58,11 +63,13 @@ struct secho_client_config {
 	int verbose;
 	int quiet;
 	/* --report: read and show the report of a server with --report. */
-	int report;
+	int ask_report;
 	/* TLS/DTLS: the name for SNI and verification instead of host. */
 	const char *servername;
 	/* --resume: reconnections after the first, 0 = none. */
 	long resume;
+	/* --json: one JSON object on stdout at the end, nothing else */
+	int json;
 	/* --send-proxy: 0 none, else the PROXY protocol version (1, 2). */
 	int send_proxy;
 	/* --proxy-source / --proxy-dest; len 0: the connection's own. */
@@ -87,6 +94,18 @@ int secho_client_parse_args(struct secho_client_config *cfg, int argc,
  */
 int secho_client_run(const struct secho_client_config *cfg,
     struct secho_client_result *res);
+
+/*
+ * --json: writes the run res describes as one JSON object and a newline
+ * to out, with the exit code the program chose and error, the message it
+ * printed (NULL: none).  The fields are listed in secho-client(1).
+ * Returns 0, or -1 (out of memory, or out failed: secho_error()).
+ */
+int secho_client_report_write(const struct secho_client_config *cfg,
+    const struct secho_client_result *res, int exit_code, const char *error,
+    FILE *out);
+/* Frees what secho_client_run() left in res. */
+void secho_client_result_free(struct secho_client_result *res);
 
 /*
  * Async-signal-safe, for a SIGINT/SIGTERM handler: a running client stops

@@ -181,6 +181,44 @@ struct secho_tls_info {
  */
 int secho_tls_conn_info(const struct secho_conn *c, struct secho_tls_info *info);
 
+/* One certificate of the chain the server sent, as -v prints it. */
+struct secho_tls_cert_info {
+	int depth;		/* 0: the server's own */
+	char subject[256];	/* one-line RFC 2253 */
+	char issuer[256];
+	char serial[96];	/* hex, "5F3A..." */
+	char sig_alg[64];	/* "ecdsa-with-SHA256" */
+	char not_before[32];	/* "2026-11-21 19:24:00 UTC" */
+	char not_after[32];
+};
+
+#define SECHO_TLS_CHAIN_MAX 8
+
+/*
+ * The client's -v and --json details beyond secho_tls_info (kept apart so
+ * a server connection does not carry them); strings "" when unknown.
+ */
+struct secho_tls_details {
+	/* base64 SHA-256 of the server's SubjectPublicKeyInfo, as
+	 * --pin-sha256 takes it */
+	char pin_sha256[48];
+	/* how the server signed the handshake, its TLS SignatureScheme name:
+	 * "ecdsa_secp256r1_sha256", "rsa_pss_rsae_sha256"; "" when it did
+	 * not sign (a resumed session) */
+	char sig_scheme[48];
+	int group_bits;		/* key exchange size ("X25519": 253), or 0 */
+	size_t nchain;		/* certificates in chain[] */
+	size_t chain_total;	/* as sent, may be more than nchain */
+	struct secho_tls_cert_info chain[SECHO_TLS_CHAIN_MAX];
+};
+
+/*
+ * Fills d for an established TLS/DTLS client connection; -1 if not TLS,
+ * as secho_tls_conn_info().
+ */
+int secho_tls_conn_details(const struct secho_conn *c,
+    struct secho_tls_details *d);
+
 /*
  * A ClientHello as JA3 and JA4 see it (GREASE values left out, lists in
  * the order received).  The server fills one for every ClientHello and

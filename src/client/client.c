@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -64,13 +65,66 @@ print_tls_rows(const struct client *cl, const struct secho_tls_info *in,
 		    *rows[i].v != '\0' ? rows[i].v : "-");
 }
 
+/* One certificate of the chain, under the session's rows. */
+static void
+print_cert(const struct secho_tls_cert_info *ci)
+{
+	char first[16];
+	const struct { const char *k, *v; } rows[] = {
+		{ first, ci->subject }, { "  issuer", ci->issuer },
+		{ "  serial", ci->serial }, { "  sig alg", ci->sig_alg },
+		{ "  not before", ci->not_before },
+		{ "  not after", ci->not_after },
+	};
+
+	snprintf(first, sizeof(first), "%d subject", ci->depth);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		fprintf(stderr, "    %-13s %s\n", rows[i].k,
+		    *rows[i].v != '\0' ? rows[i].v : "-");
+}
+
+/*
+ * After the session's rows: the key's pin (the value --pin-sha256
+ * takes), how the server signed the handshake, the key exchange's size,
+ * then the chain the server sent, its own certificate first.
+ */
+static void
+print_tls_details(const struct secho_tls_info *in,
+    const struct secho_tls_details *d)
+{
+	char kx[64];
+
+	if (*in->group == '\0' || (d->group_bits == 0 && in->resumed))
+		snprintf(kx, sizeof(kx), "none%s", in->resumed ?
+		    " (resumed)" : "");
+	else if (d->group_bits > 0)
+		snprintf(kx, sizeof(kx), "%s (%d bits)", in->group,
+		    d->group_bits);
+	else
+		snprintf(kx, sizeof(kx), "%s", in->group);
+	fprintf(stderr, "    %-13s %s\n", "pin-sha256",
+	    *d->pin_sha256 != '\0' ? d->pin_sha256 : "-");
+	fprintf(stderr, "    %-13s %s\n", "signature", *d->sig_scheme != '\0' ?
+	    d->sig_scheme : in->resumed ? "none (resumed)" : "-");
+	fprintf(stderr, "    %-13s %s\n", "key exchange", kx);
+	fprintf(stderr, "    %-13s %zu certificate%s sent%s\n", "chain",
+	    d->chain_total, d->chain_total == 1 ? "" : "s",
+	    d->chain_total > d->nchain ? ", the first shown" : "");
+	for (size_t i = 0; i < d->nchain; i++)
+		print_cert(&d->chain[i]);
+}
+
 static void
 print_tls_info(const struct client *cl, unsigned long long us)
 {
 	struct secho_tls_info in;
+	struct secho_tls_details d;
 
-	if (cl->cfg->verbose && secho_tls_conn_info(&cl->conn, &in) == 0)
-		print_tls_rows(cl, &in, us);
+	if (!cl->cfg->verbose || secho_tls_conn_info(&cl->conn, &in) == -1)
+		return;
+	print_tls_rows(cl, &in, us);
+	if (secho_tls_conn_details(&cl->conn, &d) == 0)
+		print_tls_details(&in, &d);
 }
 
 static int
@@ -121,6 +175,8 @@ handshake(struct client *cl)
 	cl->handshake_us = secho_now_us() - t0;
 	if (secho_conn_is_tls(&cl->conn))
 		print_tls_info(cl, cl->handshake_us);
+	if (cl->nth == 1)
+		secho_client_report_session(cl);
 	if (secho_tls_conn_cert_unasked(&cl->conn))
 		secho_client_warn("warning: the server did not ask for a client "
 		    "certificate");
@@ -136,6 +192,22 @@ trace_line(const struct secho_trace_event *ev, void *arg)
 	(void)arg;
 	fprintf(stderr, "trace %s\n", secho_trace_format(ev, buf,
 	    sizeof(buf)));
+}
+
+/* --json: where the first connection went, from where, how fast. */
+static void
+report_connect(struct client *cl, int fd, unsigned long long us)
+{
+	struct secho_client_report *r = cl->report;
+	struct secho_sockaddr local;
+
+	r->connected = 1;
+	r->connect_us = us;
+	snprintf(r->addr, sizeof(r->addr), "%s", cl->addr);
+	local.len = sizeof(local.ss);
+	if (getsockname(fd, (struct sockaddr *)&local.ss, &local.len) == 0)
+		secho_sockaddr_str((struct sockaddr *)&local.ss, r->local,
+		    sizeof(r->local));
 }
 
 /* Wraps the connected fd in the configured transport. */
@@ -174,6 +246,8 @@ connect_server(struct client *cl)
 		    SECHO_CLIENT_TIMEOUT : SECHO_CLIENT_CONNECT);
 	secho_sockaddr_str((struct sockaddr *)&cl->peer.ss, cl->addr,
 	    sizeof(cl->addr));
+	if (cl->nth == 1 && cl->report != NULL)
+		report_connect(cl, fd, secho_now_us() - t0);
 	/* Echoes of a window of datagrams may arrive in one burst. */
 	if (cl->dgram)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
@@ -269,7 +343,7 @@ client_open(struct client *cl)
 	cl->handshake_us = 0;
 	if (connect_server(cl) == -1 || handshake(cl) == -1)
 		return -1;
-	return cl->cfg->report ? secho_client_report(cl) : 0;
+	return cl->cfg->ask_report ? secho_client_server_report(cl) : 0;
 }
 
 /* What may still be read while waiting for the server's close. */
@@ -349,8 +423,8 @@ run_message(struct client *cl)
 	if (rc == 1)
 		interrupted(cl, &e);
 	secho_client_echo_free(&e);
-	if (rc != 0)
-		return -1;
+	if (rc != 0 || cl->cfg->json)
+		return rc != 0 ? -1 : 0;
 	/* The echo is byte for byte the message: print that. */
 	if (fwrite(m, 1, n, stdout) != n ||
 	    (m[n - 1] != '\n' && putchar('\n') == EOF) || fflush(stdout) == EOF)
@@ -368,8 +442,9 @@ run_stdin(struct client *cl)
 	double secs;
 	int rc;
 
-	if (secho_client_echo_init(&e, cl, STDIN_FILENO, STDOUT_FILENO) ==
-	    -1)
+	/* --json: stdout is the report's; the echo is still compared. */
+	if (secho_client_echo_init(&e, cl, STDIN_FILENO, cl->cfg->json ? -1 :
+	    STDOUT_FILENO) == -1)
 		return -1;
 	rc = secho_client_echo_run(&e);
 	if (rc == 1)
@@ -391,6 +466,8 @@ print_out(struct client *cl, const char *fmt, ...)
 	va_list ap;
 	int rc;
 
+	if (cl->cfg->json)
+		return 0;	/* the report has them */
 	va_start(ap, fmt);
 	rc = vprintf(fmt, ap);
 	va_end(ap);
@@ -411,10 +488,12 @@ run_connection(struct client *cl, long nth, int *resumed)
 	struct secho_tls_info in;
 	int rc;
 
+	cl->nth = nth > 0 ? nth : 1;
 	rc = client_open(cl);
 	if (rc == 0 && nth > 0) {
 		*resumed = secho_tls_conn_info(&cl->conn, &in) == 0 &&
 		    in.resumed;
+		secho_client_report_conn(cl, *resumed);
 		rc = print_out(cl, "connection %ld: %s, %.2f ms\n", nth,
 		    *resumed ? "resumed" : "full handshake",
 		    cl->handshake_us / 1000.0);
@@ -462,13 +541,23 @@ int
 secho_client_run(const struct secho_client_config *cfg,
     struct secho_client_result *res)
 {
+	struct secho_client_report *r = NULL;
 	struct client cl;
 	int rc, resumed = 0;
 
+	/* Without memory the report only has what the program knows. */
+	if (cfg->json && (r = calloc(1, sizeof(*r))) != NULL) {
+		clock_gettime(CLOCK_REALTIME, &r->start);
+		r->start_us = secho_now_us();
+	}
+	res->report = r;
 	rc = client_setup(&cl, cfg);
+	cl.report = r;
 	if (rc == 0)
 		rc = cfg->resume > 0 ? run_resumed(&cl) :
 		    run_connection(&cl, 0, &resumed);
+	if (cl.report != NULL)
+		cl.report->duration_us = secho_now_us() - cl.report->start_us;
 	secho_tls_free(cl.tls);
 	res->status = rc == -1 ? cl.fail : cl.loss ? SECHO_CLIENT_LOSS :
 	    SECHO_CLIENT_OK;

@@ -82,6 +82,11 @@ secho_client_echo_init(struct client_echo *e, struct client *cl, int in_fd,
 void
 secho_client_echo_free(struct client_echo *e)
 {
+	if (e->cl != NULL && e->cl->report != NULL) {
+		e->cl->report->bytes_sent += e->nsent;
+		e->cl->report->bytes_echoed += e->nechoed;
+		e->nsent = e->nechoed = 0;	/* counted once */
+	}
 	free(e->buf);
 	free(e->rbuf);
 	e->buf = e->rbuf = NULL;

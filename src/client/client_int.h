@@ -2,7 +2,9 @@
  * client_int.h - private glue between the client's files: client.c
  * (connect, handshake, -m, resume), client_io.c (errors, notes, polling
  * and the drive loop every mode uses), client_echo.c (the stdin/echo
- * engine), client_ping.c (-c), client_proxy.c (--send-proxy) and
+ * engine), client_ping.c (-c), client_proxy.c (--send-proxy),
+ * client_report.c (--json: the run's result as one object),
+ * client_server_report.c (--report: the server's view beside ours) and
  * client_opts.c (the command line).
  */
 #ifndef SECHO_CLIENT_INT_H
@@ -10,6 +12,7 @@
 
 #include <poll.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "secho/client.h"
 #include "secho/transport.h"
@@ -30,6 +33,47 @@
 /* -s over udp/dtls: room for "secho seq=N " with N up to 99999. */
 #define SECHO_CLIENT_DGRAM_PROBE_MIN	16
 
+/* --json: one ping probe, and one connection of a --resume run. */
+struct report_probe {
+	long conn;	/* 1, or the --resume connection it went over */
+	long seq;
+	long long rtt_us;	/* -1: lost */
+};
+struct report_conn {
+	int resumed;
+	unsigned long long handshake_us;
+};
+
+/*
+ * What a --json run gathered (client_report.c writes it).  The session
+ * and addresses are the first connection's; bytes and ping figures add
+ * up every connection of a --resume run.
+ */
+struct secho_client_report {
+	struct timespec start;		/* wall clock, for "start" */
+	unsigned long long start_us;	/* secho_now_us(), for durations */
+	unsigned long long duration_us;
+	int connected;			/* the first connect succeeded */
+	char addr[SECHO_ADDRSTR_MAX], local[SECHO_ADDRSTR_MAX];
+	unsigned long long connect_us, handshake_us;
+	int handshaken;			/* the first handshake is done */
+	int tls;			/* info and details are set */
+	struct secho_tls_info info;
+	struct secho_tls_details details;
+	unsigned long long bytes_sent, bytes_echoed;
+	int ping;			/* a ping run started */
+	size_t ping_size;
+	long ping_sent, ping_received;
+	unsigned long long ping_us;	/* time spent pinging */
+	unsigned long long rtt_min, rtt_max, rtt_sum;	/* us */
+	long rtt_n;			/* probes answered */
+	double rtt_sum2;
+	struct report_probe *probes;
+	size_t nprobes, probes_cap;
+	struct report_conn *conns;	/* --resume */
+	size_t nconns, conns_cap;
+};
+
 /* One connection to the server and what is needed to talk about it. */
 struct client {
 	const struct secho_client_config *cfg;
@@ -44,6 +88,8 @@ struct client {
 	enum secho_client_status fail;	/* the first failure, or OK */
 	int loss;	/* a ping run (of --resume's) lost probes */
 	unsigned long long handshake_us;	/* the last TLS handshake */
+	long nth;	/* this connection's number, from 1 */
+	struct secho_client_report *report;	/* --json, else NULL */
 };
 
 /*
@@ -181,17 +227,31 @@ int secho_client_echo_run(struct client_echo *e);
  */
 int secho_client_proxy_send(struct client *cl);
 /*
- * client_report.c: --report.  Reads the server's report of this
+ * client_server_report.c: --report.  Reads the server's report of this
  * connection and prints it beside our view on stderr; 0, or -1 with the
  * failure set (no report in time, or not a report).
  */
-int secho_client_report(struct client *cl);
+int secho_client_server_report(struct client *cl);
 
 /*
  * -c: ping the server.  Returns 0, also when probes were lost (then it
  * sets cl->loss), or -1 (see secho_client_error).
  */
 int secho_client_ping(struct client *cl);
+/*
+ * client_report.c, --json: a probe's outcome (rtt_us -1: lost) and a
+ * --resume connection's handshake, kept in cl->report if there is one.
+ * Running out of memory drops the entry: the figures stay.
+ */
+void secho_client_report_probe(struct client *cl, long seq,
+    long long rtt_us);
+void secho_client_report_conn(struct client *cl, int resumed);
+/* The first connection's session (a TLS one: its details too). */
+void secho_client_report_session(struct client *cl);
+
+/* Integer square root, for ping's mdev (client_ping.c). */
+unsigned long long secho_client_isqrt(unsigned long long v);
+
 /*
  * The smallest -s for ping over proto with count probes: when there are
  * several on udp/dtls, each must carry its own number, or a late reply

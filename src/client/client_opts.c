@@ -24,7 +24,7 @@
  */
 enum {
 	OPT_TCP = 256, OPT_TLS, OPT_UDP, OPT_DTLS, OPT_MTLS, OPT_SEND_PROXY,
-	OPT_PROXY_SOURCE, OPT_PROXY_DEST, OPT_REPORT,
+	OPT_PROXY_SOURCE, OPT_PROXY_DEST, OPT_REPORT, OPT_JSON,
 };
 
 static const struct option longopts[] = {
@@ -39,6 +39,7 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ "mtls", no_argument, NULL, OPT_MTLS },
 	{ "send-proxy", optional_argument, NULL, OPT_SEND_PROXY },
 	{ "proxy-source", required_argument, NULL, OPT_PROXY_SOURCE },
@@ -84,6 +85,10 @@ static const char usage[] =
 "  --report               the server (started with --report) first says\n"
 "                         what it saw of the connection: print it on\n"
 "                         stderr beside our view, differences called out\n"
+"  --json                 print one JSON object on stdout at the end, and\n"
+"                         nothing else there (echoes are still checked):\n"
+"                         the connection, TLS session, bytes, ping or\n"
+"                         resume figures, exit code and error\n"
 "\n"
 "PROXY protocol, to test a balancer's or server's handling of it (tcp\n"
 "and tls; the header goes out right after the connect, before any TLS):\n"
@@ -204,7 +209,8 @@ parse_one(struct secho_client_config *cfg, struct parse_state *ps, int c,
 	case 't': return secho_opt_secs(name, optarg, 1, &cfg->timeout_ms);
 	case 'v': cfg->verbose++; return 0;
 	case 'q': cfg->quiet = 1; return 0;
-	case OPT_REPORT: cfg->report = 1; return 0;
+	case OPT_REPORT: cfg->ask_report = 1; return 0;
+	case OPT_JSON: cfg->json = 1; return 0;
 	case OPT_SEND_PROXY:
 		return secho_proxy_version_parse(name, optarg,
 		    &cfg->send_proxy);

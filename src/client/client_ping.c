@@ -115,6 +115,13 @@ ping_init(struct ping *p, struct client *cl)
 static void
 ping_free(struct ping *p)
 {
+	struct secho_client_report *r = p->cl->report;
+
+	if (r != NULL && p->cl->dgram) {
+		/* Streams count in their echo engine. */
+		r->bytes_sent += (unsigned long long)p->seq * p->size;
+		r->bytes_echoed += (unsigned long long)p->received * p->size;
+	}
 	if (!p->cl->dgram)
 		secho_client_echo_free(&p->e);
 	free(p->payload);
@@ -154,7 +161,8 @@ report(struct ping *p, long seq, int got, unsigned long long rtt)
 {
 	if (got)
 		record(p, rtt);
-	if (p->cl->cfg->quiet)
+	secho_client_report_probe(p->cl, seq, got ? (long long)rtt : -1);
+	if (p->cl->cfg->quiet || p->cl->cfg->json)
 		return;
 	if (got)
 		printf("%zu bytes from %s: seq=%ld time=%.3f ms\n", p->size,
@@ -445,8 +453,8 @@ stream_ping(struct ping *p)
 }
 
 /* Integer square root (Newton); spares linking libm for one number. */
-static unsigned long long
-isqrt(unsigned long long v)
+unsigned long long
+secho_client_isqrt(unsigned long long v)
 {
 	unsigned long long x = v, y = (v + 1) / 2;
 
@@ -464,6 +472,8 @@ summary(const struct ping *p, unsigned long long us)
 	long lost = p->sent - p->received;
 	double avg, var;
 
+	if (p->cl->cfg->json)
+		return;	/* the report has the figures */
 	printf("--- %s secho ping statistics ---\n",
 	    secho_client_target(p->cl, target, sizeof(target)));
 	printf("%ld probes sent, %ld received, ", p->sent, p->received);
@@ -477,7 +487,8 @@ summary(const struct ping *p, unsigned long long us)
 		var = p->sum2 / p->received - avg * avg;
 		printf("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n",
 		    p->min_us / 1000.0, avg / 1000.0, p->max_us / 1000.0,
-		    isqrt(var > 0 ? (unsigned long long)var : 0) / 1000.0);
+		    secho_client_isqrt(var > 0 ? (unsigned long long)var :
+		    0) / 1000.0);
 	}
 	fflush(stdout);
 }
@@ -494,12 +505,19 @@ secho_client_ping(struct client *cl)
 		ping_free(&p);
 		return -1;
 	}
-	if (!cfg->quiet)
+	if (!cfg->quiet && !cfg->json)
 		printf("PING %s (%s) over %s: %zu bytes per probe\n", cfg->host,
 		    cl->addr, secho_proto_name(cfg->proto), p.size);
 	start = secho_now_us();
 	rc = cl->dgram ? dgram_ping(&p) : stream_ping(&p);
 	summary(&p, secho_now_us() - start);
+	if (cl->report != NULL) {
+		cl->report->ping = 1;
+		cl->report->ping_size = p.size;
+		cl->report->ping_sent += p.sent;
+		cl->report->ping_received += p.received;
+		cl->report->ping_us += secho_now_us() - start;
+	}
 	ping_free(&p);
 	if (rc == -1)
 		return -1;

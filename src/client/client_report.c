@@ -1,374 +1,316 @@
 /*
- * client_report.c - --report: reads the line a server started with
- * --report sends first (a stream's first line, a DTLS connection's first
- * record, over UDP the answer to an empty datagram sent to ask for it),
- * and prints it beside what this client knows of the same connection,
- * calling out where the two differ: the address a balancer or NAT put in
- * front of ours, an SNI or ALPN that did not arrive as sent, a different
- * protocol version or suite (a TLS-terminating middlebox).
+ * client_report.c - --json: what a run gathers as it goes (the first
+ * connection's addresses, times and session, each ping probe, each
+ * --resume connection) and the one JSON object it ends with, like
+ * iperf3 -J.  The field names are an interface: secho-client(1) lists
+ * them, and a change there is a change here.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "client_int.h"
+#include "secho/json.h"
 
-#define REPORT_MAX	4096
-#define FIELDS_MAX	32
-
-/* The report, flattened: "tls.sni" -> "localhost". */
-struct report {
-	size_t n;
-	struct { char key[32]; char val[512]; } f[FIELDS_MAX];
-};
-
-static const char *
-field(const struct report *r, const char *key)
-{
-	for (size_t i = 0; i < r->n; i++) {
-		if (strcmp(r->f[i].key, key) == 0)
-			return r->f[i].val;
-	}
-	return NULL;
-}
-
-/* --- a JSON reader for the report: objects, strings, scalars --- */
-
-struct jp {
-	const char *p;
-	struct report *r;
-};
-
-static void
-ws(struct jp *j)
-{
-	while (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' ||
-	    *j->p == '\n')
-		j->p++;
-}
-
+/* Makes room for one more of n items of size sz in *v (capacity *cap). */
 static int
-hexval(char c)
+grow(void **v, size_t *cap, size_t n, size_t sz)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+	size_t c = *cap != 0 ? *cap * 2 : 64;
+	void *p;
 
-/* A JSON string into out (cut to len); 0 or -1. */
-static int
-jstring(struct jp *j, char *out, size_t len)
-{
-	size_t o = 0;
-
-	if (*j->p++ != '"')
-		return -1;
-	while (*j->p != '"') {
-		unsigned c = (unsigned char)*j->p++;
-
-		if (c == '\0' || c < 0x20)
-			return -1;
-		if (c == '\\') {
-			char e = *j->p++;
-
-			switch (e) {
-			case '"': case '\\': case '/': c = (unsigned)e; break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
-			case 'n': c = '\n'; break;
-			case 'r': c = '\r'; break;
-			case 't': c = '\t'; break;
-			case 'u':
-				c = 0;
-				for (int k = 0; k < 4; k++) {
-					int h = hexval(*j->p++);
-
-					if (h < 0)
-						return -1;
-					c = c << 4 | (unsigned)h;
-				}
-				/* Shown, not stored: anything but ASCII is
-				 * a '?' on this terminal line. */
-				if (c < 0x20 || c > 0x7e)
-					c = '?';
-				break;
-			default:
-				return -1;
-			}
-		}
-		if (o + 1 < len)
-			out[o++] = (char)c;
-	}
-	j->p++;
-	out[o] = '\0';
-	return 0;
-}
-
-static int jobject(struct jp *j, const char *prefix);
-
-static int
-jvalue(struct jp *j, const char *key)
-{
-	struct report *r = j->r;
-	char *val = r->n < FIELDS_MAX ? r->f[r->n].val : NULL;
-	char sink[512];
-	size_t n;
-
-	ws(j);
-	if (*j->p == '{')
-		return jobject(j, key);
-	if (val == NULL)
-		val = sink;
-	if (*j->p == '"') {
-		if (jstring(j, val, sizeof(sink)) == -1)
-			return -1;
-	} else {
-		n = strcspn(j->p, ",} \t\r\n");
-		if (n == 0 || n >= sizeof(sink))
-			return -1;
-		memcpy(val, j->p, n);
-		val[n] = '\0';
-		j->p += n;
-	}
-	if (val != sink) {
-		size_t k = strlen(key);
-
-		if (k >= sizeof(r->f[0].key))
-			k = sizeof(r->f[0].key) - 1;
-		memcpy(r->f[r->n].key, key, k);
-		r->f[r->n].key[k] = '\0';
-		r->n++;
-	}
-	return 0;
-}
-
-static int
-jobject(struct jp *j, const char *prefix)
-{
-	char name[64], key[96];
-
-	ws(j);
-	if (*j->p++ != '{')
-		return -1;
-	ws(j);
-	if (*j->p == '}') {
-		j->p++;
+	if (n < *cap)
 		return 0;
-	}
-	for (;;) {
-		ws(j);
-		if (jstring(j, name, sizeof(name)) == -1)
-			return -1;
-		ws(j);
-		if (*j->p++ != ':')
-			return -1;
-		snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "",
-		    name);
-		if (jvalue(j, key) == -1)
-			return -1;
-		ws(j);
-		if (*j->p == '}') {
-			j->p++;
-			return 0;
-		}
-		if (*j->p++ != ',')
-			return -1;
-	}
-}
-
-/* --- reading it --- */
-
-struct rread {
-	char buf[REPORT_MAX];
-	size_t len;
-};
-
-/* A stream: up to the newline.  A datagram: one that is not empty (the
- * echo of our empty one may come around it). */
-static ssize_t
-report_step(struct client *cl, void *arg)
-{
-	struct rread *rr = arg;
-
-	for (;;) {
-		ssize_t n = secho_client_read(cl, rr->buf + rr->len,
-		    sizeof(rr->buf) - 1 - rr->len);
-
-		if (n < 0)
-			return n;
-		if (n == 0 && !cl->dgram)
-			return SECHO_IO_EOF;
-		rr->len += (size_t)n;
-		rr->buf[rr->len] = '\0';
-		if (cl->dgram && n > 0)
-			return 0;
-		if (!cl->dgram && memchr(rr->buf, '\n', rr->len) != NULL)
-			return 0;
-		if (rr->len == sizeof(rr->buf) - 1)
-			return 0;	/* too long: judged below */
-	}
-}
-
-/* The empty datagram's echo, so the echo that follows starts clean. */
-static ssize_t
-empty_echo_step(struct client *cl, void *arg)
-{
-	char b[1];
-
-	(void)arg;
-	return secho_client_read(cl, b, sizeof(b));
-}
-
-static int
-read_report(struct client *cl, struct rread *rr)
-{
-	ssize_t r;
-
-	/* UDP: the server learns of us from a datagram; an empty one is
-	 * echoed empty, after the report. */
-	if (cl->cfg->proto == SECHO_UDP &&
-	    (r = secho_client_write(cl, "", 0)) < 0)
-		return secho_client_io_fail(cl, r, 0, 0);
-	r = secho_client_drive(cl, report_step, rr, secho_client_deadline(cl));
-	if (r == SECHO_CLIENT_INTR)
-		return secho_client_error(cl, SECHO_CLIENT_INTERRUPTED,
-		    "interrupted waiting for the server's report");
-	if (r == SECHO_WANT_READ || r == SECHO_WANT_WRITE)
-		return secho_client_error(cl, SECHO_CLIENT_TIMEOUT, "no report "
-		    "from %s within %gs (is the server started with "
-		    "--report?)", cl->addr, secho_client_timeout_secs(cl));
-	if (r < 0)
-		return secho_client_io_fail(cl, r, 0, 0);
-	if (cl->cfg->proto == SECHO_UDP)
-		(void)secho_client_drive(cl, empty_echo_step, NULL,
-		    secho_client_deadline(cl));
+	if (c > ((size_t)-1) / sz || (p = realloc(*v, c * sz)) == NULL)
+		return -1;
+	*v = p;
+	*cap = c;
 	return 0;
 }
 
-/* --- printing it beside our view --- */
-
-struct row {
-	const char *label, *key;
-	const char *ours;	/* our side of it, or NULL: nothing to compare */
-	const char *note;	/* what a difference means */
-};
-
-static void
-print_rows(const struct report *rep, const struct row *rows, size_t n,
-    int *ndiff)
+void
+secho_client_report_probe(struct client *cl, long seq, long long rtt_us)
 {
-	for (size_t i = 0; i < n; i++) {
-		const char *v = field(rep, rows[i].key);
-		const char *shown = v != NULL && *v != '\0' ? v : "-";
-		const char *ours = rows[i].ours;
+	struct secho_client_report *r = cl->report;
+	unsigned long long rtt = (unsigned long long)rtt_us;
 
-		if (v == NULL && ours == NULL)
-			continue;
-		if (ours != NULL && strcmp(shown, *ours ? ours : "-") != 0) {
-			fprintf(stderr, "    %-12s %-28s <- differs: we have %s"
-			    "%s%s\n", rows[i].label, shown, *ours ? ours : "-",
-			    rows[i].note ? "; " : "", rows[i].note ?
-			    rows[i].note : "");
-			(*ndiff)++;
-		} else
-			fprintf(stderr, "    %-12s %s%s\n", rows[i].label, shown,
-			    ours != NULL ? "  (= ours)" : "");
+	if (r == NULL)
+		return;
+	if (rtt_us >= 0) {
+		if (r->rtt_n++ == 0 || rtt < r->rtt_min)
+			r->rtt_min = rtt;
+		if (rtt > r->rtt_max)
+			r->rtt_max = rtt;
+		r->rtt_sum += rtt;
+		r->rtt_sum2 += (double)rtt * (double)rtt;
 	}
+	if (grow((void **)&r->probes, &r->probes_cap, r->nprobes,
+	    sizeof(*r->probes)) == 0)
+		r->probes[r->nprobes++] = (struct report_probe){ cl->nth, seq,
+		    rtt_us };
+}
+
+void
+secho_client_report_conn(struct client *cl, int resumed)
+{
+	struct secho_client_report *r = cl->report;
+
+	if (r != NULL && grow((void **)&r->conns, &r->conns_cap, r->nconns,
+	    sizeof(*r->conns)) == 0)
+		r->conns[r->nconns++] = (struct report_conn){ resumed,
+		    cl->handshake_us };
+}
+
+void
+secho_client_report_session(struct client *cl)
+{
+	struct secho_client_report *r = cl->report;
+
+	if (r == NULL)
+		return;
+	r->handshaken = 1;
+	r->handshake_us = cl->handshake_us;
+	r->tls = secho_tls_conn_info(&cl->conn, &r->info) == 0 &&
+	    secho_tls_conn_details(&cl->conn, &r->details) == 0;
+}
+
+void
+secho_client_result_free(struct secho_client_result *res)
+{
+	if (res->report != NULL) {
+		free(res->report->probes);
+		free(res->report->conns);
+		free(res->report);
+	}
+	res->report = NULL;
 }
 
 static void
-print_report(struct client *cl, const struct report *rep)
+ms(struct secho_json *j, const char *key, unsigned long long us)
 {
-	struct secho_sockaddr local;
-	struct secho_tls_info in;
-	char laddr[SECHO_ADDRSTR_MAX] = "";
-	const char *hs = field(rep, "handshake_ms");
-	int tls = secho_conn_is_tls(&cl->conn) &&
-	    secho_tls_conn_info(&cl->conn, &in) == 0;
-	int ndiff = 0;
+	secho_json_double(j, key, us / 1000.0, 3);
+}
 
-	local.len = sizeof(local.ss);
-	if (getsockname(cl->conn.fd, (struct sockaddr *)&local.ss,
-	    &local.len) == 0)
-		secho_sockaddr_str((struct sockaddr *)&local.ss, laddr,
-		    sizeof(laddr));
-	const struct row conn_rows[] = {
-		{ "transport", "transport", secho_proto_name(cl->cfg->proto),
-		    NULL },
-		{ "client", "peer", laddr, "a balancer's PROXY header or NAT "
-		    "stands between us" },
-		{ "via", "via", NULL, NULL },
-		{ "server", "local", cl->addr, "we reached it through a "
-		    "balancer or NAT" },
-		{ "worker", "worker", NULL, NULL },
-	};
-	const struct row tls_rows[] = {
-		{ "version", "tls.version", tls ? in.version : NULL,
-		    "something in between terminates TLS" },
-		{ "cipher", "tls.cipher", tls ? in.cipher : NULL,
-		    "something in between terminates TLS" },
-		{ "group", "tls.group", tls ? in.group : NULL, NULL },
-		{ "SNI", "tls.sni", tls ? in.sni : NULL, "the name was not "
-		    "passed on as sent" },
-		{ "ALPN", "tls.alpn", tls ? in.alpn : NULL, NULL },
-		{ "resumed", "tls.resumed", tls ? (in.resumed ? "true" :
-		    "false") : NULL, NULL },
-		{ "client cert", "tls.client", NULL, NULL },
-		{ "records", "records", NULL, NULL },
-		{ "JA4", "tls.ja4", NULL, NULL },
-		{ "JA3", "tls.ja3", NULL, NULL },
-	};
+/* "" as null: ALPN and SNI that were not there. */
+static void
+str_or_null(struct secho_json *j, const char *key, const char *s)
+{
+	secho_json_string(j, key, *s != '\0' ? s : NULL);
+}
 
-	secho_client_warn("the server's report on this connection (what it "
-	    "saw; '= ours' where we see the same):");
-	print_rows(rep, conn_rows, sizeof(conn_rows) / sizeof(conn_rows[0]),
-	    &ndiff);
-	/* Not compared: each side times its own part of the exchange. */
-	if (hs != NULL)
-		fprintf(stderr, "    %-12s %s ms  (ours: %.3f ms)\n",
-		    "handshake", hs, cl->handshake_us / 1000.0);
-	print_rows(rep, tls_rows, sizeof(tls_rows) / sizeof(tls_rows[0]),
-	    &ndiff);
-	if (ndiff == 0)
-		secho_client_warn("the server saw this connection as we do");
+static void
+json_chain(struct secho_json *j, const struct secho_tls_details *d)
+{
+	secho_json_array_begin(j, "chain");
+	for (size_t i = 0; i < d->nchain; i++) {
+		const struct secho_tls_cert_info *c = &d->chain[i];
+
+		secho_json_object_begin(j, NULL);
+		secho_json_int(j, "depth", c->depth);
+		secho_json_string(j, "subject", c->subject);
+		secho_json_string(j, "issuer", c->issuer);
+		secho_json_string(j, "serial", c->serial);
+		secho_json_string(j, "signature_algorithm", c->sig_alg);
+		secho_json_string(j, "not_before", c->not_before);
+		secho_json_string(j, "not_after", c->not_after);
+		secho_json_object_end(j);
+	}
+	secho_json_array_end(j);
+}
+
+static void
+json_tls(struct secho_json *j, const struct secho_client_config *cfg,
+    const struct secho_client_report *r)
+{
+	const struct secho_tls_info *in = &r->info;
+	int insecure = cfg->tls.insecure;
+
+	if (!r->tls) {
+		secho_json_null(j, "tls");
+		return;
+	}
+	secho_json_object_begin(j, "tls");
+	secho_json_string(j, "version", in->version);
+	secho_json_string(j, "cipher", in->cipher);
+	str_or_null(j, "group", in->group);
+	if (r->details.group_bits > 0)
+		secho_json_int(j, "group_bits", r->details.group_bits);
 	else
-		secho_client_warn("%d difference%s between the server's view "
-		    "and ours", ndiff, ndiff == 1 ? "" : "s");
+		secho_json_null(j, "group_bits");
+	str_or_null(j, "signature_scheme", r->details.sig_scheme);
+	str_or_null(j, "alpn", in->alpn);
+	str_or_null(j, "sni", in->sni);
+	secho_json_bool(j, "resumed", in->resumed);
+	secho_json_bool(j, "verified", !insecure &&
+	    strncmp(in->verify, "ok", 2) == 0);
+	secho_json_string(j, "verification", insecure ?
+	    "skipped (--insecure)" : in->verify);
+	str_or_null(j, "pin_sha256", r->details.pin_sha256);
+	json_chain(j, &r->details);
+	secho_json_object_end(j);
+}
+
+static void
+json_rtt(struct secho_json *j, const struct secho_client_report *r)
+{
+	double avg, var;
+
+	if (r->rtt_n <= 0) {
+		secho_json_null(j, "rtt_ms");
+		return;
+	}
+	/* The same figures as the text summary (client_ping.c). */
+	avg = (double)r->rtt_sum / (double)r->rtt_n;
+	var = r->rtt_sum2 / (double)r->rtt_n - avg * avg;
+	secho_json_object_begin(j, "rtt_ms");
+	ms(j, "min", r->rtt_min);
+	secho_json_double(j, "avg", avg / 1000.0, 3);
+	ms(j, "max", r->rtt_max);
+	ms(j, "mdev", secho_client_isqrt(var > 0 ?
+	    (unsigned long long)var : 0));
+	secho_json_object_end(j);
+}
+
+static void
+json_ping(struct secho_json *j, const struct secho_client_config *cfg,
+    const struct secho_client_report *r)
+{
+	long lost = r->ping_sent - r->ping_received;
+
+	if (!r->ping) {
+		secho_json_null(j, "ping");
+		return;
+	}
+	secho_json_object_begin(j, "ping");
+	secho_json_uint(j, "size", r->ping_size);
+	secho_json_int(j, "count", cfg->count);
+	secho_json_int(j, "sent", r->ping_sent);
+	secho_json_int(j, "received", r->ping_received);
+	secho_json_int(j, "lost", lost);
+	secho_json_double(j, "loss_percent", r->ping_sent > 0 ?
+	    100.0 * (double)lost / (double)r->ping_sent : 0.0, 1);
+	ms(j, "time_ms", r->ping_us);
+	json_rtt(j, r);
+	secho_json_array_begin(j, "probes");
+	for (size_t i = 0; i < r->nprobes; i++) {
+		const struct report_probe *p = &r->probes[i];
+
+		secho_json_object_begin(j, NULL);
+		if (cfg->resume > 0)
+			secho_json_int(j, "connection", p->conn);
+		secho_json_int(j, "seq", p->seq);
+		if (p->rtt_us >= 0)
+			ms(j, "rtt_ms", (unsigned long long)p->rtt_us);
+		else
+			secho_json_null(j, "rtt_ms");
+		secho_json_object_end(j);
+	}
+	secho_json_array_end(j);
+	secho_json_object_end(j);
+}
+
+static void
+json_resume(struct secho_json *j, const struct secho_client_config *cfg,
+    const struct secho_client_report *r)
+{
+	long hits = 0;
+
+	if (cfg->resume <= 0) {
+		secho_json_null(j, "resume");
+		return;
+	}
+	for (size_t i = 1; i < r->nconns; i++)
+		hits += r->conns[i].resumed;
+	secho_json_object_begin(j, "resume");
+	secho_json_int(j, "reconnections", cfg->resume);
+	secho_json_int(j, "resumed", hits);
+	secho_json_array_begin(j, "connections");
+	for (size_t i = 0; i < r->nconns; i++) {
+		secho_json_object_begin(j, NULL);
+		secho_json_uint(j, "connection", i + 1);
+		secho_json_bool(j, "resumed", r->conns[i].resumed);
+		ms(j, "handshake_ms", r->conns[i].handshake_us);
+		secho_json_object_end(j);
+	}
+	secho_json_array_end(j);
+	secho_json_object_end(j);
+}
+
+/* "2026-12-08T00:10:00.123Z" */
+static void
+json_start(struct secho_json *j, const struct secho_client_report *r)
+{
+	char when[32], buf[48];
+	struct tm tm;
+
+	gmtime_r(&r->start.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, sizeof(buf), "%s.%03ldZ", when,
+	    r->start.tv_nsec / 1000000);
+	secho_json_string(j, "start", buf);
+}
+
+/* The first connection: where to, from where, how long it took. */
+static void
+json_conn(struct secho_json *j, const struct secho_client_config *cfg,
+    const struct secho_client_report *r)
+{
+	secho_json_object_begin(j, "server");
+	secho_json_string(j, "host", cfg->host);
+	secho_json_int(j, "port", cfg->port);
+	secho_json_string(j, "address", r->connected ? r->addr : NULL);
+	secho_json_object_end(j);
+	secho_json_string(j, "local", r->connected && *r->local != '\0' ?
+	    r->local : NULL);
+	json_start(j, r);
+	ms(j, "duration_ms", r->duration_us);
+	if (r->connected)
+		ms(j, "connect_ms", r->connect_us);
+	else
+		secho_json_null(j, "connect_ms");
+	if (r->handshaken && secho_proto_is_secure(cfg->proto))
+		ms(j, "handshake_ms", r->handshake_us);
+	else
+		secho_json_null(j, "handshake_ms");
 }
 
 int
-secho_client_report(struct client *cl)
+secho_client_report_write(const struct secho_client_config *cfg,
+    const struct secho_client_result *res, int exit_code, const char *error,
+    FILE *out)
 {
-	struct rread *rr = calloc(1, sizeof(*rr));
-	struct report *rep = calloc(1, sizeof(*rep));
-	struct jp j;
-	int rc = -1;
+	/* Out of memory for the report: the same fields, none of them seen. */
+	static const struct secho_client_report none;
+	const struct secho_client_report *r = res->report != NULL ?
+	    res->report : &none;
+	struct secho_json j;
+	const char *text;
+	int rc = 0;
 
-	if (rr == NULL || rep == NULL) {
-		secho_client_error(cl, SECHO_CLIENT_SETUP, "out of memory");
-		goto out;
+	secho_json_init(&j);
+	secho_json_object_begin(&j, NULL);
+	secho_json_string(&j, "program", SECHO_CLIENT_PROG);
+	secho_json_string(&j, "version", SECHO_VERSION);
+	secho_json_string(&j, "mode", cfg->count > 0 ? "ping" :
+	    cfg->message != NULL ? "message" : "stdin");
+	secho_json_string(&j, "transport", secho_proto_name(cfg->proto));
+	json_conn(&j, cfg, r);
+	json_tls(&j, cfg, r);
+	secho_json_uint(&j, "bytes_sent", r->bytes_sent);
+	secho_json_uint(&j, "bytes_echoed", r->bytes_echoed);
+	json_ping(&j, cfg, r);
+	json_resume(&j, cfg, r);
+	secho_json_int(&j, "exit_code", exit_code);
+	secho_json_string(&j, "error", error);
+	secho_json_object_end(&j);
+	if ((text = secho_json_text(&j)) == NULL)
+		rc = -1;
+	else if (fprintf(out, "%s\n", text) < 0 || fflush(out) == EOF) {
+		secho_error_set("cannot write the JSON report: %s",
+		    strerror(errno));
+		rc = -1;
 	}
-	if (read_report(cl, rr) == -1)
-		goto out;
-	j.p = rr->buf;
-	j.r = rep;
-	if (strncmp(rr->buf, "{\"secho\":\"report\"", 17) != 0 ||
-	    jobject(&j, "") == -1) {
-		secho_client_error(cl, SECHO_CLIENT_MISMATCH, "the server's "
-		    "first %s is not a secho report (is it a secho-server "
-		    "with --report?): %.60s", cl->dgram ? "datagram" : "line",
-		    rr->buf);
-		goto out;
-	}
-	print_report(cl, rep);
-	rc = 0;
-out:
-	free(rr);
-	free(rep);
+	secho_json_free(&j);
 	return rc;
 }

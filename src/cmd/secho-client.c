@@ -84,7 +84,7 @@ main(int argc, char **argv)
 {
 	struct secho_client_config cfg;
 	struct secho_client_result res;
-	int rc;
+	int rc, code;
 
 	if (open_std_fds() == -1)
 		return SECHO_EXIT_CONNECT;
@@ -100,7 +100,17 @@ main(int argc, char **argv)
 	/* A vanished server or stdout reader is an error to report. */
 	signal(SIGPIPE, SIG_IGN);
 	catch_stop_signals();
-	if (secho_client_run(&cfg, &res) == -1)
+	rc = secho_client_run(&cfg, &res);
+	code = exit_code(res.status);
+	/* --json too: a person watching sees the failure on stderr. */
+	if (rc == -1)
 		fprintf(stderr, "secho-client: %s\n", secho_error());
-	return exit_code(res.status);
+	if (cfg.json && secho_client_report_write(&cfg, &res, code,
+	    rc == -1 ? secho_error() : NULL, stdout) == -1) {
+		fprintf(stderr, "secho-client: %s\n", secho_error());
+		if (code == SECHO_EXIT_OK)
+			code = SECHO_EXIT_CONNECT;
+	}
+	secho_client_result_free(&res);
+	return code;
 }

@@ -159,6 +159,9 @@ void secho_tls_san_str(X509 *x, char *buf, size_t len);
 void secho_tls_group_name(SSL *ssl, char *buf, size_t len);
 /* The peer certificate's subject, or "" (tls_info.c). */
 void secho_tls_peer_subject(SSL *ssl, char *buf, size_t len);
+/* SHA-256 of cert's SubjectPublicKeyInfo, as --pin-sha256 hashes it
+ * (tls_verify.c); 0 or -1. */
+int secho_tls_spki_sha256(X509 *cert, unsigned char md[32]);
 /* A sentence for a failed SSL_get_verify_result(), into buf. */
 void secho_tls_verify_reason(SSL *ssl, char *buf, size_t len);
 

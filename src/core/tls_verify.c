@@ -23,18 +23,28 @@ tls_of(X509_STORE_CTX *x)
 	return ssl != NULL ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
 }
 
-static int
-pin_matches(const struct secho_tls *t, X509 *cert)
+int
+secho_tls_spki_sha256(X509 *cert, unsigned char md[32])
 {
-	unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+	unsigned char *der = NULL, buf[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der), ok;
 
-	ok = len > 0 && EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(),
-	    NULL) == 1 && mdlen == sizeof(t->pin) &&
-	    CRYPTO_memcmp(md, t->pin, sizeof(t->pin)) == 0;
+	ok = len > 0 && EVP_Digest(der, (size_t)len, buf, &mdlen, EVP_sha256(),
+	    NULL) == 1 && mdlen == 32;
 	OPENSSL_free(der);
-	return ok;
+	if (ok)
+		memcpy(md, buf, 32);
+	return ok ? 0 : -1;
+}
+
+static int
+pin_matches(const struct secho_tls *t, X509 *cert)
+{
+	unsigned char md[32];
+
+	return secho_tls_spki_sha256(cert, md) == 0 &&
+	    CRYPTO_memcmp(md, t->pin, sizeof(t->pin)) == 0;
 }
 
 static int

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "secho/iplimit.h"
+#include "secho/json.h"
 #include "secho/priv.h"
 #include "server_int.h"
 
@@ -21,31 +22,6 @@
 
 /* --log-format json: set once, before any thread starts. */
 static int log_json;
-
-size_t
-srv_json_str(char *out, size_t len, const char *s)
-{
-	size_t o = 0;
-
-	if (len < 3)
-		return 0;
-	out[o++] = '"';
-	for (; *s != '\0' && o + 8 < len; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)ch;
-		} else if (ch < 0x20 || ch >= 0x7f)	/* valid JSON whatever
-							 * the bytes were */
-			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
-		else
-			out[o++] = (char)ch;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-	return o;
-}
 
 /* The line's start: the prefix, or in JSON the time and its comma. */
 static int
@@ -88,8 +64,8 @@ srv_log(const char *fmt, ...)
 	} else {
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "\"msg\":");
-		n += (int)srv_json_str(line + n, sizeof(line) - (size_t)n - 2,
-		    msg);
+		n += (int)secho_json_quote(line + n,
+		    sizeof(line) - (size_t)n - 2, msg);
 		line[n++] = '}';
 	}
 	va_end(ap);

@@ -190,12 +190,11 @@ void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
  * --log-format json: srv_log() writes {"time":...,"msg":...}; a record
  * with fields of its own (`"event":"close",...`, already JSON) goes out
- * through srv_log_record().  srv_json_str() writes s as a JSON string
- * (quoted, escaped) into out, returning its length.
+ * through srv_log_record(); secho_json_quote() (secho/json.h) writes
+ * its strings.
  */
 void srv_log_record(const char *fields);
 int srv_log_is_json(void);
-size_t srv_json_str(char *out, size_t len, const char *s);
 /* Logs a warning when t's certificate (from path) expires within 7 days. */
 /*
  * server_sd.c: takes the sockets systemd handed over (none: 0), marking

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "secho/json.h"
 #include "server_int.h"
 
 #define REPORT_MAX	4096
@@ -43,7 +44,7 @@ srv_json_field(char *buf, size_t len, size_t *o, const char *key,
 {
 	srv_addf(buf, len, o, ",\"%s\":", key);
 	if (*o + 1 < len)
-		*o += srv_json_str(buf + *o, len - *o, s);
+		*o += secho_json_quote(buf + *o, len - *o, s);
 }
 
 static void
