@@ -561,6 +561,49 @@ floor_of() {
     printf '%s' "$best"
 }
 
+# plain_of ARRAY ROW...: the least plain TCP costs on this machine: the
+# lowest of echo-floor and plain secho over those rows (secho's bulk is
+# below echo-floor's, whose one read()/write() pair per 64 KiB is not).
+plain_of() {
+    local -n pa=$1
+    local r s v best=''
+    shift
+    for r in "$@"; do
+        for s in echo-floor secho; do
+            [[ $s:$r != secho:tls-* ]] || continue
+            v=${pa[$r/$s]:-}
+            [ -n "$v" ] || continue
+            if [ -z "$best" ] || awk "BEGIN { exit !($v < $best) }"; then
+                best=$v
+            fi
+        done
+    done
+    printf '%s' "$best"
+}
+
+# bound ROW TARGET_LIMIT PEER_FIGURE BOUND UNIT WHAT: whether a target can
+# be met at all here.  BOUND is the least any TLS server can spend on the
+# row on this machine (plain TCP at its cheapest plus the crypto at
+# openssl speed's rate, or the crypto alone for a handshake); the target,
+# LIMIT x the peer's figure, below it cannot be met by any record layer
+# or event loop: only by a faster kernel path or faster crypto.
+bound() {
+    local row=$1 limit=$2 pc=$3 b=$4 unit=$5 what=$6 t ok
+    [ -n "$pc" ] && [ -n "$b" ] || return 0
+    t=$(calc "$limit * $pc")
+    if awk "BEGIN { exit !($t >= $b) }"; then ok=reachable; else
+        ok=UNREACHABLE
+    fi
+    printf '  bound: %s >= %s %s (%s); the target asks <= %s %s: %s\n' \
+        "$row" "$(fmt "$b" %.3g)" "$unit" "$what" "$(fmt "$t" %.3g)" \
+        "$unit" "$ok"
+    summary+=("$(printf '%-15s %-44s %s' "$row" "bound: $what" \
+        "$ok (target <= $(fmt "$t" %.3g) $unit; bound $(fmt "$b" %.3g))")")
+    jq -nc --arg r "$row" --argjson b "$b" --argjson t "$t" --arg u "$unit" \
+        --arg w "$what" --arg ok "$ok" '{row: $r, bound: $b, target_value: $t,
+        unit: $u, bound_is: $w, reachable: ($ok == "reachable")}' >>"$records"
+}
+
 # After a row: secho against the best peer and the floor, then the
 # targets.  In the resumed row a peer that resumed under half of its
 # handshakes is not compared: its figure would be a full handshake's.
@@ -623,6 +666,10 @@ compare() {
             [ -n "$fr" ] && printf '  secho CPU us/op: %.2fx the plain floor (echo-floor, tcp rr 64 B: %s)\n' \
                 "$fr" "$(fmt "$fl" %.3g)"
             verdict "$id" "CPU/echo <= 0.7x Go crypto/tls" 0.7 x COST go
+            fl=$(plain_of COST tcp-rr-64 "$id")
+            [ -z "$fl" ] || bound "$id" 0.7 "$gc" \
+                "$(calc "$fl + $aes64_us")" us/echo \
+                "plain TCP + one 64 B AES-GCM seal and open via EVP"
         else
             fl=$(floor_of COST tcp-rr-16k "$id")
             [ -n "$fl" ] && fl=$(calc "$fl + $aes_ns_per_b * 16384 / 1000")
@@ -630,6 +677,10 @@ compare() {
             [ -n "$fr" ] && printf '  secho CPU us/op: %.2fx (plain floor + AES-GCM = %s us)\n' \
                 "$fr" "$(fmt "$fl" %.3g)"
             verdict "$id" "CPU/echo <= 0.8x Go crypto/tls" 0.8 x COST go
+            fl=$(plain_of COST tcp-rr-16k "$id")
+            [ -z "$fl" ] || bound "$id" 0.8 "$gc" \
+                "$(calc "$fl + $aes_ns_per_b * 16384 / 1000")" us/echo \
+                "plain TCP + AES-GCM of 16 KiB each way"
         fi ;;
     tls-bulk)
         fl=$(floor_of SPG tcp-bulk "$id")
@@ -637,18 +688,26 @@ compare() {
         fr=$(ratio "$sc" "$fl")
         [ -n "$fr" ] && printf '  secho CPU s/GB: %.2fx (plain floor + AES-GCM = %s s/GB)\n' \
             "$fr" "$(fmt "$fl" %.3g)"
-        verdict "$id" "CPU/GB <= 0.6x the best peer" 0.6 x SPG "$best" ;;
+        verdict "$id" "CPU/GB <= 0.6x the best peer" 0.6 x SPG "$best"
+        fl=$(plain_of SPG tcp-bulk "$id")
+        [ -z "$fl" ] || bound "$id" 0.6 "$bestc" \
+            "$(calc "$fl + $aes_ns_per_b")" s/GB \
+            "plain TCP + AES-GCM of every byte each way" ;;
     tls-hs-full)
-        fr=$(ratio "$sc" "$hs_floor_us")
+        fr=$(ratio "$sc" "$hs_full_us")
         [ -n "$fr" ] && printf '  secho CPU us/handshake: %.2fx the crypto floor (%.1f us)\n' \
-            "$fr" "$hs_floor_us"
+            "$fr" "$hs_full_us"
         verdict "$id" "CPU/handshake <= 0.8x the best peer" 0.8 x COST \
-            "$best" ;;
+            "$best"
+        bound "$id" 0.8 "$bestc" "$hs_full_us" us/handshake \
+            "its crypto: X25519 keygen + derive, one ECDSA sign" ;;
     tls-hs-resumed)
         fr=$(ratio "$sc" "${COST[tls-hs-full/secho]:-}")
         [ -n "$fr" ] && printf '  secho resumed/full CPU: %.2fx\n' "$fr"
         verdict "$id" "CPU/resumed handshake <= 0.7x the best peer" 0.7 x \
-            COST "$best" ;;
+            COST "$best"
+        bound "$id" 0.7 "$bestc" "$hs_resumed_us" us/handshake \
+            "its crypto: X25519 keygen + derive (psk_dhe_ke)" ;;
     tls-hold)
         verdict "$id" "server RSS per idle TLS conn <= 10 KiB" 10 KiB RSS ;;
     tcp-hold)
@@ -706,27 +765,41 @@ sign_ops=$(awk -F: '/^\+F4:/ { print $4 }' <<<"$pk")
 aes_enc=$(speed -aead -evp aes-128-gcm -bytes 16384 | awk -F: '/^\+F:/ { print $4 }')
 aes_dec=$(speed -aead -decrypt -evp aes-128-gcm -bytes 16384 |
     awk -F: '/^\+F:/ { print $4 }')
+# 64-byte records one at a time, each with its own nonce and tag, as a
+# record layer must: what one small record costs through EVP.
+aes64_enc=$(speed -aead -evp aes-128-gcm -bytes 64 | awk -F: '/^\+F:/ { print $4 }')
+aes64_dec=$(speed -aead -decrypt -evp aes-128-gcm -bytes 64 |
+    awk -F: '/^\+F:/ { print $4 }')
 if [ -z "$x25519_ops" ] || [ -z "$sign_ops" ] || [ -z "$aes_enc" ] ||
-    [ -z "$aes_dec" ]; then
+    [ -z "$aes_dec" ] || [ -z "$aes64_enc" ] || [ -z "$aes64_dec" ]; then
     die "cannot parse the output of openssl speed"
 fi
 calc() { awk "BEGIN { printf \"%.6g\", $* }"; }
-hs_floor_us=$(calc "1e6 / $x25519_ops + 1e6 / $sign_ops")
+# What a server's own side of a TLS 1.3 handshake computes: an ephemeral
+# key pair and the shared secret (two X25519 scalar multiplications),
+# and for a full one the CertificateVerify signature.
+hs_full_us=$(calc "2e6 / $x25519_ops + 1e6 / $sign_ops")
+hs_resumed_us=$(calc "2e6 / $x25519_ops")
 aes_ns_per_b=$(calc "1e9 / $aes_enc + 1e9 / $aes_dec")
+aes64_us=$(calc "64e6 / $aes64_enc + 64e6 / $aes64_dec")
 printf '  X25519 derive %.0f/s, ECDSA P-256 sign %.0f/s\n' "$x25519_ops" "$sign_ops"
-printf '  -> one full handshake (1 X25519 op + 1 sign): %.1f us of crypto\n' \
-    "$hs_floor_us"
+printf '  -> a server'"'"'s full TLS 1.3 handshake (2 X25519 + 1 sign): %.1f us of crypto, resumed (2 X25519): %.1f us\n' \
+    "$hs_full_us" "$hs_resumed_us"
 printf '  AES-128-GCM 16 KiB records: encrypt %.2f GB/s, decrypt %.2f GB/s\n' \
     "$(calc "$aes_enc / 1e9")" "$(calc "$aes_dec / 1e9")"
 printf '  -> decrypt+encrypt: %.3f ns/B = %.3f CPU s/GB, %.2f us per 16 KiB echo\n' \
     "$aes_ns_per_b" "$aes_ns_per_b" "$(calc "$aes_ns_per_b * 16384 / 1000")"
+printf '  AES-128-GCM 64 B records through EVP (nonce and tag each): %.2f us per echo (one open, one seal)\n' \
+    "$aes64_us"
 jq -nc --argjson x "$x25519_ops" --argjson s "$sign_ops" \
     --argjson e "$aes_enc" --argjson d "$aes_dec" \
-    --argjson h "$hs_floor_us" --argjson a "$aes_ns_per_b" \
+    --argjson h "$hs_full_us" --argjson a "$aes_ns_per_b" \
+    --argjson hr "$hs_resumed_us" --argjson a64 "$aes64_us" \
     --arg v "$(openssl version)" '{row: "crypto-floor", server: "openssl speed",
     openssl: $v, x25519_ops_per_s: $x, ecdsap256_sign_per_s: $s,
     aes128gcm_enc_bytes_per_s: $e, aes128gcm_dec_bytes_per_s: $d,
-    handshake_floor_us: $h, aes_gcm_ns_per_byte_echoed: $a}' >>"$records"
+    handshake_floor_us: $h, resumed_floor_us: $hr,
+    aes_gcm_ns_per_byte_echoed: $a, aes_gcm_64b_echo_us: $a64}' >>"$records"
 
 printf '\nservers on CPU %s, secho-bench on CPU %s, %s s per row; %s\n' \
     "$srv_cpu" "$cli_cpu" "$dur" \
