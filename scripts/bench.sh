@@ -10,8 +10,10 @@
 #                         [--no-plot]
 #   (make bench builds everything first; see docs/benchmarks.md)
 #   -d SECS       seconds per measured row (default 3)
-#   -r N          measure secho and echo-floor N times per row, interleaved,
-#                 and keep the lowest cost (default 2; hold rows once)
+#   -r N          measure secho, secho-rec, echo-floor and go N times per
+#                 row, interleaved, and keep the lowest cost (default 2;
+#                 hold rows once); go is the peer the TLS targets name, so
+#                 it gets the same best-of-N as secho
 #   --rows REGEX  run only the rows whose id matches (e.g. 'tls-rr|hs')
 #   --out DIR     where DATE.json and DATE.png go (default bench/results)
 # Env: SECHO_BIN (dir of secho-server and secho-bench, default bin),
@@ -806,7 +808,7 @@ printf '\nservers on CPU %s, secho-bench on CPU %s, %s s per row; %s\n' \
     "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 printf 'CPU = the server process group'"'"'s CPU time per op in the measured phase\n'
 printf '(its processes'"'"' CPU clocks, exited threads included, plus reaped children)\n'
-[ "$repeat" -le 1 ] || printf 'secho, secho-rec and echo-floor: the lowest of %s runs\n' "$repeat"
+[ "$repeat" -le 1 ] || printf 'secho, secho-rec, echo-floor and go: the lowest of %s runs\n' "$repeat"
 if [ -n "$go_bin" ]; then
     go_ver=$(go version "$go_bin" 2>/dev/null | awk '{ print $2 }' || true)
     printf 'go: bench/go-echo built with %s, GOMAXPROCS=1\n' "${go_ver:-go ?}"
@@ -825,7 +827,10 @@ for row in "${rows[@]}"; do
     done
     for ((k = 2; k <= repeat; k++)); do
         [ "${id#*-}" != hold ] || break
-        for s in secho secho-rec echo-floor; do
+        # Go too: the TLS targets are ratios to it, and noise only adds
+        # CPU, so a best-of-N secho against a single Go run would flatter
+        # secho.
+        for s in secho secho-rec echo-floor go; do
             [[ " $servers " == *" $s "* ]] || continue
             [ -t 1 ] && printf '  ... %s, run %d \r' "$s" "$k"
             run_one "$id" "$label" "$tp" "$spec" "$s" "$k"
