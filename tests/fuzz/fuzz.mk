@@ -22,7 +22,8 @@ FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	      -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=c11 $(WARN) -g -O1 $(FUZZ_SAN) -MMD -MP
 FUZZ_NAMES  = endpoint opts server_args client_args bench_args ping_reply proxy \
-	      tls_config tls_server dtls_conn dtls_listen tls_rec
+	      tls_config tls_server dtls_conn dtls_listen tls_rec report \
+	      metrics_http
 FUZZ_TLS    = tls_config tls_server dtls_conn dtls_listen
 FUZZ_SEL    = $(if $(FUZZ),$(subst $(comma), ,$(FUZZ)),$(FUZZ_NAMES))
 comma      := ,
