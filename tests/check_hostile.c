@@ -1708,18 +1708,20 @@ await_echo_or_log(int fd, const char *needle, int timeout_ms)
  * to a few more than it has open, the server accepts what it can, says
  * once that accepting is paused, does not spin while paused, leaves later
  * clients in the backlog, and takes them in and serves them once the
- * attackers let go of their fds.
+ * attackers let go of their fds.  A scraper queued on --metrics meanwhile
+ * does not make it spin either, and is answered afterwards.
  */
 START_TEST(fd_exhaustion)
 {
 	enum { SPARE = 8, MAXA = 64, QUEUED = 5 };
-	int att[MAXA], q[QUEUED + 1], na = 0, port;
+	int att[MAXA], q[QUEUED + 1], na = 0, port, mq;
 	struct rlimit rl;
 	long cpu0, cpu1;
-	char c;
+	char c, head[16];
+	static const char scrape[] = "GET /metrics HTTP/1.0\r\n\r\n";
 
 	start((const char *[]){ "--tcp", "--port", "0", "--workers", "1",
-	    NULL }, 1);
+	    "--metrics", "127.0.0.1:0", NULL }, 2);
 	port = srv.port[0];
 	assert_served(port, NULL, "before the attack");
 	rl.rlim_cur = rl.rlim_max = (rlim_t)(count_fds(srv.proc.pid) + SPARE);
@@ -1758,6 +1760,9 @@ START_TEST(fd_exhaustion)
 	}
 	/* All in the backlog: the kernel completes connects by itself. */
 	ck_assert_int_eq(accept_queue(port), QUEUED + 1);
+	mq = tu_connect(tu_server_port(&srv, "metrics"), 0);
+	ck_assert_msg(mq != -1 && tu_write_all(mq, scrape, sizeof(scrape) -
+	    1) == 0, "the scraper");
 	/*
 	 * A second of the pause: no echo for the first one queued, and no
 	 * CPU burnt.  Measured (plain and SAN): 0-1 ticks of 10 ms while it
@@ -1780,6 +1785,10 @@ START_TEST(fd_exhaustion)
 		close(q[i]);
 	}
 	ck_assert_int_ge(log_count("tcp: accepting again"), 1);
+	ck_assert_msg(tu_read_full(mq, head, 15, ms(5000)) == 15 &&
+	    memcmp(head, "HTTP/1.1 200 OK", 15) == 0,
+	    "the queued scraper was not answered");
+	close(mq);
 	tu_assert_echo("tcp", port, "after fd exhaustion");
 	tu_server_stop_clean(&srv);
 }

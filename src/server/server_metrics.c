@@ -20,6 +20,7 @@
 
 #define MC_MAX		16	/* scrapers at once */
 #define MC_REQ_MAX	8192	/* request line and headers */
+#define MC_PAUSE_MS	100	/* out of descriptors: accept again after */
 
 struct mconn {
 	struct srv_metrics *m;
@@ -36,6 +37,7 @@ struct srv_metrics {
 	struct shared *sh;
 	struct secho_loop *loop;
 	struct secho_event ev;
+	struct secho_timer resume;	/* after EMFILE */
 	struct secho_sockaddr addr;
 	struct mconn *conns;
 	int nconns;
@@ -233,6 +235,15 @@ mc_timeout(struct secho_loop *l, struct secho_timer *t)
 }
 
 static void
+metrics_resume(struct secho_loop *l, struct secho_timer *t)
+{
+	struct srv_metrics *m = container_of(t, struct srv_metrics, resume);
+
+	if (secho_loop_watch(l, &m->ev, SECHO_EV_READ) == -1)
+		secho_loop_timer_set(l, &m->resume, MC_PAUSE_MS);
+}
+
+static void
 metrics_accept(struct secho_loop *l, struct secho_event *ev, int mask)
 {
 	struct srv_metrics *m = container_of(ev, struct srv_metrics, ev);
@@ -243,8 +254,18 @@ metrics_accept(struct secho_loop *l, struct secho_event *ev, int mask)
 	(void)mask;
 	/* A burst is bounded by MC_MAX; beyond it, clients are let go. */
 	for (int i = 0; i < 2 * MC_MAX; i++) {
-		if ((fd = secho_net_accept(ev->fd, &peer)) == -1)
-			return;		/* EAGAIN; or EMFILE: it waits */
+		if ((fd = secho_net_accept(ev->fd, &peer)) == -1) {
+			/* Out of descriptors the scraper stays queued, and
+			 * the socket stays readable: look away a moment
+			 * rather than spin on it. */
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED) {
+				secho_loop_forget(l, &m->ev);
+				secho_loop_timer_set(l, &m->resume,
+				    MC_PAUSE_MS);
+			}
+			return;
+		}
 		if (m->nconns >= MC_MAX ||
 		    (c = calloc(1, sizeof(*c))) == NULL) {
 			close(fd);
@@ -292,6 +313,7 @@ srv_metrics_open(struct shared *sh)
 	}
 	m->sh = sh;
 	secho_event_init(&m->ev, fd, metrics_accept);
+	secho_timer_init(&m->resume, metrics_resume);
 	sh->metrics = m;
 	return 0;
 }
@@ -322,8 +344,10 @@ srv_metrics_close(struct shared *sh)
 		return;
 	while (m->conns != NULL)
 		mc_close(m->conns);
-	if (m->loop != NULL)
+	if (m->loop != NULL) {
 		secho_loop_forget(m->loop, &m->ev);
+		secho_loop_timer_del(m->loop, &m->resume);
+	}
 	close(m->ev.fd);
 	free(m);
 	sh->metrics = NULL;
