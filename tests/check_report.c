@@ -5,12 +5,16 @@
  * is exact, over tcp, tls, udp and dtls.
  */
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "secho/secho.h"
 #include "testutil.h"
 
 #define TLS_ARGS "--cert", tu_cert("server.pem"), "--key", \
@@ -160,6 +164,44 @@ START_TEST(report_udp_once_per_sender)
 }
 END_TEST
 
+/*
+ * 150 new UDP senders at once: every one gets its echo, but reports are
+ * budgeted (100 a second, as many in a burst), so a flood of spoofed
+ * senders cannot turn them into a reflection.
+ */
+START_TEST(report_udp_budget)
+{
+	enum { N = 150 };
+	int fds[N], reports = 0;
+	uint64_t t0, ms;
+	char buf[2048];
+
+	start((const char *[]){ "-l", "udp://127.0.0.1:0,report", NULL }, 1);
+	t0 = secho_now_us();
+	for (int i = 0; i < N; i++) {
+		fds[i] = tu_connect(srv.port[0], 1);
+		ck_assert_msg(fds[i] != -1 && send(fds[i], "x", 1, 0) == 1,
+		    "sender %d", i);
+	}
+	for (int i = 0; i < N; i++) {
+		ssize_t n = recv_dgram(fds[i], buf, sizeof(buf));
+
+		if (n > 1 && buf[0] == '{') {
+			reports++;
+			n = recv_dgram(fds[i], buf, sizeof(buf));
+		}
+		ck_assert_msg(n == 1 && buf[0] == 'x', "sender %d: no echo", i);
+		close(fds[i]);
+	}
+	ms = (secho_now_us() - t0) / 1000;
+	/* The burst, and what a second refills while the test ran. */
+	ck_assert_msg(reports >= 1 && reports <= 100 + (int)(ms / 10) + 1,
+	    "%d reports to %d new senders in %llu ms", reports, N,
+	    (unsigned long long)ms);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 /* Behind a PROXY header the server sees another client: called out. */
 START_TEST(report_calls_out_differences)
 {
@@ -178,6 +220,60 @@ START_TEST(report_calls_out_differences)
 	    NULL, "no difference called out: %s", r.err);
 	tu_result_free(&r);
 	tu_server_stop_clean(&srv);
+}
+END_TEST
+
+/*
+ * A hostile "server" whose report carries terminal escape sequences, raw
+ * and as \u escapes, in strings and as a bare value: none reaches the
+ * client's stderr, and the echo after it still works.
+ */
+START_TEST(report_hostile_server)
+{
+	static const char line[] = "{\"secho\":\"report\",\"transport\":"
+	    "\"tcp\",\"peer\":\"\x1b]0;owned\x07\",\"local\":\"\\u001b[2J\","
+	    "\"worker\":\x1b[31m}\n";
+	static const char ok[] = "{\"secho\":\"report\",\"transport\":"
+	    "\"tcp\",\"peer\":\"\xc3\xa9\\u001b[1m\\u0007\",\"worker\":0}\n";
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	struct tu_proc p;
+	struct tu_result r;
+	char buf[8];
+	int lfd, fd, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = 0;
+		ck_assert_msg(lfd != -1 && bind(lfd, (struct sockaddr *)&sin,
+		    sizeof(sin)) == 0 && listen(lfd, 1) == 0 &&
+		    getsockname(lfd, (struct sockaddr *)&sin, &sl) == 0,
+		    "listen");
+		ck_assert_int_eq(tu_spawn(&p, (const char *[]){
+		    tu_bin("secho-client"), "--report", "-m", "hi", "127.0.0.1",
+		    tu_num(ntohs(sin.sin_port)), NULL }, NULL), 0);
+		fd = accept(lfd, NULL, NULL);
+		close(lfd);
+		ck_assert_msg(fd != -1, "accept");
+		/* Pass 0: the bare value makes it no report (exit 6);
+		 * pass 1: a report whose strings hide escapes. */
+		ck_assert_int_eq(tu_write_all(fd, pass == 0 ? line : ok,
+		    pass == 0 ? sizeof(line) - 1 : sizeof(ok) - 1), 0);
+		if (pass == 1) {
+			ck_assert_msg(tu_read_full(fd, buf, 2, 10000) == 2 &&
+			    tu_write_all(fd, buf, 2) == 0, "no echo asked");
+		}
+		shutdown(fd, SHUT_WR);
+		tu_wait(&p, 20000, &r);
+		close(fd);
+		ck_assert_msg(r.status == (pass == 0 ? 6 : 0), "pass %d: exit "
+		    "%d; %s", pass, r.status, r.err);
+		ck_assert_msg(strchr(r.err, '\x1b') == NULL && strchr(r.err,
+		    '\x07') == NULL, "pass %d: an escape reached stderr: %s",
+		    pass, r.err);
+		tu_result_free(&r);
+	}
 }
 END_TEST
 
@@ -207,8 +303,10 @@ report_suite(void)
 	tcase_add_test(tc, report_every_transport);
 	tcase_add_test(tc, report_line_is_json);
 	tcase_add_test(tc, report_udp_once_per_sender);
+	tcase_add_test(tc, report_udp_budget);
 	tcase_add_test(tc, report_calls_out_differences);
 	tcase_add_test(tc, report_missing);
+	tcase_add_test(tc, report_hostile_server);
 	suite_add_tcase(s, tc);
 	return s;
 }

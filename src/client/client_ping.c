@@ -119,7 +119,7 @@ ping_free(struct ping *p)
 
 	if (r != NULL && p->cl->dgram) {
 		/* Streams count in their echo engine. */
-		r->bytes_sent += (unsigned long long)p->seq * p->size;
+		r->bytes_sent += (unsigned long long)p->sent * p->size;
 		r->bytes_echoed += (unsigned long long)p->received * p->size;
 	}
 	if (!p->cl->dgram)

@@ -92,15 +92,16 @@ jstring(struct jp *j, char *out, size_t len)
 						return -1;
 					c = c << 4 | (unsigned)h;
 				}
-				/* Shown, not stored: anything but ASCII is
-				 * a '?' on this terminal line. */
-				if (c < 0x20 || c > 0x7e)
-					c = '?';
 				break;
 			default:
 				return -1;
 			}
 		}
+		/* It goes to a terminal: the server is not to write
+		 * escape sequences there, so all but printable ASCII
+		 * shows as '?'. */
+		if (c < 0x20 || c > 0x7e)
+			c = '?';
 		if (o + 1 < len)
 			out[o++] = (char)c;
 	}
@@ -128,7 +129,10 @@ jvalue(struct jp *j, const char *key)
 		if (jstring(j, val, sizeof(sink)) == -1)
 			return -1;
 	} else {
-		n = strcspn(j->p, ",} \t\r\n");
+		/* Numbers, true, false, null: nothing else is let through
+		 * to the terminal. */
+		n = strspn(j->p, "+-.0123456789abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
 		if (n == 0 || n >= sizeof(sink))
 			return -1;
 		memcpy(val, j->p, n);
@@ -319,7 +323,6 @@ print_report(struct client *cl, const struct report *rep)
 		{ "resumed", "tls.resumed", tls ? (in.resumed ? "true" :
 		    "false") : NULL, NULL },
 		{ "client cert", "tls.client", NULL, NULL },
-		{ "records", "records", NULL, NULL },
 		{ "JA4", "tls.ja4", NULL, NULL },
 		{ "JA3", "tls.ja3", NULL, NULL },
 	};
@@ -359,10 +362,17 @@ secho_client_server_report(struct client *cl)
 	j.r = rep;
 	if (strncmp(rr->buf, "{\"secho\":\"report\"", 17) != 0 ||
 	    jobject(&j, "") == -1) {
+		char shown[61];
+		size_t k;
+
+		for (k = 0; k < sizeof(shown) - 1 && rr->buf[k] != '\0'; k++)
+			shown[k] = rr->buf[k] >= 0x20 && rr->buf[k] < 0x7f ?
+			    rr->buf[k] : '?';
+		shown[k] = '\0';
 		secho_client_error(cl, SECHO_CLIENT_MISMATCH, "the server's "
 		    "first %s is not a secho report (is it a secho-server "
-		    "with --report?): %.60s", cl->dgram ? "datagram" : "line",
-		    rr->buf);
+		    "with --report?): %s", cl->dgram ? "datagram" : "line",
+		    shown);
 		goto out;
 	}
 	print_report(cl, rep);

@@ -179,7 +179,9 @@ connections(FILE *f, const struct metrics *const *w, int n,
     const struct mt_process *pr)
 {
 	per_transport(f, w, n, pr, "secho_connections_accepted_total",
-	    "counter", "Connections accepted (past every limit).",
+	    "counter", "Connections accepted past the limits checked at "
+	    "accept (a PROXY listener's client refused once its header "
+	    "names it is counted here and as refused).",
 	    offsetof(struct metrics, accepted), is_conn);
 	head(f, "secho_connections_refused_total", "counter",
 	    "Clients turned away, by the limit that refused them (a DTLS "

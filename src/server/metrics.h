@@ -30,7 +30,8 @@ enum mt_hsfail {
 	HF_PEER_CLOSED,		/* the client went away mid-handshake */
 	HF_NOT_TLS,		/* it did not speak TLS / DTLS */
 	HF_CERTIFICATE,		/* its certificate: missing or refused */
-	HF_REJECTED,		/* it refused ours, with an alert */
+	HF_REJECTED,		/* it refused the handshake (or our
+				 * certificate) with an alert */
 	HF_SHUTDOWN,		/* the server's drain or --max-lifetime */
 	HF_ERROR,		/* anything else: versions, suites, ... */
 	HF_COUNT

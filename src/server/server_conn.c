@@ -237,7 +237,7 @@ conn_record_json(const struct conn *cn, const char *why, char *rec,
 		srv_addf(rec, len, &o, ",\"handshake_ms\":%.3f",
 		    (double)cn->hs_us / 1000.0);
 	if (secho_conn_is_tls(&cn->c))
-		srv_json_tls(cn, cn->tls_rec, rec, len, &o);
+		srv_json_tls(cn, cn->tls_rec, 1, rec, len, &o);
 }
 
 /*
@@ -276,16 +276,18 @@ hs_failure(const struct conn *cn, const char *why)
 {
 	if (cn->c.flags & SECHO_CONN_NOT_TLS)
 		return HF_NOT_TLS;
+	/* The client refusing our certificate is a rejection, whatever
+	 * its alert says about certificates. */
+	if (strstr(why, "rejected") != NULL || strstr(why, "alert") != NULL)
+		return HF_REJECTED;
 	if ((cn->c.flags & SECHO_CONN_VERIFY) ||
-	    strstr(why, "certificate") != NULL)
+	    strstr(why, "sent no certificate") != NULL)
 		return HF_CERTIFICATE;
 	if (strcmp(why, "handshake timeout") == 0)
 		return HF_TIMEOUT;
 	if (strncmp(why, "peer closed", 11) == 0 ||
 	    strstr(why, "reset") != NULL)
 		return HF_PEER_CLOSED;
-	if (strstr(why, "rejected") != NULL || strstr(why, "alert") != NULL)
-		return HF_REJECTED;
 	if (strncmp(why, "drain", 5) == 0 || strncmp(why, "server", 6) == 0 ||
 	    strncmp(why, "--max-lifetime", 14) == 0)
 		return HF_SHUTDOWN;
@@ -490,10 +492,11 @@ conn_run_echo(struct conn *cn)
 	rc = echo_run(&cn->echo, &cn->c, &s->pool, cn->drain != CD_NONE,
 	    &moved);
 
-	if (moved) {
+	if (moved)
 		touch(cn);
-		mt_add(&s->mt.bytes[cn->proto], cn->echo.echoed - before);
-	}
+	/* Even when no step says it moved bytes: a step can finish a
+	 * write and then find nothing to read. */
+	mt_add(&s->mt.bytes[cn->proto], cn->echo.echoed - before);
 	/* Its first bytes came (held or echoed): the drain may end it idle. */
 	if (cn->drain == CD_AWAIT_FIRST && (cn->echo.len > 0 ||
 	    cn->echo.echoed > 0))

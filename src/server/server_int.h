@@ -72,6 +72,8 @@ struct listener {
 	int paused;			/* accept paused since (logged) */
 	int deaf;			/* its last watch failed (logged) */
 	struct seen *seen;		/* udp --report: senders seen */
+	uint64_t rpt_ms;		/* ...and its report budget: */
+	int rpt_tokens;			/* reports left, refilled then */
 };
 
 struct conn {
@@ -263,8 +265,9 @@ void srv_accept_all(struct listener *ls);
  * server_report.c: JSON of a connection.  srv_addf is printf onto buf at
  * *o (what does not fit is cut, never over); srv_json_field appends
  * `,"key":` and s as a JSON string; srv_json_where the transport and
- * addresses; srv_json_tls `,"records":..,"tls":{...}` from t (NULL: the
- * handshake did not finish) and the client's fingerprints.
+ * addresses; srv_json_tls `,"tls":{...}` from t (NULL: the handshake did
+ * not finish) and the client's fingerprints, after `,"records":..` (whose
+ * record layer had the application data) when records is set.
  * srv_report_make puts cn's --report line in cn->rpt (0 or -1);
  * srv_report_dgram sends one to d's sender if it is new to ls.
  */
@@ -274,7 +277,7 @@ void srv_json_field(char *buf, size_t len, size_t *o, const char *key,
     const char *s);
 void srv_json_where(const struct conn *cn, char *buf, size_t len, size_t *o);
 void srv_json_tls(const struct conn *cn, const struct conn_tls *t,
-    char *buf, size_t len, size_t *o);
+    int records, char *buf, size_t len, size_t *o);
 int srv_report_make(struct conn *cn);
 void srv_report_dgram(struct listener *ls, const struct secho_dgram *d);
 

@@ -5,8 +5,8 @@
  *
  * It is as guarded as an echo port: at most MC_MAX scrapers at once (one
  * more is closed at once), a request must arrive whole and its answer be
- * read within --handshake-timeout, a request must fit in MC_REQ_MAX
- * bytes.  Each answer closes its connection
+ * read within --handshake-timeout, a request line and its headers must
+ * fit in MC_REQ_MAX bytes.  Each answer closes its connection
  * (HTTP/1.1 "Connection: close"), so a scraper holds nothing between
  * scrapes.  A request is its request line and headers; a body is not read.
  */
@@ -27,7 +27,7 @@ struct mconn {
 	struct secho_event ev;
 	struct secho_timer timer;
 	struct mconn *prev, *next;
-	char req[MC_REQ_MAX];
+	char req[MC_REQ_MAX + 1];	/* and a NUL */
 	size_t rlen;
 	char *out;		/* the answer, while it is being written */
 	size_t olen, ooff;
@@ -172,6 +172,7 @@ read_request(struct mconn *c)
 	for (;;) {
 		ssize_t n = read(c->ev.fd, c->req + c->rlen,
 		    sizeof(c->req) - 1 - c->rlen);
+		size_t len;
 
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
@@ -179,13 +180,15 @@ read_request(struct mconn *c)
 			return -1;	/* gone, or a reset */
 		c->rlen += (size_t)n;
 		c->req[c->rlen] = '\0';
-		/* Anything with a NUL in it is not HTTP. */
-		if (strlen(c->req) != c->rlen)
-			return error_answer(c, "400 Bad Request", "", 0) == 0 ?
-			    1 : -1;
+		/* Up to the first NUL: a request line or header with one
+		 * in it is not HTTP (a body is not looked at). */
+		len = strlen(c->req);
 		if (strstr(c->req, "\r\n\r\n") != NULL ||
 		    strstr(c->req, "\n\n") != NULL)
 			return handle(c) == 0 ? 1 : -1;
+		if (len != c->rlen)
+			return error_answer(c, "400 Bad Request", "", 0) == 0 ?
+			    1 : -1;
 		if (c->rlen == sizeof(c->req) - 1)
 			return error_answer(c, "431 Request Header Fields Too "
 			    "Large", "", 0) == 0 ? 1 : -1;

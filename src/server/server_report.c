@@ -22,6 +22,13 @@
 /* A UDP listener remembers this many senders (a direct-mapped table: a
  * sender pushed out by another is reported to again, as a new one). */
 #define SEEN_SLOTS	4096
+/*
+ * UDP senders' addresses are not proved, and a report is bigger than the
+ * datagram that asks for it: a flood from spoofed senders would have the
+ * server send reports to its victim.  A listener sends at most this many
+ * a second (a burst as large); past that a new sender gets its echo only.
+ */
+#define REPORTS_PER_S	100
 
 void
 srv_addf(char *buf, size_t len, size_t *o, const char *fmt, ...)
@@ -74,8 +81,8 @@ srv_json_where(const struct conn *cn, char *buf, size_t len, size_t *o)
 }
 
 void
-srv_json_tls(const struct conn *cn, const struct conn_tls *t, char *buf,
-    size_t len, size_t *o)
+srv_json_tls(const struct conn *cn, const struct conn_tls *t, int records,
+    char *buf, size_t len, size_t *o)
 {
 	const char *fpsrc = t != NULL ? t->fp :
 	    secho_tls_conn_fingerprint(&cn->c);
@@ -83,9 +90,11 @@ srv_json_tls(const struct conn *cn, const struct conn_tls *t, char *buf,
 
 	if (sscanf(fpsrc, "JA4 %63s JA3 %63s", ja4, ja3) != 2)
 		ja4[0] = ja3[0] = '\0';
-	srv_addf(buf, len, o, ",\"records\":\"%s\",\"tls\":{\"done\":%s",
-	    secho_tls_conn_own_records(&cn->c) ? "secho" : "openssl",
-	    t != NULL ? "true" : "false");
+	if (records)
+		srv_addf(buf, len, o, ",\"records\":\"%s\"",
+		    secho_tls_conn_own_records(&cn->c) ? "secho" : "openssl");
+	srv_addf(buf, len, o, ",\"tls\":{\"done\":%s", t != NULL ? "true" :
+	    "false");
 	if (t != NULL) {
 		srv_json_field(buf, len, o, "version", t->in.version);
 		srv_json_field(buf, len, o, "cipher", t->in.cipher);
@@ -123,8 +132,10 @@ srv_report_make(struct conn *cn)
 	if (cn->hs_us > 0)
 		srv_addf(cn->rpt, REPORT_MAX, &o, ",\"handshake_ms\":%.3f",
 		    (double)cn->hs_us / 1000.0);
+	/* No "records": at this point secho's record layer (if asked for)
+	 * has not taken over yet; the closing record says whose they were. */
 	if (secho_conn_is_tls(&cn->c))
-		srv_json_tls(cn, tp, cn->rpt, REPORT_MAX, &o);
+		srv_json_tls(cn, tp, 0, cn->rpt, REPORT_MAX, &o);
 	srv_addf(cn->rpt, REPORT_MAX, &o, "}\n");
 	cn->rpt_len = o;
 	cn->rpt_off = 0;
@@ -184,6 +195,29 @@ sender_is_new(struct listener *ls, const struct secho_sockaddr *from)
 	return !known;
 }
 
+/* One report from the listener's budget: 1, or 0 when it is spent. */
+static int
+report_budget(struct listener *ls)
+{
+	uint64_t now = secho_loop_now(ls->srv->loop);
+	uint64_t add;
+
+	if (ls->rpt_ms == 0) {
+		ls->rpt_ms = now;
+		ls->rpt_tokens = REPORTS_PER_S;
+	}
+	add = (now - ls->rpt_ms) * REPORTS_PER_S / 1000;
+	if (add > 0) {
+		add += (uint64_t)ls->rpt_tokens;
+		ls->rpt_tokens = add > REPORTS_PER_S ? REPORTS_PER_S : (int)add;
+		ls->rpt_ms = now;
+	}
+	if (ls->rpt_tokens == 0)
+		return 0;
+	ls->rpt_tokens--;
+	return 1;
+}
+
 void
 srv_report_dgram(struct listener *ls, const struct secho_dgram *d)
 {
@@ -191,7 +225,7 @@ srv_report_dgram(struct listener *ls, const struct secho_dgram *d)
 	struct secho_sockaddr local;
 	size_t o = 0;
 
-	if (!sender_is_new(ls, &d->peer))
+	if (!sender_is_new(ls, &d->peer) || !report_budget(ls))
 		return;
 	secho_dgram_dst_sockaddr(&d->dst, secho_sockaddr_port(
 	    (const struct sockaddr *)&ls->addr.ss), ls->addr.ss.ss_family,

@@ -4,7 +4,8 @@
  * statics, as fuzz_ping_reply.c does with client_ping.c): the server is
  * the other side, so the line is hostile input.  Whatever it is, the
  * parse ends, stays inside its buffers, and what it keeps is
- * NUL-terminated and no longer than its fields.
+ * NUL-terminated, no longer than its fields, and printable ASCII (it is
+ * printed on the user's terminal).
  *
  * Input: the line as the server sent it (what read_report() would hold,
  * cut at REPORT_MAX - 1 bytes and NUL-terminated).
@@ -34,6 +35,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (memchr(rep->f[i].key, '\0', sizeof(rep->f[i].key)) == NULL ||
 		    memchr(rep->f[i].val, '\0', sizeof(rep->f[i].val)) == NULL)
 			abort();
+		/* What is kept goes to a terminal: printable ASCII only. */
+		for (const char *q = rep->f[i].val; *q != '\0'; q++)
+			if (*q < 0x20 || *q > 0x7e)
+				abort();
+		for (const char *q = rep->f[i].key; *q != '\0'; q++)
+			if (*q < 0x20 || *q > 0x7e)
+				abort();
 		(void)field(rep, rep->f[i].key);
 	}
 	free(rr);
