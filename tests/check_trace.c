@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "secho/secho.h"
 #include "testutil.h"
 
 #define MAXEV 128
@@ -456,9 +457,12 @@ marker_seen(const char *pcap, const char *text)
 static void
 await_marker(const char *pcap, const char *text)
 {
-	int tries = tu_slow(30000) / 100;
+	/* A deadline, not a count: each look runs tshark, which takes a
+	 * while of its own. */
+	unsigned long long end = secho_now_us() +
+	    (unsigned long long)tu_slow(30000) * 1000;
 
-	for (int i = 0; i < tries; i++) {
+	while (secho_now_us() < end) {
 		send_marker(text);
 		if (marker_seen(pcap, text))
 			return;
