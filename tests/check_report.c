@@ -277,6 +277,30 @@ START_TEST(report_hostile_server)
 }
 END_TEST
 
+/* With --json the report is in the result: its fields and differences. */
+START_TEST(report_in_json)
+{
+	struct tu_result r, q;
+
+	start((const char *[]){ "-l", "tls://127.0.0.1:0", "--report",
+	    "--alpn", "echo", TLS_ARGS, NULL }, 1);
+	tu_assert_exit(tu_run((const char *[]){ tu_bin("secho-client"),
+	    "--tls", "--report", "--json", "--alpn", "echo", "--ca",
+	    tu_cert("ca.pem"), "-m", "hi", "localhost", tu_num(srv.port[0]),
+	    NULL }, NULL, 0, 20000, &r), &r, 0);
+	tu_assert_exit(tu_run((const char *[]){ "/usr/bin/jq", "-r",
+	    "[.server_report.fields.transport, .server_report.fields"
+	    "[\"tls.sni\"], .server_report.fields[\"tls.alpn\"], "
+	    ".server_report.differences, .exit_code] | map(tostring) | "
+	    "join(\" \")", NULL }, r.out, strlen(r.out), 20000, &q), &q, 0);
+	ck_assert_msg(strcmp(q.out, "tls localhost echo 0 0\n") == 0,
+	    "jq: %s (json: %s)", q.out, r.out);
+	tu_result_free(&q);
+	tu_result_free(&r);
+	tu_server_stop_clean(&srv);
+}
+END_TEST
+
 /* Asking a server without --report: a timeout that says why. */
 START_TEST(report_missing)
 {
@@ -307,6 +331,7 @@ report_suite(void)
 	tcase_add_test(tc, report_calls_out_differences);
 	tcase_add_test(tc, report_missing);
 	tcase_add_test(tc, report_hostile_server);
+	tcase_add_test(tc, report_in_json);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -44,6 +44,13 @@ struct report_conn {
 	unsigned long long handshake_us;
 };
 
+/* A server's --report line, flattened: "tls.sni" -> "localhost". */
+#define SERVER_REPORT_FIELDS 32
+struct server_report {
+	size_t n;
+	struct { char key[32]; char val[512]; } f[SERVER_REPORT_FIELDS];
+};
+
 /*
  * What a --json run gathered (client_report.c writes it).  The session
  * and addresses are the first connection's; bytes and ping figures add
@@ -72,6 +79,10 @@ struct secho_client_report {
 	size_t nprobes, probes_cap;
 	struct report_conn *conns;	/* --resume */
 	size_t nconns, conns_cap;
+	/* --report: the first connection's, and how many fields of it
+	 * differ from our own view; NULL when none was read. */
+	struct server_report *srv;
+	int srv_differences;
 };
 
 /* One connection to the server and what is needed to talk about it. */

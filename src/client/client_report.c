@@ -81,6 +81,7 @@ secho_client_result_free(struct secho_client_result *res)
 	if (res->report != NULL) {
 		free(res->report->probes);
 		free(res->report->conns);
+		free(res->report->srv);
 		free(res->report);
 	}
 	res->report = NULL;
@@ -238,6 +239,24 @@ json_resume(struct secho_json *j, const struct secho_client_config *cfg,
 }
 
 /* "2026-12-08T00:10:00.123Z" */
+/* --report: what the server said it saw (its fields as text, nested
+ * keys flattened with dots) and how many differ from our view. */
+static void
+json_server_report(struct secho_json *j, const struct secho_client_report *r)
+{
+	if (r->srv == NULL) {
+		secho_json_null(j, "server_report");
+		return;
+	}
+	secho_json_object_begin(j, "server_report");
+	secho_json_object_begin(j, "fields");
+	for (size_t i = 0; i < r->srv->n; i++)
+		secho_json_string(j, r->srv->f[i].key, r->srv->f[i].val);
+	secho_json_object_end(j);
+	secho_json_int(j, "differences", r->srv_differences);
+	secho_json_object_end(j);
+}
+
 static void
 json_start(struct secho_json *j, const struct secho_client_report *r)
 {
@@ -301,6 +320,7 @@ secho_client_report_write(const struct secho_client_config *cfg,
 	secho_json_uint(&j, "bytes_echoed", r->bytes_echoed);
 	json_ping(&j, cfg, r);
 	json_resume(&j, cfg, r);
+	json_server_report(&j, r);
 	secho_json_int(&j, "exit_code", exit_code);
 	secho_json_string(&j, "error", error);
 	secho_json_object_end(&j);

@@ -15,16 +15,11 @@
 #include "client_int.h"
 
 #define REPORT_MAX	4096
-#define FIELDS_MAX	32
+#define FIELDS_MAX	SERVER_REPORT_FIELDS
 
-/* The report, flattened: "tls.sni" -> "localhost". */
-struct report {
-	size_t n;
-	struct { char key[32]; char val[512]; } f[FIELDS_MAX];
-};
 
 static const char *
-field(const struct report *r, const char *key)
+field(const struct server_report *r, const char *key)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		if (strcmp(r->f[i].key, key) == 0)
@@ -37,7 +32,7 @@ field(const struct report *r, const char *key)
 
 struct jp {
 	const char *p;
-	struct report *r;
+	struct server_report *r;
 };
 
 static void
@@ -115,7 +110,7 @@ static int jobject(struct jp *j, const char *prefix);
 static int
 jvalue(struct jp *j, const char *key)
 {
-	struct report *r = j->r;
+	struct server_report *r = j->r;
 	char *val = r->n < FIELDS_MAX ? r->f[r->n].val : NULL;
 	char sink[512];
 	size_t n;
@@ -263,7 +258,7 @@ struct row {
 };
 
 static void
-print_rows(const struct report *rep, const struct row *rows, size_t n,
+print_rows(const struct server_report *rep, const struct row *rows, size_t n,
     int *ndiff)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -285,8 +280,9 @@ print_rows(const struct report *rep, const struct row *rows, size_t n,
 	}
 }
 
-static void
-print_report(struct client *cl, const struct report *rep)
+/* Prints rep beside our view; returns how many fields differ. */
+static int
+print_report(struct client *cl, const struct server_report *rep)
 {
 	struct secho_sockaddr local;
 	struct secho_tls_info in;
@@ -342,15 +338,16 @@ print_report(struct client *cl, const struct report *rep)
 	else
 		secho_client_warn("%d difference%s between the server's view "
 		    "and ours", ndiff, ndiff == 1 ? "" : "s");
+	return ndiff;
 }
 
 int
 secho_client_server_report(struct client *cl)
 {
 	struct rread *rr = calloc(1, sizeof(*rr));
-	struct report *rep = calloc(1, sizeof(*rep));
+	struct server_report *rep = calloc(1, sizeof(*rep));
 	struct jp j;
-	int rc = -1;
+	int rc = -1, ndiff;
 
 	if (rr == NULL || rep == NULL) {
 		secho_client_error(cl, SECHO_CLIENT_SETUP, "out of memory");
@@ -375,7 +372,13 @@ secho_client_server_report(struct client *cl)
 		    shown);
 		goto out;
 	}
-	print_report(cl, rep);
+	ndiff = print_report(cl, rep);
+	/* --json: the first connection's report goes into the result. */
+	if (cl->report != NULL && cl->report->srv == NULL) {
+		cl->report->srv = rep;
+		cl->report->srv_differences = ndiff;
+		rep = NULL;
+	}
 	rc = 0;
 out:
 	free(rr);

@@ -18,7 +18,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rread *rr = calloc(1, sizeof(*rr));
-	struct report *rep = calloc(1, sizeof(*rep));
+	struct server_report *rep = calloc(1, sizeof(*rep));
 	struct jp j;
 
 	if (rr == NULL || rep == NULL)
